@@ -1,0 +1,39 @@
+"""perfstats: turn k6, Artillery and Locust load-test results into decisions.
+
+Example:
+    >>> import perfstats
+    >>> run = perfstats.ingest("data/k6/baseline", db=":memory:")  # doctest: +SKIP
+    >>> run.summary()  # doctest: +SKIP
+"""
+
+from perfstats.errors import (
+    ConfigError,
+    IngestError,
+    InsufficientDataError,
+    PerfstatsError,
+    ReportError,
+    RunNotFoundError,
+    StoreError,
+)
+from perfstats.run import Run, ingest, load, runs
+from perfstats.store import ALL_ENDPOINTS, Store, connect
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALL_ENDPOINTS",
+    "ConfigError",
+    "IngestError",
+    "InsufficientDataError",
+    "PerfstatsError",
+    "ReportError",
+    "Run",
+    "RunNotFoundError",
+    "Store",
+    "StoreError",
+    "__version__",
+    "connect",
+    "ingest",
+    "load",
+    "runs",
+]

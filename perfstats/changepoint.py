@@ -1,0 +1,342 @@
+"""Change points in a series with one value per run (for example each run's p95).
+
+Two detectors are offered:
+
+* ``method="otava"`` (default): the deterministic Hunter/Otava split-merge variant of E-divisive
+  (Fleming et al., ICPE 2023). Sliding windows of ``window`` values, stepping by ``window // 2``,
+  are split recursively at the E-divisive candidate (the ``tau`` of the ``(tau, kappa)`` pair that
+  maximises Q-hat, Matteson & James 2014, exponent 1) while a two-sample t-test between the two new
+  segments passes a relaxed first-pass threshold. The union of these "weak" change points is then
+  merged: the point with the largest p-value is dropped while that p-value is ``>= p_value``, then
+  the point with the smallest magnitude while it is ``<= min_magnitude``. Each drop re-tests the
+  neighbours, because a change point is tested on the segments between its neighbours.
+* ``method="permutation"``: the original E-divisive of Matteson & James (JASA 2014): the
+  candidate's Q-hat is compared with the Q-hat maxima of ``permutations`` shuffles of the current
+  segments (seeded), ``p = #{Q_perm >= Q} / (R + 1)``, recursing while ``p <= p_value``.
+
+The default t-test is Welch's (sample standard deviations, ddof=1); a side holding a single value
+has no variance of its own, so that case falls back to the pooled Student test, which then tests
+the single value against the spread of the other side. ``otava_compat=True`` instead reproduces
+Apache Otava 0.8.0 exactly: a pooled Student t-test fed with population standard deviations
+(ddof=0), and after a drop in the merge step the stats of the two points *right* of the dropped one
+are recomputed while the left neighbour keeps stale stats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+__all__ = ["ChangePoint", "detect_change_points"]
+
+Method = Literal["otava", "permutation"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePoint:
+    """A change in level between two segments of a series.
+
+    Attributes:
+        index: 0-based index of the first value of the new regime (``series[:index]`` is before).
+        mean_before: mean of the segment from the previous change point (or the start) to ``index``.
+        mean_after: mean of the segment from ``index`` to the next change point (or the end).
+        magnitude: ``max(|after/before - 1|, |before/after - 1|)``, the symmetric relative size of
+            the change that ``min_magnitude`` is compared with.
+        p_value: p-value of the test that accepted the point (t-test or permutation test).
+    """
+
+    index: int
+    mean_before: float
+    mean_after: float
+    magnitude: float
+    p_value: float
+
+    @property
+    def relative_change(self) -> float:
+        """Signed relative change ``mean_after / mean_before - 1`` (0.0 when mean_before is 0)."""
+        return _forward_change(self.mean_before, self.mean_after)
+
+    def to_dict(self) -> dict[str, int | float]:
+        """Return the change point as plain JSON-serialisable values."""
+        return {
+            "index": self.index,
+            "mean_before": self.mean_before,
+            "mean_after": self.mean_after,
+            "relative_change": self.relative_change,
+            "magnitude": self.magnitude,
+            "p_value": self.p_value,
+        }
+
+
+def detect_change_points(
+    values: ArrayLike,
+    *,
+    p_value: float = 0.001,
+    min_magnitude: float = 0.05,
+    window: int = 50,
+    method: Method = "otava",
+    permutations: int = 199,
+    seed: int | None = 0,
+    otava_compat: bool = False,
+) -> list[ChangePoint]:
+    """Find the change points of a 1-D series, in index order.
+
+    Args:
+        values: one finite value per run, in run order (any 1-D array-like).
+        p_value: significance level; a change point is kept only if its p-value is below it.
+        min_magnitude: smallest kept change, as ``max(|a/b - 1|, |b/a - 1|)`` of the segment means
+            (0.05 = 5 %). Relative sizes only make sense for positive values such as latencies.
+        window: window length of the Otava split step (ignored by ``"permutation"``).
+        method: ``"otava"`` (deterministic t-test variant) or ``"permutation"`` (Matteson & James).
+        permutations: number of permutations of the permutation test (``R``; the smallest
+            non-zero p-value is ``1 / (R + 1)``).
+        seed: seed of the permutation test's random generator.
+        otava_compat: reproduce Apache Otava 0.8.0 exactly, quirks included (``"otava"`` only).
+
+    Returns:
+        The change points sorted by index; empty when the series has fewer than 2 values.
+
+    Raises:
+        ValueError: on a series that is not 1-D or not finite, or on an out-of-range option.
+
+    Example:
+        >>> [cp.index for cp in detect_change_points([1.0] * 10 + [2.0] * 10)]
+        [10]
+    """
+    series = np.asarray(values, dtype=np.float64)
+    if series.ndim != 1:
+        raise ValueError(f"values must be 1-D, got an array of shape {series.shape}")
+    if not np.all(np.isfinite(series)):
+        raise ValueError("values must be finite (no NaN or infinity)")
+    if not 0.0 < p_value <= 1.0:
+        raise ValueError(f"p_value must be in (0, 1], got {p_value}")
+    if min_magnitude < 0.0:
+        raise ValueError(f"min_magnitude must be >= 0, got {min_magnitude}")
+    if window < 2:
+        raise ValueError(f"window must be at least 2, got {window}")
+    if permutations < 1:
+        raise ValueError(f"permutations must be at least 1, got {permutations}")
+    if method == "otava":
+        return _otava(series, p_value, min_magnitude, window, otava_compat)
+    if method == "permutation":
+        if otava_compat:
+            raise ValueError("otava_compat applies to method='otava' only")
+        rng = np.random.default_rng(seed)
+        return _permutation(series, p_value, min_magnitude, permutations, rng)
+    raise ValueError(f"method must be 'otava' or 'permutation', got {method!r}")
+
+
+def best_split(segment: NDArray[np.float64]) -> tuple[int, float]:
+    """Return the E-divisive candidate ``(tau, q_hat)`` of a segment of at least 2 values.
+
+    Q-hat(tau, kappa) = mn/(m+n) * E-hat(X, Y) with X = segment[:tau] (n values), Y =
+    segment[tau:kappa] (m values) and exponent 1, maximised over ``0 < tau < kappa <= len``. Ties go
+    to the first pair in (tau, kappa) row-major order. All pairs are evaluated at once from a 2-D
+    prefix sum of the distance matrix, O(len^2) time and memory.
+    """
+    size = len(segment)
+    dist = np.abs(segment[:, None] - segment[None, :])
+    prefix = np.zeros((size + 1, size + 1))
+    prefix[1:, 1:] = dist.cumsum(axis=0).cumsum(axis=1)
+    tau = np.arange(1, size)[:, None]
+    kappa = np.arange(2, size + 1)[None, :]
+    p_tt = np.diagonal(prefix)[tau]
+    p_kk = np.diagonal(prefix)[kappa]
+    p_tk = prefix[tau, kappa]
+    n = tau.astype(np.float64)
+    m = (kappa - tau).astype(np.float64)
+    cross = p_tk - p_tt
+    # Sums over pairs i < k inside X and inside Y (the distance matrix is symmetric).
+    within_x = p_tt / 2.0
+    within_y = (p_kk - 2.0 * p_tk + p_tt) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coef_x = np.where(n > 1, 2.0 * m / ((m + n) * (n - 1)), 0.0)
+        coef_y = np.where(m > 1, 2.0 * n / ((m + n) * (m - 1)), 0.0)
+    q_hat = 2.0 / (m + n) * cross - coef_x * within_x - coef_y * within_y
+    q_hat = np.where(m > 0, q_hat, -np.inf)
+    row, _ = np.unravel_index(np.argmax(q_hat), q_hat.shape)
+    return int(row) + 1, float(q_hat.max())
+
+
+def _forward_change(before: float, after: float) -> float:
+    return after / before - 1.0 if before != 0 else 0.0
+
+
+def _magnitude(before: float, after: float) -> float:
+    return max(abs(_forward_change(before, after)), abs(_forward_change(after, before)))
+
+
+def _t_test(left: NDArray[np.float64], right: NDArray[np.float64], compat: bool) -> float:
+    """Two-sided p-value of a difference in means between two segments."""
+    n1, n2 = len(left), len(right)
+    m1, m2 = float(left.mean()), float(right.mean())
+    if n1 + n2 < 3:
+        return 1.0
+    if compat:
+        # Otava: population std (ddof=0) inside the pooled Student test.
+        s1 = float(left.std()) if n1 >= 2 else 0.0
+        s2 = float(right.std()) if n2 >= 2 else 0.0
+        welch = False
+    else:
+        s1 = float(left.std(ddof=1)) if n1 >= 2 else 0.0
+        s2 = float(right.std(ddof=1)) if n2 >= 2 else 0.0
+        welch = n1 >= 2 and n2 >= 2
+    if s1 == 0.0 and s2 == 0.0:
+        return 0.0 if m1 != m2 else 1.0
+    result = stats.ttest_ind_from_stats(m1, s1, n1, m2, s2, n2, equal_var=not welch)
+    p = float(result.pvalue)
+    return 1.0 if np.isnan(p) else p
+
+
+@dataclass(frozen=True, slots=True)
+class _Stats:
+    p_value: float
+    mean_before: float
+    mean_after: float
+
+    @property
+    def magnitude(self) -> float:
+        return _magnitude(self.mean_before, self.mean_after)
+
+
+def _segment_stats(series: NDArray[np.float64], indices: list[int], pos: int, compat: bool) -> _Stats:
+    """T-test the point at list position ``pos`` against the segments between its neighbours."""
+    index = indices[pos]
+    lower = max((i for i in indices if i < index), default=0)
+    upper = min((i for i in indices if i > index), default=len(series))
+    left, right = series[lower:index], series[index:upper]
+    return _Stats(_t_test(left, right, compat), float(left.mean()), float(right.mean()))
+
+
+def _divisive_t_test(segment: NDArray[np.float64], threshold: float, compat: bool) -> list[int]:
+    """Recursive E-divisive on one window, accepting candidates while the t-test passes."""
+    found: list[int] = []
+    cache: dict[tuple[int, int], tuple[int, float]] = {}
+    while True:
+        bounds = [0, *found, len(segment)]
+        best: tuple[float, int, int, int] | None = None
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if hi - lo < 2:
+                continue
+            if (lo, hi) not in cache:
+                cache[(lo, hi)] = best_split(segment[lo:hi])
+            tau, q_hat = cache[(lo, hi)]
+            if best is None or q_hat > best[0]:
+                best = (q_hat, lo + tau, lo, hi)
+        if best is None:
+            return found
+        _, index, lo, hi = best
+        if _t_test(segment[lo:index], segment[index:hi], compat) > threshold:
+            return found
+        found = sorted([*found, index])
+
+
+def _split(series: NDArray[np.float64], window: int, threshold: float, compat: bool) -> list[int]:
+    """Otava's split step: union of the windowed divisive results (the weak change points)."""
+    step = window // 2
+    start = 0
+    weak: list[int] = []
+    while start < len(series):
+        end = min(start + window, len(series))
+        found = [start + i for i in _divisive_t_test(series[start:end], threshold, compat)]
+        start = max(found[-1] if found else 0, start + step)
+        # Overlapping windows can find the same index twice. Otava 0.8.0 keeps both copies
+        # (their window-local stats differ); the merge step then has to drop each copy.
+        weak.extend(found if compat else [i for i in found if i not in weak])
+    return sorted(weak)
+
+
+def _otava(
+    series: NDArray[np.float64],
+    p_value: float,
+    min_magnitude: float,
+    window: int,
+    compat: bool,
+) -> list[ChangePoint]:
+    if len(series) < 2:
+        return []
+    if p_value < 0.05:
+        first_pass = 10 * p_value
+    elif p_value < 0.5:
+        first_pass = 2 * p_value
+    else:
+        first_pass = p_value
+    indices = _split(series, window, first_pass, compat)
+    point_stats = [_segment_stats(series, indices, pos, compat) for pos in range(len(indices))]
+    while indices:
+        weakest = int(np.argmax([s.p_value for s in point_stats]))
+        if point_stats[weakest].p_value < p_value:
+            weakest = int(np.argmin([s.magnitude for s in point_stats]))
+            if point_stats[weakest].magnitude > min_magnitude:
+                break
+        pos = indices.index(indices[weakest])
+        del indices[pos]
+        del point_stats[pos]
+        # Otava refreshes positions pos and pos + 1 (the right neighbour and the one after it);
+        # the neighbours that really changed are pos - 1 and pos.
+        for refresh in (pos, pos + 1) if compat else (pos - 1, pos):
+            if 0 <= refresh < len(indices):
+                point_stats[refresh] = _segment_stats(series, indices, refresh, compat)
+    return [
+        ChangePoint(i, s.mean_before, s.mean_after, s.magnitude, s.p_value)
+        for i, s in zip(indices, point_stats)
+    ]
+
+
+def _max_q_hat(series: NDArray[np.float64], bounds: list[int]) -> tuple[float, int, int, int] | None:
+    """Best candidate over all segments: (q_hat, index, segment start, segment end)."""
+    best: tuple[float, int, int, int] | None = None
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi - lo < 2:
+            continue
+        tau, q_hat = best_split(series[lo:hi])
+        if best is None or q_hat > best[0]:
+            best = (q_hat, lo + tau, lo, hi)
+    return best
+
+
+def _permutation(
+    series: NDArray[np.float64],
+    p_value: float,
+    min_magnitude: float,
+    permutations: int,
+    rng: np.random.Generator,
+) -> list[ChangePoint]:
+    found: dict[int, float] = {}
+    while True:
+        bounds = [0, *sorted(found), len(series)]
+        best = _max_q_hat(series, bounds)
+        if best is None:
+            break
+        # Row r holds the r-th permutation: every current segment shuffled on its own.
+        shuffled = np.concatenate(
+            [
+                rng.permuted(np.broadcast_to(series[lo:hi], (permutations, hi - lo)), axis=1)
+                for lo, hi in zip(bounds[:-1], bounds[1:])
+            ],
+            axis=1,
+        )
+        permuted_q = np.array([_max_q_hat(row, bounds)[0] for row in shuffled])
+        exceed = int(np.count_nonzero(permuted_q >= best[0]))
+        p = exceed / (permutations + 1)
+        if p > p_value:
+            break
+        found[best[1]] = p
+    indices = sorted(found)
+    # Drop the smallest change while it is below min_magnitude; means are re-read from the
+    # segments between the remaining neighbours after every drop.
+    while indices:
+        point_stats = [_segment_stats(series, indices, pos, False) for pos in range(len(indices))]
+        weakest = int(np.argmin([s.magnitude for s in point_stats]))
+        if point_stats[weakest].magnitude > min_magnitude:
+            break
+        del indices[weakest]
+    result = []
+    for pos, index in enumerate(indices):
+        s = _segment_stats(series, indices, pos, False)
+        result.append(ChangePoint(index, s.mean_before, s.mean_after, s.magnitude, found[index]))
+    return result

@@ -1,0 +1,169 @@
+"""Ingest k6, Artillery and Locust results into the store.
+
+A *run* is made of one or more files of one tool: a k6 NDJSON or CSV output (plus, when given, a
+summary file of the same run for thresholds and checks), one Artillery report, or a Locust CSV family
+and/or JSON file.  Paths may be files, directories (every result file in it, not recursive) or a
+Locust ``--csv`` prefix.  Formats are detected from content; ``fmt`` forces one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from perfstats.errors import IngestError, PerfstatsError
+from perfstats.ingest.detect import FORMATS, TOOL_OF, detect_format
+from perfstats.ingest.writer import RunInfo, RunWriter, SourceFile
+from perfstats.store import Store
+
+PathLike = str | os.PathLike[str]
+Reader = Callable[[list[SourceFile], RunWriter], None]
+
+_LOCUST_SUFFIXES = ("_stats_history.csv", "_stats.csv", "_failures.csv", "_exceptions.csv",
+                    "_requests.csv", "_distribution.csv")
+_HASH_CHUNK = 1 << 20
+
+
+def _readers() -> dict[str, Reader]:
+    # Imported lazily so that detection and the store work without loading every reader.
+    from perfstats.ingest import artillery, k6, locust
+
+    return {"k6": k6.read, "artillery": artillery.read, "locust": locust.read}
+
+
+def _detect_or_none(path: Path) -> SourceFile | None:
+    try:
+        return SourceFile(path, detect_format(path))
+    except IngestError:
+        return None
+
+
+def _locust_siblings(path: Path) -> list[Path]:
+    name = path.name
+    for suffix in _LOCUST_SUFFIXES:
+        if name.endswith(suffix):
+            prefix = name[: -len(suffix)]
+            return sorted(p for p in path.parent.glob(f"{prefix}_*.csv")
+                          if p.name[len(prefix):] in _LOCUST_SUFFIXES)
+    return [path]
+
+
+def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None) -> list[SourceFile]:
+    """Expand files, directories and Locust prefixes into detected source files of one run.
+
+    Raises:
+        IngestError: a path is missing, holds no result, or the files mix tools.
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    found: dict[Path, SourceFile] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files = [f for f in sorted(path.iterdir()) if f.is_file()]
+            detected = [s for s in map(_detect_or_none, files) if s is not None]
+            if not detected:
+                raise IngestError(path, "no k6, Artillery or Locust result file in this directory")
+            found.update((s.path, s) for s in detected)
+        elif path.is_file():
+            source = SourceFile(path, fmt) if fmt else SourceFile(path, detect_format(path))
+            found[path] = source
+            if source.format.startswith("locust-") and not fmt:
+                for sibling in _locust_siblings(path):
+                    extra = _detect_or_none(sibling)
+                    if extra is not None and extra.format.startswith("locust-"):
+                        found.setdefault(sibling, extra)
+        else:
+            siblings = sorted(p for p in path.parent.glob(f"{path.name}_*.csv")
+                              if p.name[len(path.name):] in _LOCUST_SUFFIXES)
+            detected = [s for s in map(_detect_or_none, siblings) if s is not None]
+            if not detected:
+                raise IngestError(path, "no such file, directory or Locust --csv prefix")
+            found.update((s.path, s) for s in detected)
+    sources = list(found.values())
+    tools = sorted({TOOL_OF[s.format] for s in sources})
+    if len(tools) > 1:
+        names = ", ".join(str(s.path) for s in sources)
+        raise IngestError(names, f"files of different tools ({' and '.join(tools)}) in one run")
+    return sources
+
+
+def content_hash(files: Iterable[Path]) -> str:
+    """SHA-256 over the bytes of ``files`` in name order (streamed, never loaded whole)."""
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.name):
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_HASH_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def ingest_sources(
+    store: Store, sources: list[SourceFile], *, labels: dict[str, str] | None = None
+) -> tuple[str, bool]:
+    """Write one run made of ``sources`` into ``store`` atomically.
+
+    Returns:
+        ``(run_id, existed)``: ``existed`` is True when the same content was already stored (its
+        labels are then merged in and nothing else changes).
+    """
+    tool = TOOL_OF[sources[0].format]
+    reader = _readers()[tool]
+    digest = content_hash(s.path for s in sources)
+    run_id = digest[:12]
+    labels = {str(k): str(v) for k, v in (labels or {}).items()}
+    where = ", ".join(str(s.path) for s in sources)
+    with store.connect(write=True) as con:
+        row = con.execute("SELECT run_id, labels FROM runs WHERE content_hash = ?",
+                          [digest]).fetchone()
+        if row is not None:
+            if labels:
+                merged = {**dict(row[1] or {}), **labels}
+                con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",
+                            [list(merged), list(merged.values()), row[0]])
+            return str(row[0]), True
+        writer = RunWriter(con, run_id, RunInfo(tool=tool, format=sources[0].format))
+        con.execute("BEGIN TRANSACTION")
+        try:
+            reader(sources, writer)
+            _insert_run_row(writer, sources, digest, labels)
+            con.execute("COMMIT")
+        except BaseException as exc:
+            con.execute("ROLLBACK")
+            if isinstance(exc, IngestError):
+                raise
+            if isinstance(exc, PerfstatsError | KeyboardInterrupt):
+                raise
+            if isinstance(exc, duckdb.Error | ValueError | KeyError | TypeError | IndexError
+                          | AttributeError | OSError | EOFError | UnicodeError):
+                raise IngestError(where, f"cannot parse ({type(exc).__name__}: "
+                                         f"{_one_line(exc)})") from exc
+            raise
+    return run_id, False
+
+
+def _insert_run_row(writer: RunWriter, sources: list[SourceFile], digest: str,
+                    labels: dict[str, str]) -> None:
+    info = writer.info
+    if info.duration_s is None and info.started_at and info.ended_at:
+        info.duration_s = (info.ended_at - info.started_at).total_seconds()
+    writer.con.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, MAP(?, ?), ?)",
+        [
+            writer.run_id, info.tool, info.format, info.tool_version, info.grain,
+            [s.path.name for s in sources], digest, info.started_at, info.ended_at,
+            info.duration_s, info.load_model, info.max_users, list(labels),
+            list(labels.values()), datetime.now(timezone.utc),
+        ],
+    )

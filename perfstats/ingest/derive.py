@@ -1,0 +1,113 @@
+"""Summaries, windows, errors and checks derived in DuckDB from a run's raw request samples.
+
+Percentiles use ``quantile_cont``: linear interpolation between sorted samples, exactly k6's
+definition (``TrendSink.P``).
+"""
+
+from __future__ import annotations
+
+from perfstats.ingest.writer import RunWriter
+from perfstats.store import ALL_ENDPOINTS
+
+REQUEST_METRIC = "http_req_duration"
+
+# A request failed when k6 says so (expected_response tag, k6 >= 0.31); older files have no such
+# tag, so fall back to k6's default expected statuses 200-399.
+FAILED = (
+    "CASE WHEN expected_response IS NOT NULL THEN NOT expected_response "
+    "ELSE coalesce(try_cast(status AS INTEGER), 0) NOT BETWEEN 200 AND 399 END"
+)
+
+_STATS = """
+    count(*) AS count,
+    count(*) FILTER (WHERE failed) AS failures,
+    min(value) AS min, avg(value) AS mean,
+    quantile_cont(value, 0.5) AS p50, quantile_cont(value, 0.9) AS p90,
+    quantile_cont(value, 0.95) AS p95, quantile_cont(value, 0.99) AS p99,
+    max(value) AS max
+"""
+
+WINDOW_SECONDS = 1.0
+"""Width of the windows derived from raw samples."""
+
+
+def derive_from_samples(writer: RunWriter) -> None:
+    """Fill summaries, windows, errors and checks of ``writer``'s run from its ``samples`` rows.
+
+    Also sets ``started_at``/``ended_at`` (first and last sample) and, when the reader did not
+    know it, ``duration_s`` and ``max_users`` (from the ``vus`` gauge).
+    """
+    run = writer.run_id
+    requests = (
+        f"SELECT endpoint, name, method, value, ts, status, error_code, {FAILED} AS failed "
+        f"FROM samples WHERE run_id = '{run}' AND metric = '{REQUEST_METRIC}'"
+    )
+    first, last = writer.con.execute(
+        "SELECT min(ts), max(ts) FROM samples WHERE run_id = ?", [run]
+    ).fetchone()
+    info = writer.info
+    info.started_at = info.started_at or first
+    info.ended_at = info.ended_at or last
+    if info.duration_s is None and first is not None:
+        info.duration_s = (last - first).total_seconds() or None
+    if info.max_users is None:
+        info.max_users = writer.scalar(
+            "SELECT max(value) FROM samples WHERE run_id = ? AND metric IN ('vus', 'vus_max')",
+            [run],
+        ) if info.load_model != "open" else None
+    duration = info.duration_s or 0.0
+    writer.insert_sql(
+        "summaries",
+        f"""
+        SELECT coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint,
+               CASE WHEN endpoint IS NULL THEN NULL ELSE any_value(name) END AS tool_name,
+               CASE WHEN endpoint IS NULL THEN NULL ELSE any_value(method) END AS method,
+               {_STATS},
+               CASE WHEN ? > 0 THEN count(*) / ? END AS rps,
+               'exact' AS percentiles
+        FROM ({requests}) GROUP BY GROUPING SETS ((endpoint), ())
+        """,
+        [duration, duration],
+    )
+    bucket = f"time_bucket(INTERVAL '{int(WINDOW_SECONDS * 1000)} milliseconds', ts)"
+    writer.insert_sql(
+        "windows",
+        f"""
+        WITH users AS (
+            SELECT {bucket} AS start, max(value) AS users FROM samples
+            WHERE run_id = '{run}' AND metric = 'vus' GROUP BY ALL
+        ), w AS (
+            SELECT coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint, {bucket} AS start,
+                   {_STATS}, sum(value) AS total_ms
+            FROM ({requests}) GROUP BY GROUPING SETS ((endpoint, {bucket}), ({bucket}))
+        )
+        SELECT w.*, {WINDOW_SECONDS} AS length_s,
+               CASE WHEN w.endpoint = '{ALL_ENDPOINTS}' THEN users.users END AS users,
+               'exact' AS percentiles
+        FROM w LEFT JOIN users USING (start)
+        UNION ALL BY NAME
+        SELECT '{ALL_ENDPOINTS}' AS endpoint, users.start, 0 AS count, 0 AS failures,
+               {WINDOW_SECONDS} AS length_s, users.users, 'exact' AS percentiles
+        FROM users ANTI JOIN (SELECT DISTINCT {bucket} AS start FROM ({requests})) r USING (start)
+        """,
+    )
+    writer.insert_sql(
+        "errors",
+        f"""
+        SELECT endpoint, 'http_status' AS kind, coalesce(status, '') AS error, count(*) AS count,
+               min(ts) AS first_seen, max(ts) AS last_seen
+        FROM ({requests}) WHERE failed GROUP BY ALL
+        UNION ALL
+        SELECT endpoint, 'error_code' AS kind, error_code AS error, count(*) AS count,
+               min(ts) AS first_seen, max(ts) AS last_seen
+        FROM ({requests}) WHERE coalesce(error_code, '') <> '' GROUP BY ALL
+        """,
+    )
+    writer.insert_sql(
+        "checks",
+        f"""
+        SELECT grp, check_name AS name, count(*) FILTER (WHERE value <> 0) AS passes,
+               count(*) FILTER (WHERE value = 0) AS fails
+        FROM samples WHERE run_id = '{run}' AND metric = 'checks' GROUP BY ALL
+        """,
+    )

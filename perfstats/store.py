@@ -1,0 +1,257 @@
+"""The DuckDB store: schema, versioning, connections and locking.
+
+Every table is described in ``docs/schema.md``; the DDL below is the single source of truth for it.
+A file store is opened for the length of one operation and closed again, so a notebook, a CI job and
+a shell can share one file; a second writer waits up to ``lock_timeout`` seconds and then fails
+clearly.  ``:memory:`` keeps one connection for the life of the :class:`Store`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from perfstats.errors import RunNotFoundError, StoreError
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = "perfstats.duckdb"
+ALL_ENDPOINTS = "ALL"
+"""The endpoint name of whole-run rows in summaries, windows and histograms."""
+
+_STATS = "count BIGINT, failures BIGINT, min DOUBLE, mean DOUBLE, p50 DOUBLE, p90 DOUBLE, " \
+    "p95 DOUBLE, p99 DOUBLE, max DOUBLE"
+
+SCHEMA: dict[str, str] = {
+    "perfstats_meta": "key VARCHAR PRIMARY KEY, value VARCHAR",
+    "runs": (
+        "run_id VARCHAR PRIMARY KEY, tool VARCHAR NOT NULL, format VARCHAR NOT NULL, "
+        "tool_version VARCHAR, grain VARCHAR NOT NULL, source_files VARCHAR[] NOT NULL, "
+        "content_hash VARCHAR NOT NULL UNIQUE, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, "
+        "duration_s DOUBLE, load_model VARCHAR, max_users DOUBLE, "
+        "labels MAP(VARCHAR, VARCHAR), ingested_at TIMESTAMPTZ NOT NULL"
+    ),
+    "samples": (
+        "run_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, ts TIMESTAMPTZ, value DOUBLE, "
+        "endpoint VARCHAR, name VARCHAR, method VARCHAR, status VARCHAR, url VARCHAR, "
+        "grp VARCHAR, scenario VARCHAR, expected_response BOOLEAN, error_code VARCHAR, "
+        "check_name VARCHAR, extra MAP(VARCHAR, VARCHAR)"
+    ),
+    "windows": (
+        "run_id VARCHAR NOT NULL, endpoint VARCHAR NOT NULL, start TIMESTAMPTZ NOT NULL, "
+        f"length_s DOUBLE NOT NULL, {_STATS}, total_ms DOUBLE, users DOUBLE, percentiles VARCHAR"
+    ),
+    "histograms": (
+        "run_id VARCHAR NOT NULL, endpoint VARCHAR NOT NULL, start TIMESTAMPTZ, "
+        "bucket_ms DOUBLE NOT NULL, count BIGINT NOT NULL"
+    ),
+    "summaries": (
+        "run_id VARCHAR NOT NULL, endpoint VARCHAR NOT NULL, tool_name VARCHAR, method VARCHAR, "
+        f"{_STATS}, rps DOUBLE, percentiles VARCHAR NOT NULL"
+    ),
+    "errors": (
+        "run_id VARCHAR NOT NULL, endpoint VARCHAR, kind VARCHAR NOT NULL, error VARCHAR, "
+        "count BIGINT NOT NULL, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ"
+    ),
+    "checks": (
+        "run_id VARCHAR NOT NULL, grp VARCHAR, name VARCHAR NOT NULL, passes BIGINT, fails BIGINT"
+    ),
+    "thresholds": (
+        "run_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, expression VARCHAR NOT NULL, ok BOOLEAN"
+    ),
+    "metrics": (
+        "run_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, type VARCHAR, contains VARCHAR, "
+        "stat VARCHAR, value DOUBLE"
+    ),
+}
+RUN_TABLES = [t for t in SCHEMA if t not in ("perfstats_meta", "runs")]
+"""Tables whose rows belong to one run (keyed by ``run_id``)."""
+
+# Ordered migrations: MIGRATIONS[v] upgrades a store from schema v to v + 1.
+MIGRATIONS: dict[int, list[str]] = {}
+
+_MEMORY_LOCK = threading.RLock()
+
+
+def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for table, columns in SCHEMA.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    con.execute(
+        "INSERT OR REPLACE INTO perfstats_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+    )
+
+
+def _check_schema(con: duckdb.DuckDBPyConnection, where: str, *, writable: bool) -> None:
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if not tables:
+        if writable:
+            _create_schema(con)
+        return
+    if "perfstats_meta" not in tables:
+        raise StoreError(f"{where}: not a perfstats store (a DuckDB file without perfstats tables)")
+    row = con.execute("SELECT value FROM perfstats_meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{where}: store schema version {version} was written by a newer perfstats; "
+            f"this version reads up to {SCHEMA_VERSION}. Upgrade perfstats."
+        )
+    if version < SCHEMA_VERSION:
+        if not writable:
+            raise StoreError(f"{where}: store schema version {version} needs a migration; "
+                             "run any writing command (e.g. perfstats ingest) to migrate it")
+        missing = [v for v in range(version, SCHEMA_VERSION) if v not in MIGRATIONS]
+        if missing:
+            raise StoreError(f"{where}: no migration from store schema version {version}")
+        con.execute("BEGIN")
+        for v in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[v]:
+                con.execute(statement)
+        con.execute(
+            "INSERT OR REPLACE INTO perfstats_meta VALUES ('schema_version', ?)",
+            [str(SCHEMA_VERSION)],
+        )
+        con.execute("COMMIT")
+
+
+class Store:
+    """A perfstats store in one DuckDB database.
+
+    Args:
+        path: database file, or ``":memory:"``. Default: ``$PERFSTATS_DB``, else
+            ``perfstats.duckdb`` in the working directory.
+        lock_timeout: seconds to wait for another process that holds the file.
+
+    Example:
+        >>> store = Store(":memory:")
+        >>> store.runs().height
+        0
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, lock_timeout: float = 30.0):
+        raw = os.fspath(path) if path is not None else os.environ.get("PERFSTATS_DB", DEFAULT_DB)
+        self.path = raw
+        self.lock_timeout = lock_timeout
+        self._memory: duckdb.DuckDBPyConnection | None = None
+        if raw == ":memory:":
+            self._memory = duckdb.connect(":memory:")
+            _create_schema(self._memory)
+
+    @property
+    def in_memory(self) -> bool:
+        """True for a ``:memory:`` store."""
+        return self._memory is not None
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r})"
+
+    @contextmanager
+    def connect(self, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield a connection for one operation (closed afterwards for file stores)."""
+        if self._memory is not None:
+            with _MEMORY_LOCK:
+                yield self._memory
+            return
+        if not write and not Path(self.path).exists():
+            # Reading a store that was never written: answer from an empty schema, create no file.
+            con = duckdb.connect(":memory:")
+            _create_schema(con)
+            try:
+                yield con
+            finally:
+                con.close()
+            return
+        con = self._open_file()
+        try:
+            _check_schema(con, self.path, writable=True)
+            yield con
+        finally:
+            con.close()
+
+    def _open_file(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                return duckdb.connect(self.path)
+            except duckdb.IOException as exc:
+                message = str(exc).splitlines()[0]
+                if "lock" not in message.lower():
+                    raise StoreError(f"{self.path}: cannot open store: {message}") from exc
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"{self.path}: store is in use by another process; waited "
+                        f"{self.lock_timeout:g} s (set PERFSTATS_LOCK_TIMEOUT to wait longer)"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+            except duckdb.Error as exc:
+                message = str(exc).splitlines()[0]
+                raise StoreError(f"{self.path}: cannot open store: {message}") from exc
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        """Run a read query and return a polars DataFrame."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).pl()
+
+    def runs(self, *, labels: dict[str, str] | None = None) -> pl.DataFrame:
+        """All runs with their metadata, oldest first; ``labels`` keeps the runs having all of them.
+
+        ``labels`` is a list of ``{key, value}`` structs in the frame (a DuckDB MAP).
+        """
+        where = " AND ".join(["labels[?] = ?"] * len(labels or {}))
+        params = [x for pair in (labels or {}).items() for x in pair]
+        return self.query(
+            "SELECT run_id, tool, format, tool_version, grain, started_at, ended_at, duration_s, "
+            "load_model, max_users, labels, source_files, content_hash, ingested_at "
+            f"FROM runs {'WHERE ' + where if where else ''} "
+            "ORDER BY started_at NULLS LAST, ingested_at",
+            params,
+        )
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """Return the full run id for ``run_id`` or a unique prefix of one."""
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY run_id", [run_id]
+            ).fetchall()
+        if not rows:
+            raise RunNotFoundError(f"no run {run_id!r} in store {self.path}")
+        if len(rows) > 1:
+            raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous in store {self.path}")
+        return str(rows[0][0])
+
+    def run_meta(self, run_id: str) -> dict[str, Any]:
+        """The ``runs`` row of one run as a dict (labels as a plain dict)."""
+        with self.connect() as con:
+            cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+            row = cur.fetchone()
+            if row is None:
+                raise RunNotFoundError(f"no run {run_id!r} in store {self.path}")
+            meta = dict(zip([d[0] for d in cur.description], row))
+        meta["labels"] = dict(meta["labels"] or {})
+        return meta
+
+
+def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:
+    """Return ``db`` if it is a Store, else open the store at that path (default store for None)."""
+    if isinstance(db, Store):
+        return db
+    timeout = float(os.environ.get("PERFSTATS_LOCK_TIMEOUT", "30"))
+    return Store(db, lock_timeout=timeout)
+
+
+def connect(path: str | os.PathLike[str] | None = None) -> Store:
+    """Open a perfstats store (``":memory:"`` for a throw-away one).
+
+    Example:
+        >>> db = connect(":memory:")
+    """
+    return open_store(path)

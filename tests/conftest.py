@@ -1,0 +1,34 @@
+"""Shared fixtures: a fresh in-memory store, the project's sample data, and ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import perfstats
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture
+def store() -> perfstats.Store:
+    """A fresh in-memory store."""
+    return perfstats.connect(":memory:")
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """The project's bundled sample runs (data/)."""
+    return DATA
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """The ../shared folder beside the project; skips when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"../shared is not beside the project (looked for {SHARED.name}/ next to the "
+                    "repository); corpus and reference tests need it")
+    return SHARED
