@@ -199,7 +199,7 @@ class Store:
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run a read query and return a polars DataFrame."""
         with self.connect() as con:
-            return con.execute(sql, params or []).pl()
+            return fetch_frame(con, sql, params)
 
     def runs(self, *, labels: dict[str, str] | None = None) -> pl.DataFrame:
         """All runs with their metadata, oldest first; ``labels`` keeps the runs having all of them.
@@ -238,6 +238,13 @@ class Store:
             meta = dict(zip([d[0] for d in cur.description], row))
         meta["labels"] = dict(meta["labels"] or {})
         return meta
+
+
+def fetch_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> pl.DataFrame:
+    """Run ``sql`` on ``con`` and return the result as a polars DataFrame."""
+    return con.sql(sql, params=params or None).pl()
 
 
 def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:
