@@ -244,7 +244,12 @@ def fetch_frame(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
 ) -> pl.DataFrame:
     """Run ``sql`` on ``con`` and return the result as a polars DataFrame."""
-    return con.sql(sql, params=params or None).pl()
+    result = con.execute(sql, params or [])
+    # DuckDB 2 renamed fetch_arrow_table(); support both.
+    fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+    frame = pl.from_arrow(fetch())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:

@@ -1,0 +1,102 @@
+"""The store: schema creation, versioning, refusing foreign files, locking between processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import perfstats
+from perfstats.errors import RunNotFoundError, StoreError
+from perfstats.store import SCHEMA, SCHEMA_VERSION, Store
+
+
+def test_new_file_store_gets_the_schema_and_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.duckdb")
+    with store.connect(write=True):
+        pass
+    tables = set(store.query("SELECT table_name FROM duckdb_tables()")["table_name"])
+    assert tables == set(SCHEMA)
+    version = store.query("SELECT value FROM perfstats_meta WHERE key = 'schema_version'")
+    assert version["value"][0] == str(SCHEMA_VERSION)
+
+
+def test_reading_a_missing_store_creates_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "never.duckdb"
+    assert perfstats.runs(path).height == 0
+    assert not path.exists()
+
+
+def test_newer_schema_is_refused_with_both_versions(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with Store(path).connect(write=True) as con:
+        con.execute("UPDATE perfstats_meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match=r"version 99.*newer perfstats.*up to 1"):
+        perfstats.runs(path)
+
+
+def test_older_schema_without_migration_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with Store(path).connect(write=True) as con:
+        con.execute("UPDATE perfstats_meta SET value = '0' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="no migration from store schema version 0"):
+        perfstats.runs(path)
+
+
+def test_foreign_duckdb_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t (x INTEGER)")
+    con.close()
+    with pytest.raises(StoreError, match="not a perfstats store"):
+        perfstats.runs(path)
+
+
+def test_unknown_run_id_is_a_clear_error(store: Store) -> None:
+    with pytest.raises(RunNotFoundError, match="no run 'abc'"):
+        perfstats.load("abc", db=store)
+
+
+HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def _hold_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(seconds)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_second_process_fails_clearly_after_the_lock_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with Store(path).connect(write=True):
+        pass
+    holder = _hold_lock(path, 3.0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="in use by another process; waited 0.5 s"):
+            Store(path, lock_timeout=0.5).runs()
+        assert time.monotonic() - started < 2.5
+    finally:
+        holder.wait()
+
+
+def test_second_process_waits_for_the_lock_and_then_works(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with Store(path).connect(write=True):
+        pass
+    holder = _hold_lock(path, 1.0)
+    try:
+        assert Store(path, lock_timeout=20).runs().height == 0
+    finally:
+        holder.wait()
