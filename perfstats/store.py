@@ -96,8 +96,8 @@ def _check_schema(con: duckdb.DuckDBPyConnection, where: str, *, writable: bool)
         return
     if "perfstats_meta" not in tables:
         raise StoreError(f"{where}: not a perfstats store (a DuckDB file without perfstats tables)")
-    row = con.execute("SELECT value FROM perfstats_meta WHERE key = 'schema_version'").fetchone()
-    version = int(row[0]) if row else 0
+    rows = con.execute("SELECT value FROM perfstats_meta WHERE key = 'schema_version'").fetchall()
+    version = int(rows[0][0]) if rows else 0
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{where}: store schema version {version} was written by a newer perfstats; "
@@ -232,10 +232,10 @@ class Store:
         """The ``runs`` row of one run as a dict (labels as a plain dict)."""
         with self.connect() as con:
             cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
-            row = cur.fetchone()
-            if row is None:
+            rows = cur.fetchall()
+            if not rows:
                 raise RunNotFoundError(f"no run {run_id!r} in store {self.path}")
-            meta = dict(zip([d[0] for d in cur.description], row))
+            meta = dict(zip([d[0] for d in cur.description], rows[0]))
         meta["labels"] = dict(meta["labels"] or {})
         return meta
 
@@ -243,13 +243,12 @@ class Store:
 def fetch_frame(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
 ) -> pl.DataFrame:
-    """Run ``sql`` on ``con`` and return the result as a polars DataFrame."""
-    result = con.execute(sql, params or [])
-    # DuckDB 2 renamed fetch_arrow_table(); support both.
-    fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
-    frame = pl.from_arrow(fetch())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    """Run ``sql`` on ``con`` and return the result as a polars DataFrame.
+
+    (DuckDB 2 refuses ``con.sql`` while an ``execute`` result is unfetched: fetch results whole
+    with ``fetchall()``, never ``fetchone()``.)
+    """
+    return con.sql(sql, params=params or None).pl()
 
 
 def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:

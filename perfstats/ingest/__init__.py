@@ -125,9 +125,10 @@ def ingest_sources(
     labels = {str(k): str(v) for k, v in (labels or {}).items()}
     where = ", ".join(str(s.path) for s in sources)
     with store.connect(write=True) as con:
-        row = con.execute("SELECT run_id, labels FROM runs WHERE content_hash = ?",
-                          [digest]).fetchone()
-        if row is not None:
+        rows = con.execute("SELECT run_id, labels FROM runs WHERE content_hash = ?",
+                           [digest]).fetchall()
+        if rows:
+            row = rows[0]
             if labels:
                 merged = {**dict(row[1] or {}), **labels}
                 con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",

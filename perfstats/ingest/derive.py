@@ -44,7 +44,7 @@ def derive_from_samples(writer: RunWriter) -> None:
     )
     first, last = writer.con.execute(
         "SELECT min(ts), max(ts) FROM samples WHERE run_id = ?", [run]
-    ).fetchone()
+    ).fetchall()[0]
     info = writer.info
     info.started_at = info.started_at or first
     info.ended_at = info.ended_at or last

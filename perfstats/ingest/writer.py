@@ -69,5 +69,5 @@ class RunWriter:
 
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
         """First column of the first row of a query (``None`` when there is no row)."""
-        row = self.con.execute(sql, params or []).fetchone()
-        return None if row is None else row[0]
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
