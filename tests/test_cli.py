@@ -1,0 +1,77 @@
+"""The CLI end to end on the bundled runs: ingest, runs, summary; every command documented."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import perfstats
+from perfstats.cli import cli
+from perfstats.run import SUMMARY_COLUMNS
+
+
+def test_public_api_is_sorted_and_complete() -> None:
+    assert perfstats.__all__ == sorted(perfstats.__all__)
+    for name in perfstats.__all__:
+        assert hasattr(perfstats, name), name
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_command_has_help_and_is_in_the_readme(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+    assert cli.commands[command].help
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"perfstats {command}" in readme
+
+
+def test_ingest_runs_and_summary(tmp_path: Path, data_dir: Path) -> None:
+    db = str(tmp_path / "s.duckdb")
+    runner = CliRunner()
+    first = runner.invoke(cli, ["ingest", str(data_dir / "k6/smoke"),
+                                str(data_dir / "artillery/baseline/report.json"),
+                                "--db", db, "--label", "branch=main", "--label", "commit=abc123"])
+    assert first.exit_code == 0, first.output
+    ids = first.stdout.split()
+    assert len(ids) == 2
+
+    again = runner.invoke(cli, ["ingest", str(data_dir / "k6/smoke"), "--db", db])
+    assert again.exit_code == 0 and again.stdout.split() == ids[:1]
+    assert "same content as run" in again.stderr
+
+    listed = json.loads(runner.invoke(cli, ["runs", "--db", db, "--format", "json"]).stdout)
+    assert {r["run_id"] for r in listed} == set(ids)
+    assert all(r["labels"] == {"branch": "main", "commit": "abc123"} for r in listed)
+    assert {r["tool"] for r in listed} == {"k6", "artillery"}
+
+    out = runner.invoke(cli, ["summary", ids[0], "--db", db, "--format", "json"])
+    rows = json.loads(out.stdout)
+    assert set(SUMMARY_COLUMNS) <= set(rows[0])
+    total = next(r for r in rows if r["endpoint"] == "ALL")
+    assert total["count"] == 147  # k6 smoke: http_reqs=147
+
+
+def test_summary_of_a_path_uses_a_throwaway_store(tmp_path: Path, data_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for fmt in ("table", "csv", "markdown", "json"):
+        result = CliRunner().invoke(cli, ["summary", str(data_dir / "k6/smoke/points.json"),
+                                          "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert "/api/quote" in result.stdout
+    assert not (tmp_path / "perfstats.duckdb").exists()
+
+
+def test_unknown_run_is_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["summary", "deadbeef", "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("perfstats: error: no run 'deadbeef'")
+
+
+def test_bad_label_is_a_usage_error(data_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["ingest", str(data_dir / "k6/smoke"), "--db", ":memory:",
+                                      "--label", "novalue"])
+    assert result.exit_code == 2 and "expected key=value" in result.stderr
