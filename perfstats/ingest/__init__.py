@@ -9,6 +9,7 @@ Locust ``--csv`` prefix.  Formats are detected from content; ``fmt`` forces one.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -29,11 +30,9 @@ _LOCUST_SUFFIXES = ("_stats_history.csv", "_stats.csv", "_failures.csv", "_excep
 _HASH_CHUNK = 1 << 20
 
 
-def _readers() -> dict[str, Reader]:
-    # Imported lazily so that detection and the store work without loading every reader.
-    from perfstats.ingest import artillery, k6, locust
-
-    return {"k6": k6.read, "artillery": artillery.read, "locust": locust.read}
+def _reader(tool: str) -> Reader:
+    # Imported lazily: detection, the store and each reader work without loading the others.
+    return importlib.import_module(f"perfstats.ingest.{tool}").read
 
 
 def _detect_or_none(path: Path) -> SourceFile | None:
@@ -119,7 +118,7 @@ def ingest_sources(
         labels are then merged in and nothing else changes).
     """
     tool = TOOL_OF[sources[0].format]
-    reader = _readers()[tool]
+    reader = _reader(tool)
     digest = content_hash(s.path for s in sources)
     run_id = digest[:12]
     labels = {str(k): str(v) for k, v in (labels or {}).items()}
