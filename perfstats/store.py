@@ -230,12 +230,11 @@ class Store:
 
     def run_meta(self, run_id: str) -> dict[str, Any]:
         """The ``runs`` row of one run as a dict (labels as a plain dict)."""
-        with self.connect() as con:
-            cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
-            rows = cur.fetchall()
-            if not rows:
-                raise RunNotFoundError(f"no run {run_id!r} in store {self.path}")
-            meta = dict(zip([d[0] for d in cur.description], rows[0]))
+        # Through Arrow: DuckDB's fetchall() needs pytz for TIMESTAMPTZ values.
+        rows = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id]).to_dicts()
+        if not rows:
+            raise RunNotFoundError(f"no run {run_id!r} in store {self.path}")
+        meta = rows[0]
         meta["labels"] = dict(meta["labels"] or {})
         return meta
 
