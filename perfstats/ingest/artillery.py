@@ -102,6 +102,8 @@ class _Parsed:
     started_at: datetime | None
     ended_at: datetime | None
     duration_s: float | None
+    requests: bool = True
+    """False when the run made no HTTP request: its ``ALL`` traffic then only holds ``errors.*``."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -394,11 +396,9 @@ def _whole_run_v2(p: _Period, percentiles: str) -> _Traffic:
                     sketch=p.sketches.get("http.response_time"))
 
 
-def _traffic_v2(p: _Period, keys: _Keys, has_http: bool, percentiles: str) -> dict[str, _Traffic]:
-    out = keys.endpoints(p.summaries, p.counters, percentiles, p.sketches)
-    if has_http:
-        out[ALL_ENDPOINTS] = _whole_run_v2(p, percentiles)
-    return out
+def _traffic_v2(p: _Period, keys: _Keys, percentiles: str) -> dict[str, _Traffic]:
+    return {**keys.endpoints(p.summaries, p.counters, percentiles, p.sketches),
+            ALL_ENDPOINTS: _whole_run_v2(p, percentiles)}
 
 
 def _version_v2(aggregate: _Period) -> str:
@@ -427,28 +427,25 @@ def _parse_v2(doc: dict[str, Any]) -> _Parsed:
     if not counter_keys and not summary_keys:
         raise _Shape("Artillery report without any metric (no virtual user ran)")
     keys = _keys(summary_keys, counter_keys)
-    has_http = any(k.startswith("http.") for k in counter_keys | summary_keys)
-
     windows = []
     for i, p in enumerate(periods):
         start = p.start or _period_of(p.first)
         if start is None:
             raise _Shape(f"intermediate[{i}] has no period")
-        traffic = _traffic_v2(p, keys, has_http, "tool-window")
-        if traffic:
-            windows.append(_Window(start, PERIOD_S, traffic))
+        windows.append(_Window(start, PERIOD_S, _traffic_v2(p, keys, "tool-window")))
     windows.sort(key=lambda w: w.start)
 
     first = aggregate.first or min((p.first for p in periods if p.first), default=None)
     last = aggregate.last or max((p.last for p in periods if p.last), default=None)
     metrics = _metrics_v2(aggregate, keys)
     return _Parsed(
-        whole=_traffic_v2(aggregate, keys, has_http, "tool-summary"),
+        whole=_traffic_v2(aggregate, keys, "tool-summary"),
         windows=windows,
         metrics=metrics,
         started_at=first,
         ended_at=last,
         duration_s=(last - first).total_seconds() if first and last else None,
+        requests=any(k.startswith("http.") for k in counter_keys | summary_keys),
         notes=[f"Artillery version inferred from the report: {_version_v2(aggregate)}"],
     )
 
@@ -641,26 +638,29 @@ def _metrics_v1(aggregate: dict[str, Any], keys: _Keys
 
 
 def _write(writer: RunWriter, parsed: _Parsed) -> None:
-    info = writer.info
-    info.started_at, info.ended_at = parsed.started_at, parsed.ended_at
-    info.duration_s = parsed.duration_s
-    info.load_model = "open"
-    info.grain = "windows" if parsed.windows else "summary"
-    info.notes.extend(parsed.notes)
-    duration = parsed.duration_s or 0.0
+    def described(traffic: dict[str, _Traffic]) -> list[tuple[str, _Traffic]]:
+        return [(name, t) for name, t in traffic.items()
+                if name != ALL_ENDPOINTS or parsed.requests]
 
+    duration = parsed.duration_s or 0.0
     summaries = [
         {"endpoint": name, "tool_name": None if name == ALL_ENDPOINTS else name, "method": None,
          "count": t.count, "failures": t.failures, **t.stats,
          "rps": t.count / duration if duration > 0 else None, "percentiles": t.percentiles}
-        for name, t in parsed.whole.items()
+        for name, t in described(parsed.whole)
     ]
     windows = [
         {"endpoint": name, "start": w.start, "length_s": w.length_s, "count": t.count,
          "failures": t.failures, **t.stats, "total_ms": t.total_ms,
          "users": w.users if name == ALL_ENDPOINTS else None, "percentiles": t.percentiles}
-        for w in parsed.windows for name, t in w.traffic.items()
+        for w in parsed.windows for name, t in described(w.traffic)
     ]
+    info = writer.info
+    info.started_at, info.ended_at = parsed.started_at, parsed.ended_at
+    info.duration_s = parsed.duration_s
+    info.load_model = "open"
+    info.grain = "windows" if windows else "summary"
+    info.notes.extend(parsed.notes)
     writer.insert("summaries", pl.DataFrame(summaries, schema=_SUMMARY_SCHEMA))
     writer.insert("windows", pl.DataFrame(windows, schema=_WINDOW_SCHEMA))
     writer.insert("errors", _errors_frame(parsed))
