@@ -22,9 +22,9 @@ STATS = {"min": "min", "max": "max", "mean": "mean", "p50": "median", "p90": "p9
 
 
 def _ingest(store: Store, path: Path, fmt: str | None = None) -> str:
-    run_id, existed = ingest_sources(store, resolve_sources([path], fmt=fmt))
-    assert not existed
-    return run_id
+    run = perfstats.ingest(path, db=store, fmt=fmt)
+    assert not run.existed
+    return run.run_id
 
 
 def _table(store: Store, table: str, run_id: str) -> pl.DataFrame:
@@ -120,6 +120,10 @@ def test_v2_baseline_matches_the_manifest(store: Store, data_dir: Path) -> None:
     assert metrics[("http.request_rate", "rate")] == 83
     assert metrics[("vusers.session_length", "p95")] == 1200.1
     assert ("http.response_time", "p95") not in metrics  # it is the ALL summary row
+    summary = perfstats.load(run_id, db=store).summary()
+    bookings = summary.filter(pl.col("endpoint") == "/api/bookings").to_dicts()[0]
+    assert (bookings["error_rate"], bookings["p50"], bookings["method"]) == (0.01, 30.9, None)
+    assert summary["endpoint"].to_list()[-1] == "ALL"
     meta = _run(store, run_id)
     assert meta["tool"] == "artillery" and meta["format"] == "artillery-v2"
     assert meta["grain"] == "windows" and meta["load_model"] == "open"

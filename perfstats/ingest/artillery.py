@@ -228,15 +228,21 @@ def _traffic(summary: dict[str, Any] | None, codes: dict[int, int], errors: dict
     if responses is None:
         responses = int(latencies) if latencies is not None else sum(codes.values())
     total = None
-    sketch_sum, sketch_count = (_number(sketch.get(k)) for k in ("sum", "count")) if sketch \
-        else (None, None)
-    if sketch_sum is not None and sketch_count:
-        total = sketch_sum
+    if (exact := _sketch_sum(sketch)) is not None:
+        total = exact[0]
         if stats["mean"] is None:
-            stats["mean"] = sketch_sum / sketch_count
+            stats["mean"] = exact[0] / exact[1]
     elif stats["mean"] is not None and latencies is not None:
         total = stats["mean"] * latencies
     return _Traffic(stats, responses, codes, errors, percentiles, total)
+
+
+def _sketch_sum(sketch: dict[str, Any] | None) -> tuple[float, float] | None:
+    """(sum, count) of a serialised DDSketch: exact, unlike its bucketed quantiles."""
+    if sketch is None:
+        return None
+    total, count = _number(sketch.get("sum")), _number(sketch.get("count"))
+    return (total, count) if total is not None and count else None
 
 
 def _exact_traffic(values: np.ndarray, codes: dict[int, int], errors: dict[str, int],
@@ -388,10 +394,12 @@ def _whole_run_v2(p: _Period, percentiles: str) -> _Traffic:
     codes: dict[int, int] = {}
     errors: dict[str, int] = {}
     for key, n in p.counters.items():
-        if key.startswith("http.codes.") and (status := _status(key[11:])) is not None:
+        if key.startswith("http.codes.") and (
+            status := _status(key.removeprefix("http.codes."))
+        ) is not None:
             codes[status] = codes.get(status, 0) + n
         elif key.startswith("errors."):
-            errors[key[7:]] = n
+            errors[key.removeprefix("errors.")] = n
     return _traffic(p.summaries.get("http.response_time"), codes, errors, percentiles,
                     sketch=p.sketches.get("http.response_time"))
 
@@ -468,8 +476,8 @@ def _metrics_v2(p: _Period, keys: _Keys) -> list[tuple[str, str, str | None, str
         if name == "http.response_time" or keys.is_endpoint_summary(name):
             continue
         stats = {k: _number(v) for k, v in summary.items()}
-        if stats.get("mean") is None and name in p.sketches:
-            stats["mean"] = _traffic(summary, {}, {}, "", sketch=p.sketches[name]).stats["mean"]
+        if stats.get("mean") is None and (exact := _sketch_sum(p.sketches.get(name))):
+            stats["mean"] = exact[0] / exact[1]
         contains = _contains(name, "histogram", keys)
         rows.extend((name, "histogram", contains, stat, v)
                     for stat, v in stats.items() if v is not None)
@@ -498,7 +506,6 @@ def _latencies_ms(raw: Any, where: str) -> np.ndarray | None:
 class _Record:
     """One 1.x stats record (``aggregate`` or an ``intermediate[]`` item)."""
 
-    where: str
     timestamp: datetime
     responses: int
     latency: dict[str, Any]
@@ -519,7 +526,6 @@ def _record(raw: dict[str, Any], where: str) -> _Record:
     rps = _mapping(raw, "rps", where)
     sent, rate = _number(rps.get("count")), _number(rps.get("mean"))
     return _Record(
-        where=where,
         timestamp=_iso(raw.get("timestamp"), where),
         responses=int(_number(raw.get("requestsCompleted")) or 0),
         latency=_mapping(raw, "latency", where),
