@@ -62,13 +62,13 @@ def _fail(ctx: click.Context, message: str) -> None:
     ctx.exit(EXIT_BAD_INPUT)
 
 
-def parse_labels(values: tuple[str, ...]) -> dict[str, str]:
+def parse_labels(values: tuple[str, ...], *, option: str = "--label") -> dict[str, str]:
     """``("k=v", ...)`` -> ``{"k": "v"}``; a value without ``=`` is a usage error."""
     labels = {}
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--label")
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint=option)
         labels[key.strip()] = value.strip()
     return labels
 
@@ -164,6 +164,32 @@ def summary(run: str, db: str | None, debug: bool, fmt: str) -> None:
     loaded = perfstats.load(run, db=db)
     frame = loaded.summary().select(*SUMMARY_COLUMNS, "percentiles")
     emit(frame, fmt, title=str(loaded))
+
+
+@cli.command()
+@click.argument("template")
+@click.option("--run", default=None, metavar="RUN",
+              help="The run: a run id, or a result path (ingested inside the notebook).")
+@click.option("--baseline", default=None, metavar="RUN", help="The baseline run, same forms.")
+@click.option("--param", "params", multiple=True, metavar="K=V",
+              help="Another template parameter (repeatable); values are parsed as literals.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output file: .html (self-contained), .ipynb (executed) or .md.")
+@click.option("--show-code", is_flag=True, help="Keep the code cells in HTML and markdown.")
+@db_option
+def report(template: str, run: str | None, baseline: str | None, params: tuple[str, ...],
+           output: str, show_code: bool, db: str | None, debug: bool) -> None:
+    """Render a report from a notebook TEMPLATE (run_summary, compare, capacity, history, or an
+    .ipynb path); prints the path written. A failing cell exits 2 and is named on stderr.
+    """
+    from perfstats.report import OUTPUT_SUFFIXES, render_report
+
+    if Path(output).suffix not in OUTPUT_SUFFIXES:
+        raise click.BadParameter(f"{output}: use a {', '.join(OUTPUT_SUFFIXES)} file",
+                                 param_hint="--output")
+    path = render_report(template, run=run, baseline=baseline, output=output, db=db,
+                         params=parse_labels(params, option="--param"), show_code=show_code)
+    click.echo(str(path))
 
 
 def main() -> None:

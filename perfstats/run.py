@@ -6,12 +6,15 @@ import html
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from perfstats.ingest import ingest_sources, resolve_sources
 from perfstats.store import ALL_ENDPOINTS, Store, open_store
+
+if TYPE_CHECKING:
+    import altair as alt
 
 PathLike = str | os.PathLike[str]
 DB = Store | PathLike | None
@@ -93,6 +96,118 @@ class Run:
             raise ValueError(f"unknown table {name!r}; one of {', '.join(RUN_TABLES)}")
         return self.store.query(f"SELECT * EXCLUDE (run_id) FROM {name} WHERE run_id = ?",
                                 [self.run_id])
+
+    def timeline(self, *, max_points: int = 200) -> pl.DataFrame:
+        """Time windows ready to plot: at most ``max_points`` per endpoint, oldest first.
+
+        Columns: endpoint, start, elapsed_s (since the first window), length_s, count, failures,
+        rps, error_rate, min, mean, p50, p90, p95, p99, max, users, percentiles. A run with more
+        windows is merged into wider ones: counts add up and means are count-weighted; the
+        percentiles are recomputed from raw samples when the run has them (``exact``), else
+        they are the largest window value in the merged window (``max-of-windows``, an upper
+        bound: percentiles cannot be averaged).
+        """
+        if max_points < 1:
+            raise ValueError(f"max_points must be >= 1, got {max_points}")
+        stats = "count, failures, min, mean, p50, p90, p95, p99, max, users"
+        rows = self.store.query(
+            "SELECT max(n) AS n, median(len) AS len FROM (SELECT count(*) AS n, "
+            "median(length_s) AS len FROM windows WHERE run_id = ? GROUP BY endpoint)",
+            [self.run_id])
+        n, length = rows.row(0)
+        if not n or n <= max_points:
+            body = f"SELECT endpoint, start, length_s, {stats}, percentiles FROM windows " \
+                   "WHERE run_id = ?"
+            params: list[Any] = [self.run_id]
+        else:
+            width = -(-n // max_points) * float(length)
+            bucket = "floor(epoch({ts} - t0) / {w})"
+            body = f"""
+            WITH b AS (SELECT min(start) AS t0, max(start + to_microseconds(CAST(length_s * 1e6
+                       AS BIGINT))) AS t1 FROM windows WHERE run_id = $run),
+            m AS (
+                SELECT endpoint, {bucket.format(ts="start", w="$w")} AS k,
+                       sum(count)::BIGINT AS count, sum(failures)::BIGINT AS failures,
+                       min(min) AS min,
+                       sum(coalesce(total_ms, mean * count)) / nullif(sum(count), 0) AS mean,
+                       max(p50) AS p50, max(p90) AS p90, max(p95) AS p95, max(p99) AS p99,
+                       max(max) AS max, max(users) AS users
+                FROM windows, b WHERE run_id = $run GROUP BY ALL
+            ), e AS (
+                SELECT coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint, k,
+                       quantile_cont(value, 0.5) AS p50, quantile_cont(value, 0.9) AS p90,
+                       quantile_cont(value, 0.95) AS p95, quantile_cont(value, 0.99) AS p99
+                FROM (SELECT endpoint, value, {bucket.format(ts="ts", w="$w")} AS k
+                      FROM samples, b WHERE run_id = $run AND metric = 'http_req_duration')
+                GROUP BY GROUPING SETS ((endpoint, k), (k))
+            )
+            SELECT m.endpoint, t0 + to_microseconds(CAST(m.k * $w * 1e6 AS BIGINT)) AS start,
+                   least($w, epoch(t1 - t0) - m.k * $w) AS length_s, count, failures, min, mean,
+                   coalesce(e.p50, m.p50) AS p50, coalesce(e.p90, m.p90) AS p90,
+                   coalesce(e.p95, m.p95) AS p95, coalesce(e.p99, m.p99) AS p99, max, users,
+                   CASE WHEN e.k IS NULL THEN 'max-of-windows' ELSE 'exact' END AS percentiles
+            FROM m CROSS JOIN b LEFT JOIN e USING (endpoint, k)
+            """
+            params = {"run": self.run_id, "w": width}  # type: ignore[assignment]
+        return self.store.query(
+            f"""
+            SELECT endpoint, start, epoch(start - min(start) OVER ()) AS elapsed_s, length_s,
+                   count, failures, count / length_s AS rps,
+                   CASE WHEN count > 0 THEN failures / count END AS error_rate,
+                   min, mean, p50, p90, p95, p99, max, users, percentiles
+            FROM ({body}) ORDER BY endpoint = '{ALL_ENDPOINTS}' DESC, endpoint, start
+            """, params)
+
+    def quantiles(self, *, points: int = 200) -> pl.DataFrame:
+        """The latency distribution per endpoint as about ``points`` (q, latency_ms) pairs.
+
+        Columns: endpoint, q (0-1), latency_ms, source. From raw samples: ``quantile_cont`` on a
+        grid of q with extra tail points (``exact``); from the tool's buckets: the cumulative
+        share at each bucket (``histogram``); otherwise the run's summary percentiles
+        (min, p50, p90, p95, p99, max as the tool gave them).
+        """
+        if points < 10:
+            raise ValueError(f"points must be >= 10, got {points}")
+        grid = sorted({round(i / (points - 6), 6) for i in range(points - 5)}
+                      | {0.99, 0.995, 0.999, 0.9995, 0.9999})
+        if self.grain == "samples":
+            sql = f"""
+            SELECT endpoint, unnest($grid::DOUBLE[]) AS q, unnest(qs) AS latency_ms,
+                   'exact' AS source
+            FROM (SELECT coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint,
+                         quantile_cont(value, $grid::DOUBLE[]) AS qs
+                  FROM samples WHERE run_id = $run AND metric = 'http_req_duration'
+                  GROUP BY GROUPING SETS ((endpoint), ()))
+            """
+            params: dict[str, Any] = {"run": self.run_id, "grid": grid}
+        elif self.grain == "histograms":
+            sql = """
+            SELECT endpoint, sum(n) OVER (PARTITION BY endpoint ORDER BY latency_ms)
+                       / sum(n) OVER (PARTITION BY endpoint) AS q, latency_ms,
+                   'histogram' AS source
+            FROM (SELECT endpoint, bucket_ms AS latency_ms, sum(count) AS n
+                  FROM histograms WHERE run_id = $run AND start IS NULL GROUP BY ALL)
+            """
+            params = {"run": self.run_id}
+        else:
+            sql = """
+            SELECT * FROM (
+                SELECT endpoint, unnest([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]::DOUBLE[]) AS q,
+                       unnest([min, p50, p90, p95, p99, max]) AS latency_ms,
+                       percentiles AS source
+                FROM summaries WHERE run_id = $run)
+            WHERE latency_ms IS NOT NULL
+            """
+            params = {"run": self.run_id}
+        return self.store.query(
+            f"SELECT * FROM ({sql}) ORDER BY endpoint = '{ALL_ENDPOINTS}' DESC, endpoint, q",
+            params)  # type: ignore[arg-type]
+
+    def chart(self) -> alt.FacetChart:
+        """Latency percentiles over time, one panel per endpoint (see :mod:`perfstats.charts`)."""
+        from perfstats import charts
+
+        return charts.latency_over_time(self.timeline())
 
     def to_dict(self) -> dict[str, Any]:
         """Run metadata as plain JSON-able values."""
