@@ -1,0 +1,1132 @@
+"""Bottlenecks: what costs the users most, and how much fixing it would buy.
+
+Every item (an endpoint; where the source records them a k6 group or scenario, an HTTP status or an
+error kind) is measured in one unit, **user-seconds lost per hour of traffic** (s/h):
+
+- *SLO excess*: ``sum over requests of max(0, latency - threshold)`` per hour. Exact from raw
+  samples (one DuckDB query); from Locust histograms, window summaries or a summary it is an
+  estimate (``slo_estimate``, see :func:`excess_from_percentiles`).
+- *errors*: failed requests per hour, each costing ``error_cost_s`` (default 5 s: the user notices
+  the failure, retries and waits again; set it to your product's own figure).
+- *regression* (with a baseline): extra waiting per hour ``(mean_cand - mean_base) x requests per
+  hour`` and new errors per hour ``(rate_cand - rate_base) x requests per hour``, with the intervals
+  of :func:`perfstats.compare`. A change counts in the score only when its interval lies above zero
+  (without an interval: when compare calls it a regression); counted new errors move from the
+  *errors* component to the *regression* one, so no failure is counted twice.
+
+``score_s_per_h = slo_s_per_h + errors_s_per_h + latency_regression_s_per_h +
+error_regression_s_per_h``. The largest component is the row's ``driver``; with no loss at all the
+driver is the item's *time share*, ``count x mean / total waiting time``. Items of different kinds
+overlap (a group holds endpoints, a status is part of an endpoint's errors), so ``rank`` orders the
+items of one kind. The model, with its formulas, is in docs/bottlenecks.md.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from perfstats.errors import ConfigError, InsufficientDataError
+from perfstats.ingest.derive import FAILED, REQUEST_METRIC
+from perfstats.output import to_markdown, to_records
+from perfstats.run import DB, PathLike, Run, load
+from perfstats.slo import parse_slo
+from perfstats.store import ALL_ENDPOINTS
+
+if TYPE_CHECKING:
+    import altair as alt
+
+ERROR_COST_S = 5.0
+"""Default cost of one failed request, in user-seconds."""
+KINDS = ("endpoint", "group", "scenario", "status", "error")
+"""Item kinds, in the order the table lists them."""
+COMPONENTS = {
+    "slo_s_per_h": "SLO excess",
+    "errors_s_per_h": "errors",
+    "latency_regression_s_per_h": "latency regression",
+    "error_regression_s_per_h": "error regression",
+}
+"""Score components (columns of the table) and the driver each one names."""
+
+_KNOTS = ["min", "p50", "p90", "p95", "p99", "max"]
+_KNOTS_U = np.array([0.0, 0.5, 0.9, 0.95, 0.99, 1.0])
+SloSpec = str | float | int
+
+
+# --------------------------------------------------------------------------------------- SLOs
+
+
+@dataclass(frozen=True)
+class LatencySlo:
+    """The latency objective of some endpoints: their ``metric`` below ``threshold_ms``.
+
+    Attributes:
+        threshold_ms: latency above which a request's time counts as SLO excess.
+        metric: ``p50``, ``p90``, ``p95``, ``p99``, ``mean`` or ``max`` (every request).
+        endpoint: glob over the endpoint names it applies to.
+    """
+
+    threshold_ms: float
+    metric: str = "max"
+    endpoint: str = "*"
+
+    def __str__(self) -> str:
+        return f"{self.metric} < {self.threshold_ms:g} ms"
+
+
+def _latency_slo(spec: SloSpec, endpoint: str) -> LatencySlo:
+    """The strictest latency clause of an SLO expression (a bare number: every request below)."""
+    if isinstance(spec, bool):
+        raise ConfigError(f"bad SLO {spec!r}: expected e.g. 'p95<500' or a number of ms")
+    text = str(spec).strip()
+    number = re.fullmatch(r"(\d+(?:\.\d*)?)\s*(ms)?", text)
+    if isinstance(spec, int | float) or number:
+        value = float(spec) if isinstance(spec, int | float) else float(number[1])
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"bad SLO {spec!r}: the threshold must be a positive number of ms")
+        return LatencySlo(value, "max", endpoint)
+    latency = [o for o in parse_slo(text) if o.is_latency]
+    if not latency:
+        raise ConfigError(f"SLO {text!r} has no latency objective (e.g. 'p95<500')")
+    strictest = min(latency, key=lambda o: o.threshold)
+    return LatencySlo(strictest.threshold, strictest.metric, endpoint)
+
+
+def resolve_slos(
+    slo: SloSpec | Mapping[str, SloSpec] | Sequence[LatencySlo] | None,
+) -> list[LatencySlo]:
+    """Latency objectives from one SLO for every endpoint, ``{endpoint glob: SLO}`` or a list.
+
+    SLOs follow :mod:`perfstats.slo` (``"p95<500"``, ``"p99<1.2s, errors<1%"``), or are a number
+    of ms that every request should stay under. Of several latency clauses the strictest
+    threshold counts; error-rate clauses are left to the errors factor. Later mapping entries
+    win: ``{"*": "p95<500", "POST /api/quote": "p95<300"}`` sets a default and one override.
+
+    Raises:
+        ConfigError: a bad SLO expression.
+
+    Example:
+        >>> [str(s) for s in resolve_slos("p95<500, p99<1s")]
+        ['p95 < 500 ms']
+    """
+    if slo is None:
+        return []
+    if isinstance(slo, Mapping):
+        if not slo:
+            raise ConfigError("the SLO mapping is empty")
+        return [_latency_slo(spec, str(glob)) for glob, spec in slo.items()]
+    if isinstance(slo, str | int | float):
+        return [_latency_slo(slo, "*")]
+    out = list(slo)
+    if not all(isinstance(s, LatencySlo) for s in out):
+        raise TypeError("slo must be an SLO expression, a number of ms, a mapping of endpoint "
+                        "globs to those, or LatencySlo objects")
+    return out
+
+
+def slo_for(endpoint: str, slos: Sequence[LatencySlo]) -> LatencySlo | None:
+    """The objective of ``endpoint``: the last one whose glob matches it."""
+    found = None
+    for s in slos:
+        if fnmatch.fnmatchcase(endpoint, s.endpoint):
+            found = s
+    return found
+
+
+# ------------------------------------------------------------------------ SLO excess estimates
+
+
+def excess_from_percentiles(knots: np.ndarray, threshold_ms: np.ndarray) -> np.ndarray:
+    """Mean time beyond the threshold per request (ms), estimated from percentile summaries.
+
+    Each row's latency distribution is taken as the piecewise-linear quantile function through
+    ``(0, min), (0.5, p50), (0.9, p90), (0.95, p95), (0.99, p99), (1, max)``; the mean excess is
+    ``integral over u of max(0, Q(u) - T) du``, exact for that function. Missing interior knots
+    (nan) are interpolated from their neighbours; a row without min, p50 or max gives nan.
+
+    Args:
+        knots: ``(R, 6)`` min, p50, p90, p95, p99, max in ms.
+        threshold_ms: ``(R,)`` thresholds in ms.
+
+    Example:
+        >>> excess_from_percentiles(np.array([[0, 50, 90, 95, 99, 100.0]]), np.array([90.0]))
+        array([0.5])
+    """
+    raw = np.asarray(knots, dtype=np.float64)
+    t = np.asarray(threshold_ms, dtype=np.float64)[:, None]
+    cols = np.arange(raw.shape[1])
+    present = np.isfinite(raw)
+    last = raw.shape[1] - 1
+    prev = np.maximum.accumulate(np.where(present, cols, 0), axis=1)
+    nxt = np.minimum.accumulate(np.where(present, cols, last)[:, ::-1], axis=1)[:, ::-1]
+    rows = np.arange(raw.shape[0])[:, None]
+    gap = _KNOTS_U[nxt] - _KNOTS_U[prev]
+    frac = np.where(gap > 0, (_KNOTS_U[cols] - _KNOTS_U[prev]) / np.where(gap > 0, gap, 1.0), 0.0)
+    filled = np.where(present, raw, raw[rows, prev] + frac * (raw[rows, nxt] - raw[rows, prev]))
+    q = np.fmax.accumulate(filled, axis=1)  # a quantile function never decreases
+    a, b = q[:, :-1], q[:, 1:]
+    width = np.diff(_KNOTS_U)[None, :]
+    whole = width * ((a + b) / 2.0 - t)
+    crossing = width * (b - t) ** 2 / (2.0 * np.where(b > a, b - a, 1.0))
+    part = np.where(b <= t, 0.0, np.where(a >= t, whole, crossing))
+    usable = present[:, [0, 1, last]].all(axis=1)
+    return np.where(usable, part.sum(axis=1), np.nan)
+
+
+def excess_from_histogram(bucket_ms: np.ndarray, counts: np.ndarray,
+                          threshold_ms: np.ndarray) -> np.ndarray:
+    """Time beyond the threshold of each histogram bucket: ``count x max(0, bucket - T)`` (ms)."""
+    return np.asarray(counts, dtype=np.float64) * np.maximum(
+        np.asarray(bucket_ms, dtype=np.float64) - np.asarray(threshold_ms, dtype=np.float64), 0.0)
+
+
+# --------------------------------------------------------------------------- per-item inputs
+
+_PART_SCHEMA = {
+    "kind": pl.String, "item": pl.String, "endpoint": pl.String, "count": pl.Int64,
+    "failures": pl.Int64, "total_ms": pl.Float64, "excess_ms": pl.Float64,
+    "slo_source": pl.String,
+}
+_THRESHOLD_SCHEMA = {"endpoint": pl.String, "slo_ms": pl.Float64, "slo_metric": pl.String,
+                     "slo": pl.String, "p_slo_ms": pl.Float64}
+_ERROR_SCHEMA = {"kind": pl.String, "item": pl.String, "endpoint": pl.String, "errors": pl.Int64,
+                 "count": pl.Int64, "base_share": pl.Float64}
+_REGRESSION_SCHEMA = {
+    "endpoint": pl.String, "base_mean": pl.Float64, "delta_mean_ms": pl.Float64,
+    "delta_mean_low": pl.Float64, "delta_mean_high": pl.Float64, "mean_status": pl.String,
+    "base_error_rate": pl.Float64, "delta_error_rate": pl.Float64, "delta_error_low": pl.Float64,
+    "delta_error_high": pl.Float64, "error_status": pl.String,
+}
+
+
+def run_hours(run: Run) -> float:
+    """The run's duration in hours (from its metadata, else the span of its windows).
+
+    Raises:
+        InsufficientDataError: the run has neither.
+    """
+    duration = run.meta.get("duration_s")
+    if not duration:
+        duration = run.store.query(
+            "SELECT epoch(max(start) - min(start)) + max(length_s) FROM windows WHERE run_id = ?",
+            [run.run_id]).item()
+    if not duration or duration <= 0:
+        raise InsufficientDataError(
+            f"run {run.run_id} has no duration (no start/end times and no windows), so per-hour "
+            "figures cannot be computed")
+    return float(duration) / 3600.0
+
+
+def _summary(run: Run) -> pl.DataFrame:
+    return run.summary().filter(pl.col("endpoint") != ALL_ENDPOINTS).select(
+        "endpoint", pl.col("count").cast(pl.Int64),
+        pl.col("failures").cast(pl.Int64).fill_null(0), *(pl.col(c).cast(pl.Float64) for c in
+                                                          ["mean", *_KNOTS]))
+
+
+def _thresholds(summary: pl.DataFrame, slos: Sequence[LatencySlo]) -> pl.DataFrame:
+    """Per endpoint: its SLO threshold, metric, text and the current value of that percentile."""
+    rows = []
+    for row in summary.iter_rows(named=True):
+        s = slo_for(row["endpoint"], slos)
+        if s is not None:
+            rows.append((row["endpoint"], s.threshold_ms, s.metric, str(s), row[s.metric]))
+    return pl.DataFrame(rows, schema=_THRESHOLD_SCHEMA, orient="row")
+
+
+def _sample_parts(run: Run, thresholds: pl.DataFrame) -> pl.DataFrame:
+    """Endpoint, (group, endpoint) and (scenario, endpoint) figures in one query over samples."""
+    frame = run.store.query(
+        f"""
+        WITH slo AS (SELECT unnest(?::VARCHAR[]) AS endpoint, unnest(?::DOUBLE[]) AS threshold),
+        req AS (
+            SELECT s.endpoint, nullif(s.grp, '') AS grp, nullif(s.scenario, '') AS scenario,
+                   s.value, {FAILED} AS failed, slo.threshold
+            FROM samples s LEFT JOIN slo USING (endpoint)
+            WHERE s.run_id = ? AND s.metric = '{REQUEST_METRIC}' AND s.endpoint IS NOT NULL
+        )
+        SELECT CASE WHEN grouping(grp) = 0 THEN 'group'
+                    WHEN grouping(scenario) = 0 THEN 'scenario' ELSE 'endpoint' END AS kind,
+               CASE WHEN grouping(grp) = 0 THEN grp
+                    WHEN grouping(scenario) = 0 THEN scenario ELSE endpoint END AS item,
+               endpoint, count(*) AS count, count(*) FILTER (WHERE failed) AS failures,
+               sum(value) AS total_ms,
+               sum(CASE WHEN threshold IS NOT NULL THEN greatest(value - threshold, 0) END)
+                   AS excess_ms,
+               CASE WHEN any_value(threshold) IS NOT NULL THEN 'samples' END AS slo_source
+        FROM req GROUP BY GROUPING SETS ((endpoint), (grp, endpoint), (scenario, endpoint))
+        """,
+        [thresholds["endpoint"].to_list(), thresholds["slo_ms"].to_list(), run.run_id],
+    )
+    return _conform(frame.filter(pl.col("item").is_not_null()), _PART_SCHEMA)
+
+
+def _estimated_excess(run: Run, summary: pl.DataFrame, thresholds: pl.DataFrame) -> pl.DataFrame:
+    """Per-endpoint SLO excess (ms) without raw samples: histogram, else windows, else summary.
+
+    Each source gives the mean excess per request, scaled by the endpoint's request count.
+    """
+    out_schema = {"endpoint": pl.String, "excess_ms": pl.Float64, "slo_source": pl.String}
+    if thresholds.is_empty():
+        return pl.DataFrame(schema=out_schema)
+    per_request = []
+    hist = run.table("histograms").filter(pl.col("start").is_null()).join(
+        thresholds, on="endpoint")
+    if not hist.is_empty():
+        hist = hist.with_columns(excess=pl.Series(excess_from_histogram(
+            hist["bucket_ms"].to_numpy(), hist["count"].to_numpy(), hist["slo_ms"].to_numpy())))
+        per_request.append(hist.group_by("endpoint").agg(
+            per_request=pl.col("excess").sum() / pl.col("count").sum(),
+            slo_source=pl.lit("histogram")))
+    windows = run.windows().filter(
+        pl.col("percentiles").is_in(["exact", "histogram", "tool-window"]) & (pl.col("count") > 0)
+    ).join(thresholds, on="endpoint")
+    for frame, source in ((windows, "windows"), (summary.join(thresholds, on="endpoint"),
+                                                 "summary")):
+        if frame.is_empty():
+            continue
+        mean_excess = excess_from_percentiles(
+            frame.select(_KNOTS).cast(pl.Float64).to_numpy(), frame["slo_ms"].to_numpy())
+        per_request.append(frame.with_columns(excess=pl.Series(mean_excess) * pl.col("count"))
+                           .filter(pl.col("excess").is_not_nan()).group_by("endpoint").agg(
+            per_request=pl.col("excess").sum() / pl.col("count").sum(),
+            slo_source=pl.lit(source)))
+    if not per_request:
+        return pl.DataFrame(schema=out_schema)
+    # The first source that covers an endpoint wins (histogram, then windows, then summary).
+    best = pl.concat(per_request).unique("endpoint", keep="first", maintain_order=True)
+    return summary.join(best, on="endpoint").select(
+        "endpoint", excess_ms=pl.col("per_request") * pl.col("count"), slo_source="slo_source")
+
+
+def item_parts(run: Run, slos: Sequence[LatencySlo]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The per-item inputs of :func:`impact_table` for ``run``, and its per-endpoint SLO frame.
+
+    The first frame has one row per (kind, item, endpoint): count, failures, total_ms (sum of
+    latencies), excess_ms (sum of time beyond the endpoint's SLO) and slo_source.
+    """
+    summary = _summary(run)
+    thresholds = _thresholds(summary, slos)
+    if run.grain == "samples":
+        return _sample_parts(run, thresholds), thresholds
+    excess = _estimated_excess(run, summary, thresholds)
+    parts = summary.join(excess, on="endpoint", how="left").select(
+        kind=pl.lit("endpoint"), item="endpoint", endpoint="endpoint", count="count",
+        failures="failures", total_ms=pl.col("mean") * pl.col("count"),
+        excess_ms="excess_ms", slo_source="slo_source")
+    return _conform(parts, _PART_SCHEMA), thresholds
+
+
+def regression_inputs(baseline: Run | None, current: Run) -> pl.DataFrame:
+    """Per endpoint: baseline mean and error rate, the changes and their intervals from compare.
+
+    compare's latency intervals are in per cent of the baseline value and its error-rate ones in
+    percentage points; both become absolute here (ms, and a 0-1 rate).
+    """
+    if baseline is None:
+        return pl.DataFrame(schema=_REGRESSION_SCHEMA)
+    from perfstats.compare import compare
+
+    checks = compare(baseline, current).checks.filter(pl.col("endpoint") != ALL_ENDPOINTS)
+    mean = checks.filter(pl.col("metric") == "mean").select(
+        "endpoint", base_mean=pl.col("baseline"),
+        delta_mean_ms=pl.col("candidate") - pl.col("baseline"),
+        delta_mean_low=pl.col("baseline") * pl.col("ci_low") / 100.0,
+        delta_mean_high=pl.col("baseline") * pl.col("ci_high") / 100.0,
+        mean_status=pl.col("status"))
+    errors = checks.filter(pl.col("metric") == "error_rate").select(
+        "endpoint", base_error_rate=pl.col("baseline"),
+        delta_error_rate=pl.col("candidate") - pl.col("baseline"),
+        delta_error_low=pl.col("ci_low") / 100.0, delta_error_high=pl.col("ci_high") / 100.0,
+        error_status=pl.col("status"))
+    return _conform(mean.join(errors, on="endpoint", how="full", coalesce=True),
+                    _REGRESSION_SCHEMA)
+
+
+def error_parts(run: Run, baseline: Run | None) -> pl.DataFrame:
+    """Status-code and error-kind items from the errors table.
+
+    Columns: kind (``status`` or ``error``), item, endpoint, errors, count (the endpoint's
+    requests) and base_share (the baseline's errors of that item per baseline request of the
+    endpoint; null without a baseline).
+    """
+    schema = _ERROR_SCHEMA
+
+    def label(errors: pl.DataFrame, summary: pl.DataFrame) -> pl.DataFrame:
+        status = pl.col("kind") == "http_status"
+        what = pl.when(status).then(pl.lit("HTTP ") + pl.col("error")).when(
+            pl.col("kind") == "error_code").then(pl.lit("k6 error code ") + pl.col("error")
+                                                 ).otherwise(pl.col("error"))
+        endpoint = pl.col("endpoint").fill_null("(no endpoint)")
+        return errors.select(
+            kind=pl.when(status).then(pl.lit("status")).otherwise(pl.lit("error")),
+            item=endpoint + pl.lit(": ") + what.fill_null("(unknown)"), endpoint=endpoint,
+            errors=pl.col("count").cast(pl.Int64),
+        ).group_by("kind", "item", "endpoint").agg(pl.col("errors").sum()).join(
+            summary.select("endpoint", "count"), on="endpoint", how="left")
+
+    def table(of: Run) -> pl.DataFrame:
+        return of.table("errors").filter(pl.col("endpoint").fill_null("") != ALL_ENDPOINTS)
+
+    current = label(table(run), _summary(run))
+    if current.is_empty() or baseline is None:
+        return _conform(current, schema)
+    base = label(table(baseline), _summary(baseline))
+    shares = base.select("item", base_share=pl.col("errors") / pl.col("count"))
+    return _conform(current.join(shares, on="item", how="left").with_columns(
+        pl.col("base_share").fill_null(0.0)), schema)
+
+
+# ------------------------------------------------------------------------------ the model
+
+
+def _conform(frame: pl.DataFrame | None, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """``frame`` with exactly the columns of ``schema`` (missing ones null), cast to it."""
+    if frame is None:
+        return pl.DataFrame(schema=schema)
+    return frame.select(
+        [pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
+         for c, t in schema.items()])
+
+
+def _counted(low: str, status: str) -> pl.Expr:
+    """A change counts when its interval lies above zero, or (no interval) compare flags it."""
+    return pl.when(pl.col(low).is_not_null()).then(pl.col(low) > 0).otherwise(
+        pl.col(status) == "regression").fill_null(False)
+
+
+def _sum_if_any(name: str) -> pl.Expr:
+    return pl.when(pl.col(name).is_not_null().any()).then(pl.col(name).sum())
+
+
+def _sum_if_all(name: str) -> pl.Expr:
+    return pl.when(pl.col(name).is_not_null().all()).then(pl.col(name).sum())
+
+
+def impact_table(
+    parts: pl.DataFrame,
+    *,
+    hours: float,
+    thresholds: pl.DataFrame | None = None,
+    regression: pl.DataFrame | None = None,
+    errors: pl.DataFrame | None = None,
+    error_cost_s: float = ERROR_COST_S,
+) -> pl.DataFrame:
+    """The impact model: per-item figures in, the ranked table out (pure polars).
+
+    Args:
+        parts: one row per (kind, item, endpoint) with count, failures, total_ms, excess_ms and
+            slo_source, as :func:`item_parts` gives; the parts of a group or scenario are summed.
+        hours: the run's duration in hours (the denominator of every per-hour figure).
+        thresholds: per endpoint slo_ms, slo_metric, slo and p_slo_ms (None: no SLO).
+        regression: per endpoint changes, as :func:`regression_inputs` gives (None: no baseline).
+        errors: status / error-kind items, as :func:`error_parts` gives (None: none).
+        error_cost_s: user-seconds one failed request costs.
+
+    Returns:
+        The table of :class:`Bottlenecks` (columns :data:`TABLE_COLUMNS`).
+
+    Example:
+        >>> parts = pl.DataFrame({"kind": ["endpoint"], "item": ["GET /a"],
+        ...     "endpoint": ["GET /a"], "count": [3600], "failures": [36],
+        ...     "total_ms": [360_000.0], "excess_ms": [None], "slo_source": [None]})
+        >>> impact_table(parts, hours=1.0)["score_s_per_h"].item()
+        180.0
+    """
+    if not hours > 0:
+        raise ValueError(f"hours must be positive, got {hours}")
+    if error_cost_s < 0:
+        raise ValueError(f"error_cost_s must be >= 0, got {error_cost_s}")
+    per_h = 1.0 / hours
+    thresholds = _conform(thresholds, _THRESHOLD_SCHEMA)
+    regression = _conform(regression, _REGRESSION_SCHEMA)
+    rows = _conform(parts, _PART_SCHEMA).join(thresholds, on="endpoint", how="left").join(
+        regression, on="endpoint", how="left").with_columns(
+        rate=pl.col("count") * per_h,
+        latency_counted=_counted("delta_mean_low", "mean_status"),
+        error_counted=_counted("delta_error_low", "error_status"),
+    ).with_columns(
+        extra=pl.col("delta_mean_ms") * pl.col("rate") / 1000.0,
+        extra_low=pl.col("delta_mean_low") * pl.col("rate") / 1000.0,
+        extra_high=pl.col("delta_mean_high") * pl.col("rate") / 1000.0,
+        new=pl.col("delta_error_rate") * pl.col("rate"),
+        new_low=pl.col("delta_error_low") * pl.col("rate"),
+        new_high=pl.col("delta_error_high") * pl.col("rate"),
+    )
+    single = pl.col("endpoint").n_unique() == 1
+    items = rows.group_by("kind", "item", maintain_order=True).agg(
+        endpoint=pl.when(single).then(pl.col("endpoint").first()),
+        count=pl.col("count").sum(), failures=pl.col("failures").sum(),
+        total_ms=pl.col("total_ms").sum(), excess_ms=_sum_if_any("excess_ms"),
+        slo=pl.col("slo").drop_nulls().unique().sort().str.join(", "),
+        slo_ms=pl.when(single).then(pl.col("slo_ms").first()),
+        slo_metric=pl.when(single).then(pl.col("slo_metric").first()),
+        p_slo_ms=pl.when(single).then(pl.col("p_slo_ms").first()),
+        slo_source=pl.col("slo_source").drop_nulls().first(),
+        base_mean=pl.when(single).then(pl.col("base_mean").first()),
+        base_error_rate=pl.when(single).then(pl.col("base_error_rate").first()),
+        extra=_sum_if_any("extra"), extra_low=_sum_if_all("extra_low"),
+        extra_high=_sum_if_all("extra_high"),
+        counted_wait=(pl.col("extra").fill_null(0.0) * pl.col("latency_counted")).sum(),
+        new=_sum_if_any("new"), new_low=_sum_if_all("new_low"), new_high=_sum_if_all("new_high"),
+        counted_new=(pl.col("new").fill_null(0.0) * pl.col("error_counted")).sum(),
+        mean_status=pl.when(single).then(pl.col("mean_status").first()),
+        error_status=pl.when(single).then(pl.col("error_status").first()),
+    )
+    total_ms = items.filter(pl.col("kind") == "endpoint")["total_ms"].sum()
+    items = items.with_columns(
+        time_share=pl.col("total_ms") / total_ms if total_ms else pl.lit(None, pl.Float64))
+    if errors is not None and not errors.is_empty():
+        items = pl.concat([items, _error_items(_conform(errors, _ERROR_SCHEMA), regression, per_h)],
+                          how="diagonal_relaxed")
+    return _score(items, per_h=per_h, error_cost_s=error_cost_s)
+
+
+def _error_items(errors: pl.DataFrame, regression: pl.DataFrame, per_h: float) -> pl.DataFrame:
+    """Status / error-kind rows: the endpoint's traffic, this item's failures and new failures.
+
+    New failures of an item are its failures minus what the baseline's share of that item per
+    request would give at the current traffic; they count as the endpoint's error change does.
+    """
+    gate = regression.select("endpoint", "delta_error_low", "error_status")
+    return errors.join(gate, on="endpoint", how="left").select(
+        "kind", "item", "endpoint", "count", failures="errors",
+        base_error_rate="base_share",
+        new=(pl.col("errors") - pl.col("base_share") * pl.col("count")) * per_h,
+        counted_new=pl.when(_counted("delta_error_low", "error_status")).then(
+            (pl.col("errors") - pl.col("base_share") * pl.col("count")) * per_h).otherwise(0.0),
+        counted_wait=pl.lit(0.0), error_status="error_status",
+    )
+
+
+def _score(items: pl.DataFrame, *, per_h: float, error_cost_s: float) -> pl.DataFrame:
+    errors_per_h = pl.col("failures") * per_h
+    counted_new = pl.min_horizontal(pl.max_horizontal(pl.col("counted_new").fill_null(0.0), 0.0),
+                                    errors_per_h)
+    scored = items.with_columns(
+        requests_per_h=pl.col("count") * per_h,
+        mean_ms=pl.when(pl.col("count") > 0).then(pl.col("total_ms") / pl.col("count")),
+        error_rate=pl.when(pl.col("count") > 0).then(pl.col("failures") / pl.col("count")),
+        errors_per_h=errors_per_h,
+        slo_excess_s_per_h=pl.col("excess_ms") / 1000.0 * per_h,
+        slo_estimate=pl.when(pl.col("excess_ms").is_not_null()).then(
+            pl.col("slo_source") != "samples"),
+        extra_wait_s_per_h=pl.col("extra"), extra_wait_ci_low=pl.col("extra_low"),
+        extra_wait_ci_high=pl.col("extra_high"), new_errors_per_h=pl.col("new"),
+        new_errors_ci_low=pl.col("new_low"), new_errors_ci_high=pl.col("new_high"),
+        slo_s_per_h=(pl.col("excess_ms") / 1000.0 * per_h).fill_null(0.0),
+        errors_s_per_h=(errors_per_h - counted_new) * error_cost_s,
+        latency_regression_s_per_h=pl.max_horizontal(pl.col("counted_wait").fill_null(0.0), 0.0),
+        error_regression_s_per_h=counted_new * error_cost_s,
+    ).with_columns(
+        regression_s_per_h=pl.col("latency_regression_s_per_h")
+        + pl.col("error_regression_s_per_h"),
+        score_s_per_h=pl.sum_horizontal(*COMPONENTS),
+        driver=_driver(),
+    )
+    order = {k: i for i, k in enumerate(KINDS)}
+    ranked = scored.sort(
+        [pl.col("kind").replace_strict(order, default=len(order)), "score_s_per_h",
+         "time_share", "item"],
+        descending=[False, True, True, False], nulls_last=True,
+    ).with_columns(rank=pl.int_range(1, pl.len() + 1).over("kind").cast(pl.Int32))
+    gain = [_gain(row, error_cost_s) for row in ranked.iter_rows(named=True)]
+    return ranked.with_columns(
+        gain_s_per_1k=pl.Series([g[0] for g in gain], dtype=pl.Float64),
+        gain=pl.Series([g[1] for g in gain], dtype=pl.String),
+    ).select([pl.col(c) if c in ranked.columns or c.startswith("gain") else
+              pl.lit(None).alias(c) for c in TABLE_COLUMNS])
+
+
+def _driver() -> pl.Expr:
+    best = pl.max_horizontal(*COMPONENTS)
+    expr = pl.when(best <= 0).then(pl.lit("time share"))
+    for column, label in COMPONENTS.items():
+        expr = expr.when(pl.col(column) == best).then(pl.lit(label))
+    return expr.otherwise(pl.lit("time share"))
+
+
+TABLE_COLUMNS = [
+    "rank", "item", "kind", "endpoint", "count", "failures", "requests_per_h", "mean_ms",
+    "time_share", "slo", "p_slo_ms", "slo_excess_s_per_h", "slo_estimate", "slo_source",
+    "error_rate", "errors_per_h", "base_mean", "extra_wait_s_per_h", "extra_wait_ci_low",
+    "extra_wait_ci_high", "mean_status", "base_error_rate", "new_errors_per_h",
+    "new_errors_ci_low", "new_errors_ci_high", "error_status", "slo_s_per_h", "errors_s_per_h",
+    "latency_regression_s_per_h", "error_regression_s_per_h", "regression_s_per_h",
+    "score_s_per_h", "driver", "gain_s_per_1k", "gain",
+]
+"""Columns of :attr:`Bottlenecks.table`, in order."""
+
+
+def _num(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "?"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2g}%" if abs(value) < 0.1 else f"{100 * value:.0f}%"
+
+
+def _per_1k(row: dict[str, Any], per_hour: float | None) -> float | None:
+    if per_hour is None or not row["requests_per_h"]:
+        return None
+    return per_hour / row["requests_per_h"] * 1000.0
+
+
+def _gain(row: dict[str, Any], cost: float) -> tuple[float | None, str]:
+    """Seconds saved per 1,000 of the item's requests by fixing its driver, and the sentence."""
+    item, driver = row["item"], row["driver"]
+    whole = row["kind"] == "endpoint"
+    if driver == "latency regression":
+        gain = _per_1k(row, row["extra_wait_s_per_h"])
+        text = f"undoing the slowdown of {item} since the baseline"
+        if whole and row["base_mean"] is not None:
+            text += f" (mean {_num(row['base_mean'])} -> {_num(row['mean_ms'])} ms)"
+        text += f" saves about {_num(gain)} s of waiting per 1,000 requests"
+        if row["extra_wait_ci_low"] is not None:
+            text += (f" (interval {_num(_per_1k(row, row['extra_wait_ci_low']))} to "
+                     f"{_num(_per_1k(row, row['extra_wait_ci_high']))} s)")
+        return gain, text
+    if driver == "error regression":
+        avoided = _per_1k(row, row["new_errors_per_h"]) or 0.0
+        text = f"bringing the error rate of {item} back"
+        if row["base_error_rate"] is not None:
+            text += f" to {_pct(row['base_error_rate'])}"
+            if whole:
+                text += f" (now {_pct(row['error_rate'])})"
+        return avoided * cost, (f"{text} avoids about {_num(avoided)} failed requests per 1,000 "
+                                f"requests (about {_num(avoided * cost)} s at {cost:g} s each)")
+    if driver == "SLO excess":
+        slo_ms, metric, now = row["slo_ms"], row["slo_metric"], row["p_slo_ms"]
+        if whole and metric != "max" and now is not None and now > slo_ms:
+            # A uniform speed-up (every latency x slo/now) brings that percentile to the SLO.
+            gain = (1.0 - slo_ms / now) * row["mean_ms"]
+            return gain, (f"bringing {metric} of {item} to {slo_ms:g} ms (now {_num(now)} ms) "
+                          f"saves about {_num(gain)} s of waiting per 1,000 requests")
+        gain = _per_1k(row, row["slo_excess_s_per_h"])
+        limit = f" under {slo_ms:g} ms" if slo_ms is not None else " within its SLO"
+        return gain, (f"keeping every request of {item}{limit} saves about {_num(gain)} s of "
+                      "waiting per 1,000 requests (its time beyond the SLO)")
+    if driver == "errors":
+        avoided = _per_1k(row, row["errors_per_h"]) or 0.0
+        return avoided * cost, (f"fixing the failures of {item} avoids about {_num(avoided)} "
+                                f"failed requests per 1,000 requests (about {_num(avoided * cost)} "
+                                f"s at {cost:g} s each)")
+    share, mean = row["time_share"], row["mean_ms"]
+    if share is None or mean is None:
+        return None, f"{item} loses no measurable time"
+    return mean / 2.0, (f"{item} holds {_pct(share)} of all waiting time; making it 2x faster "
+                        f"saves about {_num(mean / 2.0)} s per 1,000 of its requests "
+                        f"({_pct(share / 2.0)} of all waiting)")
+
+
+# ------------------------------------------------------------------------------ patterns
+
+PATTERNS = {
+    "rising latency": "latency rises steadily through the run at a steady load (leak-like)",
+    "spikes": "short windows far above the latency around them",
+    "rising errors": "the error rate climbs through the run",
+    "capacity limit": "throughput stops growing while latency climbs",
+}
+"""The over-time patterns :func:`find_patterns` looks for."""
+
+_PATTERN_SCHEMA = {"endpoint": pl.String, "pattern": pl.String, "start": pl.Datetime("us", "UTC"),
+                   "end": pl.Datetime("us", "UTC"), "p_value": pl.Float64,
+                   "change": pl.Float64, "evidence": pl.String}
+
+
+def _blocks(windows: pl.DataFrame, blocks: int) -> pl.DataFrame:
+    """Windows merged into ``blocks`` equal time blocks per endpoint (exact counts and means).
+
+    A block's length is the time its ``ALL`` windows cover, so partly covered blocks at the edges
+    keep the right request rate; ``users`` is the most concurrent users seen in the block.
+    """
+    t0 = windows["start"].min()
+    frame = windows.with_columns(
+        t=(pl.col("start") - t0).dt.total_microseconds() / 1e6,
+        total=pl.coalesce("total_ms", pl.col("mean") * pl.col("count")),
+    )
+    span = float((frame["t"] + frame["length_s"]).max())
+    width = max(float(frame["length_s"].max()), span / blocks)
+    frame = frame.with_columns(block=(pl.col("t") / width).floor().cast(pl.Int64))
+    whole = frame.filter(pl.col("endpoint") == ALL_ENDPOINTS).group_by("block").agg(
+        covered=pl.col("length_s").sum(), users=pl.col("users").max())
+    return frame.filter(pl.col("count") > 0).group_by("endpoint", "block").agg(
+        count=pl.col("count").sum(), failures=pl.col("failures").fill_null(0).sum(),
+        total=pl.col("total").sum(), start=pl.col("start").min(),
+        end=(pl.col("start") + pl.duration(seconds=pl.col("length_s"))).max(),
+    ).join(whole, on="block", how="left").with_columns(
+        t=(pl.col("block") + 0.5) * width,
+        mean=pl.col("total") / pl.col("count"),
+        rps=pl.col("count") / pl.coalesce("covered", pl.lit(width)),
+        error_rate=pl.col("failures") / pl.col("count"),
+    ).sort("endpoint", "block")
+
+
+def _trend(y: str, t: str = "t") -> list[pl.Expr]:
+    """OLS slope of ``y`` on ``t`` per group, its standard error and the number of points."""
+    n = pl.len()
+    sxx = ((pl.col(t) - pl.col(t).mean()) ** 2).sum()
+    sxy = ((pl.col(t) - pl.col(t).mean()) * (pl.col(y) - pl.col(y).mean())).sum()
+    slope = sxy / sxx
+    resid = pl.col(y) - pl.col(y).mean() - slope * (pl.col(t) - pl.col(t).mean())
+    se = ((resid ** 2).sum() / (n - 2) / sxx).sqrt()
+    return [slope.alias("slope"), se.alias("se"), n.alias("n")]
+
+
+def _one_sided_p(frame: pl.DataFrame) -> pl.Series:
+    """One-sided p-value of a positive slope (t test with n - 2 degrees of freedom)."""
+    tstat = (frame["slope"] / frame["se"]).to_numpy()
+    dof = np.maximum(frame["n"].to_numpy() - 2, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = stats.t.sf(tstat, dof)
+    return pl.Series(np.where(np.isfinite(p), p, np.where(tstat > 0, 0.0, 1.0)))
+
+
+def _span(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.group_by("endpoint").agg(start=pl.col("start").min(), end=pl.col("end").max())
+
+
+def _rising_latency(blocks: pl.DataFrame, alpha: float, min_rise: float) -> pl.DataFrame:
+    """Slope test on log block means, where the load (users, else total rps) stays steady."""
+    inner = blocks.filter((pl.col("block") > pl.col("block").min())
+                          & (pl.col("block") < pl.col("block").max()))
+    load = pl.coalesce("users", pl.col("rps"))
+    whole = inner.filter(pl.col("endpoint") == ALL_ENDPOINTS)
+    if whole.is_empty():
+        return pl.DataFrame(schema=_PATTERN_SCHEMA)
+    spread = whole.select(load.max() / load.min()).item()
+    if spread is None or spread > 1.3:  # the load moved: a climb is the capacity detector's job
+        return pl.DataFrame(schema=_PATTERN_SCHEMA)
+    usable = blocks.filter(pl.col("count") >= 5).with_columns(y=pl.col("mean").log())
+    fit = usable.group_by("endpoint").agg(
+        *_trend("y"), first=pl.col("mean").first(), last=pl.col("mean").last(),
+        t_span=pl.col("t").max() - pl.col("t").min()).filter(pl.col("n") >= 6)
+    if fit.is_empty():
+        return pl.DataFrame(schema=_PATTERN_SCHEMA)
+    fit = fit.with_columns(p_value=_one_sided_p(fit),
+                           change=(pl.col("slope") * pl.col("t_span")).exp() - 1.0)
+    hits = fit.filter((pl.col("p_value") < alpha) & (pl.col("change") >= min_rise))
+    return hits.join(_span(blocks), on="endpoint").select(
+        "endpoint", pattern=pl.lit("rising latency"), start="start", end="end",
+        p_value="p_value", change="change",
+        evidence=pl.format(
+            "mean latency rose {}% over {} s at a steady load (trend {}%/min on {} time blocks, "
+            "one-sided p = {}); first block {} ms, last {} ms",
+            (pl.col("change") * 100).round(0), pl.col("t_span").round(0),
+            ((pl.col("slope") * 60).exp() * 100 - 100).round(1), pl.col("n"),
+            pl.col("p_value").round_sig_figs(2), pl.col("first").round(1),
+            pl.col("last").round(1)))
+
+
+def _spikes(windows: pl.DataFrame, z_limit: float, min_ratio: float) -> pl.DataFrame:
+    """Windows far above the latency on *both* sides of them (a climb is not a spike).
+
+    The reference of a window is the larger of the median log mean of the 5 windows before it and
+    of the 5 after it; a spike lies ``z_limit`` robust deviations (1.4826 MAD of the residuals)
+    and a factor ``min_ratio`` above it.
+    """
+    k = 5
+    usable = windows.filter(pl.col("count") >= 5).sort("endpoint", "start").with_columns(
+        y=pl.col("mean").log())
+    before = pl.col("y").shift(1).rolling_median(k, min_samples=2)
+    after = pl.col("y").reverse().shift(1).rolling_median(k, min_samples=2).reverse()
+    usable = usable.with_columns(
+        # null (no spike possible) at either end, where one side has fewer than 2 windows
+        local=pl.when(before.over("endpoint").is_not_null()
+                      & after.over("endpoint").is_not_null()).then(
+            pl.max_horizontal(before.over("endpoint"), after.over("endpoint"))),
+        n=pl.len().over("endpoint"),
+    ).filter(pl.col("n") >= 10).with_columns(resid=pl.col("y") - pl.col("local"))
+    usable = usable.with_columns(
+        scale=(pl.col("resid") - pl.col("resid").median()).abs().median().over("endpoint")
+        * 1.4826,
+    ).with_columns(z=pl.col("resid") / pl.col("scale"))
+    spikes = usable.filter((pl.col("z") >= z_limit)
+                           & (pl.col("resid") >= math.log(min_ratio)))
+    if spikes.is_empty():
+        return pl.DataFrame(schema=_PATTERN_SCHEMA)
+    worst = spikes.sort("z", descending=True).group_by("endpoint", maintain_order=True).agg(
+        windows=pl.len(), start=pl.col("start").min(),
+        end=(pl.col("start") + pl.duration(seconds=pl.col("length_s"))).max(),
+        at=pl.col("start").first(), peak=pl.col("mean").first(),
+        around=pl.col("local").first().exp(), z=pl.col("z").first(), total=pl.col("n").first())
+    return worst.select(
+        "endpoint", pattern=pl.lit("spikes"), start="start", end="end",
+        p_value=pl.lit(None, pl.Float64), change=pl.col("peak") / pl.col("around") - 1.0,
+        evidence=pl.format(
+            "{} of {} windows spike; worst at {} UTC: mean {} ms vs {} ms on either side "
+            "({} robust deviations)", pl.col("windows"), pl.col("total"),
+            pl.col("at").dt.strftime("%H:%M:%S"), pl.col("peak").round(1),
+            pl.col("around").round(1), pl.col("z").round(1)))
+
+
+def _rising_errors(blocks: pl.DataFrame, alpha: float) -> pl.DataFrame:
+    """Cochran-Armitage trend test of the error rate over time blocks."""
+    third = pl.col("t").max() / 3.0
+    test = blocks.group_by("endpoint").agg(
+        n=pl.col("count").sum(), x=pl.col("failures").sum(),
+        tx=(pl.col("t") * pl.col("failures")).sum(), tn=(pl.col("t") * pl.col("count")).sum(),
+        t2n=(pl.col("t") ** 2 * pl.col("count")).sum(),
+        early=pl.col("failures").filter(pl.col("t") < third).sum()
+        / pl.col("count").filter(pl.col("t") < third).sum(),
+        late_x=pl.col("failures").filter(pl.col("t") >= 2 * third).sum(),
+        late=pl.col("failures").filter(pl.col("t") >= 2 * third).sum()
+        / pl.col("count").filter(pl.col("t") >= 2 * third).sum(),
+    ).filter(pl.col("x") > 0).with_columns(p=pl.col("x") / pl.col("n"))
+    if test.is_empty():
+        return pl.DataFrame(schema=_PATTERN_SCHEMA)
+    test = test.with_columns(
+        z=(pl.col("tx") - pl.col("p") * pl.col("tn")) / (
+            pl.col("p") * (1 - pl.col("p"))
+            * (pl.col("t2n") - pl.col("tn") ** 2 / pl.col("n"))).sqrt())
+    test = test.with_columns(p_value=pl.Series(stats.norm.sf(test["z"].fill_nan(0).to_numpy())))
+    hits = test.filter((pl.col("p_value") < alpha) & (pl.col("late_x") >= 5)
+                       & (pl.col("late") >= 2 * pl.col("early")))
+    return hits.join(_span(blocks), on="endpoint").select(
+        "endpoint", pattern=pl.lit("rising errors"), start="start", end="end",
+        p_value="p_value", change=pl.col("late") - pl.col("early"),
+        evidence=pl.format(
+            "error rate rose from {}% (first third of the run) to {}% (last third); "
+            "Cochran-Armitage trend z = {}, one-sided p = {}",
+            (pl.col("early") * 100).round(2), (pl.col("late") * 100).round(2),
+            pl.col("z").round(1), pl.col("p_value").round_sig_figs(2)))
+
+
+def _capacity_limit(blocks: pl.DataFrame, alpha: float, min_rise: float) -> pl.DataFrame:
+    """Throughput within 10 % of its peak from some block on, while latency climbs after it.
+
+    The load must have grown after that block (users up 25 %, or without user counts, throughput
+    had grown 50 % before it), and the log latency after it must trend up (one-sided p < alpha).
+    """
+    frame = blocks.with_columns(
+        xs=pl.col("rps").rolling_median(3, min_samples=1, center=True).over("endpoint"),
+        idx=pl.int_range(pl.len()).over("endpoint"),
+    ).with_columns(
+        peak=pl.col("xs").max().over("endpoint"),
+    ).with_columns(
+        knee=pl.col("idx").filter(pl.col("xs") >= 0.9 * pl.col("peak")).min().over("endpoint"),
+    )
+    after = frame.filter(pl.col("idx") >= pl.col("knee")).with_columns(y=pl.col("mean").log())
+    at_knee = frame.filter(pl.col("idx") == pl.col("knee")).select(
+        "endpoint", knee_start="start", knee_rps="xs", knee_mean="mean", knee_users="users")
+    first = frame.filter(pl.col("idx") == 0).select("endpoint", first_rps="xs")
+    fit = after.group_by("endpoint").agg(
+        *_trend("y"), end_mean=pl.col("mean").tail(3).median(),
+        end_users=pl.col("users").tail(3).median(), peak=pl.col("peak").first(),
+    ).filter(pl.col("n") >= 3).join(at_knee, on="endpoint").join(first, on="endpoint")
+    if fit.is_empty():
+        return pl.DataFrame(schema=_PATTERN_SCHEMA)
+    fit = fit.with_columns(p_value=_one_sided_p(fit),
+                           change=pl.col("end_mean") / pl.col("knee_mean") - 1.0)
+    load_grew = pl.when(pl.col("knee_users").is_not_null() & pl.col("end_users").is_not_null()
+                        ).then(pl.col("end_users") >= 1.25 * pl.col("knee_users")).otherwise(
+        pl.col("knee_rps") >= 1.5 * pl.col("first_rps"))
+    hits = fit.filter((pl.col("p_value") < alpha) & (pl.col("change") >= min_rise) & load_grew)
+    users = pl.when(pl.col("knee_users").is_not_null()).then(pl.format(
+        " and users {} -> {}", pl.col("knee_users").round(0), pl.col("end_users").round(0))
+    ).otherwise(pl.lit(""))
+    return hits.join(_span(blocks), on="endpoint").select(
+        "endpoint", pattern=pl.lit("capacity limit"), start="knee_start", end="end",
+        p_value="p_value", change="change",
+        evidence=pl.format(
+            "throughput levelled off at about {} req/s (peak {}) from {} UTC while mean latency "
+            "rose {} -> {} ms{} (latency trend after the plateau: one-sided p = {})",
+            pl.col("knee_rps").round(1), pl.col("peak").round(1),
+            pl.col("knee_start").dt.strftime("%H:%M:%S"), pl.col("knee_mean").round(1),
+            pl.col("end_mean").round(1), users, pl.col("p_value").round_sig_figs(2)))
+
+
+def find_patterns(
+    windows: pl.DataFrame,
+    *,
+    blocks: int = 20,
+    alpha: float = 0.01,
+    min_rise: float = 0.25,
+    spike_z: float = 5.0,
+    spike_ratio: float = 2.0,
+) -> pl.DataFrame:
+    """Over-time patterns per endpoint (and ``ALL``) in a run's windows, with their evidence.
+
+    - ``rising latency`` (leak-like): OLS slope of the log mean latency over ``blocks`` time
+      blocks, one-sided t test p < ``alpha``, a rise of at least ``min_rise`` over the run, and a
+      steady load (users, else total throughput, within 30 % outside the first and last block).
+    - ``spikes``: windows with at least 5 requests whose log mean lies ``spike_z`` robust
+      deviations (1.4826 MAD) and a factor ``spike_ratio`` above the larger of the medians of
+      the 5 windows before and the 5 after them (so the climb into an overload is no spike).
+    - ``rising errors``: Cochran-Armitage trend test over the blocks, p < ``alpha``, the last
+      third's error rate at least twice the first third's, with at least 5 failures in it.
+    - ``capacity limit``: throughput (3-block rolling median) reaches 90 % of its peak and stays
+      there while the log mean latency after that block trends up (p < ``alpha``) by at least
+      ``min_rise`` and the load grows (see :func:`_capacity_limit`).
+
+    Deterministic (no random component). Windows are the ``windows`` table rows of one run.
+    """
+    if windows.is_empty():
+        return pl.DataFrame(schema=_PATTERN_SCHEMA)
+    if blocks < 6:
+        raise ValueError(f"blocks must be at least 6, got {blocks}")
+    merged = _blocks(windows, blocks)
+    found = [
+        _rising_latency(merged, alpha, min_rise),
+        _spikes(windows, spike_z, spike_ratio),
+        _rising_errors(merged, alpha),
+        _capacity_limit(merged, alpha, min_rise),
+    ]
+    return pl.concat([f.cast(_PATTERN_SCHEMA) for f in found]).sort(
+        pl.col("endpoint") != ALL_ENDPOINTS, "endpoint", "pattern")
+
+
+# ------------------------------------------------------------------------------ the result
+
+_NEXT_STEPS = {
+    "latency regression": "find the change that made {item} slower since the baseline (diff the "
+                          "deploys and configs between the two runs), then profile the endpoint",
+    "error regression": "read the new failures of {item} since the baseline in the server logs "
+                        "({errors}) and find the change that introduced them",
+    "SLO excess": "trace the requests of {item} above {slo_ms} ms and profile its slow path "
+                  "(queries, downstream calls, locks)",
+    "errors": "fix the failures of {item} ({errors}): server logs for those statuses and errors",
+    "time share": "{item} is where the waiting time goes ({share} of it): the first place to "
+                  "look for a speed-up (caching, query plans, payload size)",
+}
+_PATTERN_STEPS = {
+    "rising latency": "watch memory, connection pools and queue depths over a longer run: "
+                      "latency grows at a steady load (leak-like)",
+    "spikes": "line the spike times up with GC pauses, cron jobs and deploys",
+    "rising errors": "check what runs out during the run (connections, file handles, quotas)",
+    "capacity limit": "scale out or raise the worker pool; `perfstats capacity` sizes it",
+}
+
+
+@dataclass(frozen=True)
+class Bottlenecks:
+    """Items of a run ranked by the user-seconds they lose per hour of traffic.
+
+    Attributes:
+        table: one row per item (:data:`TABLE_COLUMNS`), ranked within each kind.
+        patterns: over-time patterns per endpoint (endpoint, pattern, start, end, p_value, change,
+            evidence), see :func:`find_patterns`.
+        run_id: the analysed run.
+        baseline_id: the baseline run, or None.
+        slos: the latency objectives used.
+        error_cost_s: user-seconds one failed request costs.
+        hours: the run's duration in hours.
+        notes: what was estimated or left out, in words.
+    """
+
+    table: pl.DataFrame
+    patterns: pl.DataFrame
+    run_id: str
+    baseline_id: str | None
+    slos: tuple[LatencySlo, ...]
+    error_cost_s: float
+    hours: float
+    notes: tuple[str, ...] = ()
+
+    def top(self, n: int) -> pl.DataFrame:
+        """The first ``n`` items of each kind."""
+        return self.table.filter(pl.col("rank") <= n)
+
+    def backlog(self, top: int | None = None) -> list[dict[str, Any]]:
+        """An optimisation backlog: one dict per item, most costly first within each kind.
+
+        Each has rank, kind, item, score_s_per_h, the impact figures, drivers (every non-zero
+        score component, largest first), patterns (of its endpoint), gain and next_step.
+        """
+        frame = self.table if top is None else self.top(top)
+        by_endpoint: dict[str, list[str]] = {}
+        for row in self.patterns.iter_rows(named=True):
+            by_endpoint.setdefault(row["endpoint"], []).append(row["pattern"])
+        errors = self._error_names()
+        out = []
+        for row in frame.iter_rows(named=True):
+            drivers = sorted(
+                ({"factor": label, "s_per_h": row[column]} for column, label in COMPONENTS.items()
+                 if row[column] and row[column] > 0), key=lambda d: -d["s_per_h"])
+            patterns = by_endpoint.get(row["item"], []) if row["kind"] == "endpoint" else []
+            step = _NEXT_STEPS[row["driver"]].format(
+                item=row["item"], slo_ms=f"{row['slo_ms']:g}" if row["slo_ms"] else "the SLO",
+                errors=errors.get(row["item"], "their statuses"),
+                share=_pct(row["time_share"]) if row["time_share"] is not None else "a share")
+            steps = [step, *(_PATTERN_STEPS[p] for p in patterns)]
+            out.append({
+                "rank": row["rank"], "kind": row["kind"], "item": row["item"],
+                "score_s_per_h": row["score_s_per_h"],
+                "impact": {k: row[k] for k in (
+                    "requests_per_h", "mean_ms", "time_share", "slo", "slo_excess_s_per_h",
+                    "slo_estimate", "errors_per_h", "extra_wait_s_per_h", "extra_wait_ci_low",
+                    "extra_wait_ci_high", "new_errors_per_h", "new_errors_ci_low",
+                    "new_errors_ci_high")},
+                "driver": row["driver"], "drivers": drivers, "patterns": patterns,
+                "gain": row["gain"], "next_step": "; then ".join(steps),
+            })
+        return [{k: _plain(v) for k, v in item.items()} for item in out]
+
+    def _error_names(self) -> dict[str, str]:
+        errs = self.table.filter(pl.col("kind").is_in(["status", "error"]))
+        names: dict[str, list[str]] = {}
+        for row in errs.iter_rows(named=True):
+            what = row["item"].split(": ", 1)[-1]
+            names.setdefault(row["endpoint"], []).append(f"{what} x {row['failures']}")
+        return {k: ", ".join(v) for k, v in names.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as plain JSON-able values."""
+        return {
+            "run_id": self.run_id, "baseline_id": self.baseline_id,
+            "slos": [{"endpoint": s.endpoint, "metric": s.metric, "threshold_ms": s.threshold_ms}
+                     for s in self.slos],
+            "error_cost_s": self.error_cost_s, "hours": self.hours,
+            "score": "user-seconds lost per hour of traffic: SLO excess + errors x error_cost_s "
+                     "+ latency regression + new errors x error_cost_s",
+            "items": to_records(self.table), "patterns": to_records(self.patterns),
+            "notes": list(self.notes),
+        }
+
+    def _display(self, top: int | None) -> pl.DataFrame:
+        frame = self.table if top is None else self.top(top)
+        return frame.select(
+            "rank", "kind", "item", pl.col("score_s_per_h").round(1).alias("score s/h"),
+            "driver", pl.col("time_share").round(3).alias("time share"),
+            pl.col("slo_excess_s_per_h").round(1).alias("SLO excess s/h"),
+            pl.col("errors_per_h").round(1).alias("errors/h"),
+            pl.col("extra_wait_s_per_h").round(1).alias("extra wait s/h"),
+            pl.col("new_errors_per_h").round(1).alias("new errors/h"), "gain")
+
+    def to_markdown(self, top: int | None = 10) -> str:
+        """A markdown report: the ranked items, the patterns and the notes."""
+        head = [f"## Bottlenecks of run {self.run_id}", "",
+                f"Score: user-seconds lost per hour of traffic ({self.hours * 3600:,.0f} s "
+                f"analysed; a failed request costs {self.error_cost_s:g} s"
+                + (f"; baseline {self.baseline_id}" if self.baseline_id else "")
+                + (f"; SLO {', '.join(_slo_text(s) for s in self.slos)}" if self.slos else "")
+                + ")."]
+        parts = ["\n".join(head), to_markdown(self._display(top))]
+        if not self.patterns.is_empty():
+            parts += ["### Patterns over time", to_markdown(
+                self.patterns.select("endpoint", "pattern", "evidence"))]
+        if self.notes:
+            parts += ["\n".join(f"- {n}" for n in self.notes)]
+        return "\n\n".join(parts) + "\n"
+
+    def chart(self, top: int = 10, kind: str = "endpoint") -> alt.LayerChart:
+        """Bars of the score of the ``top`` items of ``kind``, largest first."""
+        from perfstats.charts import bottleneck_bars
+
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        rows = self.table.filter(pl.col("kind") == kind)
+        return bottleneck_bars(rows, value="score_s_per_h", label="item", top=top,
+                               x_title="user-seconds lost per hour of traffic",
+                               title=f"Bottlenecks of run {self.run_id} by estimated impact")
+
+    def _repr_html_(self) -> str:
+        head = (f"<p><b>Bottlenecks of run {html.escape(self.run_id)}</b> &middot; score: "
+                f"user-seconds lost per hour &middot; error cost {self.error_cost_s:g} s")
+        if self.baseline_id:
+            head += f" &middot; baseline {html.escape(self.baseline_id)}"
+        if self.slos:
+            head += " &middot; SLO " + html.escape(", ".join(_slo_text(s) for s in self.slos))
+        out = head + "</p>" + self._display(10)._repr_html_()
+        if not self.patterns.is_empty():
+            out += "<p><b>Patterns over time</b></p>" + self.patterns.select(
+                "endpoint", "pattern", "evidence")._repr_html_()
+        if self.notes:
+            out += "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in self.notes) + "</ul>"
+        return out
+
+
+def _slo_text(s: LatencySlo) -> str:
+    return str(s) if s.endpoint == "*" else f"{s.endpoint}: {s}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _notes(run: Run, baseline: Run | None, slos: Sequence[LatencySlo],
+           table: pl.DataFrame) -> tuple[str, ...]:
+    notes = []
+    if not slos:
+        notes.append("no SLO given: SLO excess not computed (pass slo='p95<500' or --slo)")
+    sources = set(table["slo_source"].drop_nulls().to_list())
+    estimated = {"histogram": "the tool's latency histogram",
+                 "windows": "per-window percentile summaries (piecewise-linear)",
+                 "summary": "the whole-run percentile summary (piecewise-linear)"}
+    for source in sorted(sources - {"samples"}):
+        notes.append(f"SLO excess estimated from {estimated[source]}")
+    if baseline is None:
+        notes.append("no baseline: the regression factor is not computed")
+    elif baseline.tool != run.tool:
+        notes.append(f"baseline is a {baseline.tool} run and this a {run.tool} run: request "
+                     "mixes and clients differ")
+    return tuple(notes)
+
+
+def bottlenecks(
+    run: Run | PathLike,
+    *,
+    baseline: Run | PathLike | None = None,
+    slo: SloSpec | Mapping[str, SloSpec] | Sequence[LatencySlo] | None = None,
+    error_cost_s: float = ERROR_COST_S,
+    db: DB = None,
+) -> Bottlenecks:
+    """Rank a run's endpoints (groups, scenarios, statuses, error kinds) by the time they cost.
+
+    Args:
+        run: a :class:`Run`, a run id in ``db``, or a result path.
+        baseline: a run to measure regressions against (its changes come from
+            :func:`perfstats.compare`).
+        slo: ``"p95<500"``, a number of ms, ``{endpoint glob: spec}`` or LatencySlos; None uses
+            the per-endpoint SLOs of the project's compare configuration when there is one.
+        error_cost_s: user-seconds one failed request costs (default 5).
+        db: the store holding the runs, or where paths are ingested (default: in memory).
+
+    Returns:
+        :class:`Bottlenecks`; ``.table`` is ranked within each kind by ``score_s_per_h``.
+
+    Raises:
+        InsufficientDataError: the run has no duration or no endpoints.
+        ConfigError: a bad SLO expression.
+
+    Example:
+        >>> result = bottlenecks("data/k6/candidate", baseline="data/k6/baseline")  # doctest: +SKIP
+        >>> result.table.select("rank", "item", "driver", "gain")  # doctest: +SKIP
+    """
+    current = load(run, db=db)
+    base = None if baseline is None else load(baseline, db=db)
+    slos = resolve_slos(slo) if slo is not None else _configured_slos()
+    hours = run_hours(current)
+    parts, thresholds = item_parts(current, slos)
+    if parts.filter(pl.col("kind") == "endpoint").is_empty():
+        raise InsufficientDataError(f"run {current.run_id} has no per-endpoint requests")
+    regression = regression_inputs(base, current)
+    table = impact_table(parts, hours=hours, thresholds=thresholds, regression=regression,
+                         errors=error_parts(current, base), error_cost_s=error_cost_s)
+    return Bottlenecks(
+        table=table, patterns=find_patterns(current.windows()), run_id=current.run_id,
+        baseline_id=base.run_id if base is not None else None, slos=tuple(slos),
+        error_cost_s=error_cost_s, hours=hours, notes=_notes(current, base, slos, table))
+
+
+def _configured_slos() -> list[LatencySlo]:
+    return []

@@ -1,0 +1,383 @@
+"""Bottleneck ranking: each impact factor on constructed data with hand-computed answers, the
+over-time patterns on seeded synthetic windows, and the injected regressions of data/ ranked
+first."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+import pytest
+
+import perfstats
+from perfstats.bottlenecks import (
+    Bottlenecks,
+    LatencySlo,
+    bottlenecks,
+    excess_from_histogram,
+    excess_from_percentiles,
+    find_patterns,
+    impact_table,
+    resolve_slos,
+)
+from perfstats.errors import ConfigError
+from perfstats.ingest.derive import derive_from_samples
+from perfstats.ingest.writer import RunInfo, RunWriter
+from perfstats.run import Run
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+HOUR = 3600.0  # constructed runs last one hour, so per-hour figures equal the run's totals
+
+
+def make_run(store: perfstats.Store, run_id: str, *, grain: str, derive: bool = False,
+             duration_s: float = HOUR, **tables: pl.DataFrame) -> Run:
+    """Insert a run's rows into ``store`` (k6 runs derive their summaries from the samples)."""
+    with store.connect(write=True) as con:
+        info = RunInfo(tool="k6" if derive else "locust", format="test", grain=grain,
+                       duration_s=duration_s, started_at=T0,
+                       ended_at=T0 + timedelta(seconds=duration_s))
+        writer = RunWriter(con, run_id, info)
+        for name, frame in tables.items():
+            writer.insert(name, frame)
+        if derive:
+            derive_from_samples(writer)
+        con.execute(
+            "INSERT INTO runs (run_id, tool, format, grain, source_files, content_hash, "
+            "started_at, ended_at, duration_s, labels, ingested_at) "
+            "VALUES (?, ?, 'test', ?, [], ?, ?, ?, ?, MAP(), now())",
+            [run_id, info.tool, grain, run_id, info.started_at, info.ended_at, duration_s])
+    return Run(run_id, store, store.run_meta(run_id))
+
+
+def k6_samples(rows: list[tuple[str, float, str, bool, str]]) -> pl.DataFrame:
+    """http_req_duration points: (endpoint, ms, group, ok, status), one per second."""
+    return pl.DataFrame({
+        "metric": "http_req_duration",
+        "ts": [T0 + timedelta(seconds=i) for i in range(len(rows))],
+        "value": [r[1] for r in rows], "endpoint": [r[0] for r in rows],
+        "grp": [r[2] for r in rows], "scenario": "default",
+        "expected_response": [r[3] for r in rows], "status": [r[4] for r in rows],
+    })
+
+
+@pytest.fixture
+def k6_run(store: perfstats.Store) -> Run:
+    """GET /a: 100, 200, 300, 600 ms in ::browse; POST /b: 50, 50, 50 ms and a failed 450 ms
+    (HTTP 500) in ::checkout; one hour."""
+    rows = [("GET /a", v, "::browse", True, "200") for v in (100, 200, 300, 600)]
+    rows += [("POST /b", v, "::checkout", True, "200") for v in (50, 50, 50)]
+    rows += [("POST /b", 450, "::checkout", False, "500")]
+    return make_run(store, "k6run", grain="samples", derive=True, samples=k6_samples(rows))
+
+
+def row(result: Bottlenecks, item: str, kind: str = "endpoint") -> dict:
+    rows = result.table.filter((pl.col("item") == item) & (pl.col("kind") == kind))
+    assert rows.height == 1, f"{kind} {item!r} not in {result.table['item'].to_list()}"
+    return rows.row(0, named=True)
+
+
+# ----------------------------------------------------------------------------- SLO parsing
+
+
+def test_slo_specs() -> None:
+    assert resolve_slos("p95<500") == [LatencySlo(500.0, "p95")]
+    assert resolve_slos(250) == [LatencySlo(250.0, "max")]
+    assert resolve_slos("300ms") == [LatencySlo(300.0, "max")]
+    assert resolve_slos("p99<1.2s, p95<400, errors<1%") == [LatencySlo(400.0, "p95")]
+    assert resolve_slos({"*": "p95<500", "POST /b": "p99<900"}) == [
+        LatencySlo(500.0, "p95", "*"), LatencySlo(900.0, "p99", "POST /b")]
+    for bad in ("p95>500", "fast", "errors<1%", "0"):
+        with pytest.raises(ConfigError):
+            resolve_slos(bad)
+
+
+# ----------------------------------------------------------------------- factors, by hand
+
+
+def test_time_share_slo_excess_and_errors_from_samples(k6_run: Run) -> None:
+    result = bottlenecks(k6_run, slo=250)
+    a, b = row(result, "GET /a"), row(result, "POST /b")
+    # waiting time: /a 1200 ms, /b 600 ms
+    assert a["time_share"] == pytest.approx(2 / 3)
+    assert b["time_share"] == pytest.approx(1 / 3)
+    # time beyond 250 ms: /a (300-250)+(600-250) = 400 ms, /b 450-250 = 200 ms, in one hour
+    assert a["slo_excess_s_per_h"] == pytest.approx(0.4)
+    assert b["slo_excess_s_per_h"] == pytest.approx(0.2)
+    assert a["slo_estimate"] is False and a["slo_source"] == "samples"
+    # one failure an hour at 5 s
+    assert b["errors_per_h"] == pytest.approx(1.0)
+    assert b["errors_s_per_h"] == pytest.approx(5.0)
+    assert b["score_s_per_h"] == pytest.approx(5.2)
+    assert a["score_s_per_h"] == pytest.approx(0.4)
+    assert (b["rank"], b["driver"], a["rank"], a["driver"]) == (1, "errors", 2, "SLO excess")
+    assert "avoids about 250 failed requests per 1,000" in b["gain"]
+
+
+def test_groups_scenarios_and_statuses_from_samples(k6_run: Run) -> None:
+    result = bottlenecks(k6_run, slo=250, error_cost_s=10.0)
+    assert row(result, "::checkout", "group")["score_s_per_h"] == pytest.approx(10.2)
+    assert row(result, "::browse", "group")["score_s_per_h"] == pytest.approx(0.4)
+    scenario = row(result, "default", "scenario")
+    assert scenario["count"] == 8
+    assert scenario["slo_excess_s_per_h"] == pytest.approx(0.6)
+    assert scenario["score_s_per_h"] == pytest.approx(10.6)
+    status = row(result, "POST /b: HTTP 500", "status")
+    assert status["errors_per_h"] == pytest.approx(1.0)
+    assert status["score_s_per_h"] == pytest.approx(10.0)
+    assert result.table["kind"].unique(maintain_order=True).to_list() == [
+        "endpoint", "group", "scenario", "status"]
+
+
+def test_percentile_slo_gain_is_a_uniform_speed_up(k6_run: Run) -> None:
+    a = row(bottlenecks(k6_run, slo="p95<250"), "GET /a")
+    # k6 p95 of 100, 200, 300, 600: 300 + 0.85 x 300 = 555 ms; mean 300 ms
+    assert a["p_slo_ms"] == pytest.approx(555.0)
+    assert a["gain_s_per_1k"] == pytest.approx((1 - 250 / 555) * 300)
+    assert a["gain"].startswith("bringing p95 of GET /a to 250 ms (now 555 ms) saves about 165 s")
+
+
+def test_regression_factor_counts_only_changes_whose_interval_clears_zero() -> None:
+    parts = pl.DataFrame({
+        "kind": "endpoint", "item": ["A", "B", "C"], "endpoint": ["A", "B", "C"],
+        "count": [1000, 1000, 2000], "failures": [0, 30, 0],
+        "total_ms": [100_000.0, 50_000.0, 40_000.0], "excess_ms": None, "slo_source": None})
+    regression = pl.DataFrame({
+        "endpoint": ["A", "B", "C"], "base_mean": [80.0, 50.0, 15.0],
+        "delta_mean_ms": [20.0, 0.0, 5.0], "delta_mean_low": [10.0, -1.0, -1.0],
+        "delta_mean_high": [30.0, 1.0, 11.0],
+        "mean_status": ["regression", "ok", "inconclusive"],
+        "base_error_rate": [0.0, 0.01, 0.0], "delta_error_rate": [0.0, 0.02, 0.0],
+        "delta_error_low": [-0.001, 0.005, -0.001], "delta_error_high": [0.001, 0.035, 0.001],
+        "error_status": ["ok", "regression", "ok"]})
+    table = impact_table(parts, hours=1.0, regression=regression)
+    a, b, c = (table.filter(pl.col("item") == x).row(0, named=True) for x in "ABC")
+    # A: +20 ms x 1000 requests/h = 20 s/h (interval 10-30)
+    assert (a["extra_wait_s_per_h"], a["extra_wait_ci_low"], a["extra_wait_ci_high"]) == \
+        pytest.approx((20.0, 10.0, 30.0))
+    assert a["score_s_per_h"] == pytest.approx(20.0)
+    assert a["driver"] == "latency regression"
+    assert a["gain_s_per_1k"] == pytest.approx(20.0)
+    assert "mean 80 -> 100 ms" in a["gain"]
+    # B: 30 errors/h, 20 of them new (2 points x 1000/h); new ones move to the regression factor
+    assert b["new_errors_per_h"] == pytest.approx(20.0)
+    assert (b["new_errors_ci_low"], b["new_errors_ci_high"]) == pytest.approx((5.0, 35.0))
+    assert b["errors_s_per_h"] == pytest.approx(50.0)
+    assert b["error_regression_s_per_h"] == pytest.approx(100.0)
+    assert b["score_s_per_h"] == pytest.approx(150.0)
+    assert b["driver"] == "error regression"
+    assert "back to 1% (now 3%)" in b["gain"]
+    # C: +5 ms x 2000/h = 10 s/h, but its interval includes zero: reported, not scored
+    assert c["extra_wait_s_per_h"] == pytest.approx(10.0)
+    assert c["score_s_per_h"] == 0.0
+    assert c["driver"] == "time share"
+    assert table["item"].to_list() == ["B", "A", "C"]
+
+
+def test_regression_without_interval_counts_what_compare_flags() -> None:
+    parts = pl.DataFrame({"kind": "endpoint", "item": ["A", "B"], "endpoint": ["A", "B"],
+                          "count": [3600, 3600], "failures": [0, 0],
+                          "total_ms": [3600 * 60.0, 3600 * 60.0], "excess_ms": None,
+                          "slo_source": None})
+    regression = pl.DataFrame({"endpoint": ["A", "B"], "base_mean": [50.0, 50.0],
+                               "delta_mean_ms": [10.0, 10.0], "delta_mean_low": [None, None],
+                               "delta_mean_high": [None, None],
+                               "mean_status": ["regression", "ok"]})
+    table = impact_table(parts, hours=2.0, regression=regression)
+    a, b = (table.filter(pl.col("item") == x).row(0, named=True) for x in "AB")
+    # 3600 requests in 2 h = 1800/h; +10 ms each = 18 s/h
+    assert a["latency_regression_s_per_h"] == pytest.approx(18.0)
+    assert b["latency_regression_s_per_h"] == 0.0
+    assert a["extra_wait_ci_low"] is None
+
+
+def test_error_kinds_split_new_errors_against_the_baseline_share() -> None:
+    parts = pl.DataFrame({"kind": "endpoint", "item": ["B"], "endpoint": ["B"], "count": [1000],
+                          "failures": [30], "total_ms": [50_000.0], "excess_ms": None,
+                          "slo_source": None})
+    errors = pl.DataFrame({"kind": ["status", "error"], "item": ["B: HTTP 500", "B: timeout"],
+                           "endpoint": "B", "errors": [25, 5], "count": 1000,
+                           "base_share": [0.01, 0.005]})
+    regression = pl.DataFrame({"endpoint": ["B"], "delta_error_rate": [0.015],
+                               "delta_error_low": [0.004], "error_status": ["inconclusive"]})
+    table = impact_table(parts, hours=1.0, regression=regression, errors=errors)
+    http = table.filter(pl.col("item") == "B: HTTP 500").row(0, named=True)
+    timeout = table.filter(pl.col("item") == "B: timeout").row(0, named=True)
+    # HTTP 500: 25 now, 0.01 x 1000 = 10 expected from the baseline share: 15 new
+    assert http["new_errors_per_h"] == pytest.approx(15.0)
+    assert http["error_regression_s_per_h"] == pytest.approx(75.0)
+    assert http["errors_s_per_h"] == pytest.approx(50.0)
+    assert http["driver"] == "error regression"
+    # timeout: 5 now, 5 expected: nothing new
+    assert timeout["new_errors_per_h"] == pytest.approx(0.0)
+    assert timeout["driver"] == "errors"
+    assert (http["rank"], timeout["rank"]) == (1, 1)  # ranked within their own kinds
+
+
+def test_excess_from_histogram_buckets(store: perfstats.Store) -> None:
+    # Locust-style buckets {10: 50, 20: 45, 150: 4, 3400: 1}; beyond 100 ms: 4 x 50 + 3300
+    histograms = pl.DataFrame({"endpoint": "GET /h", "start": None, "bucket_ms": [10.0, 20, 150,
+                                                                                  3400],
+                               "count": [50, 45, 4, 1]}).with_columns(
+        pl.col("start").cast(pl.Datetime("us", "UTC")))
+    summaries = pl.DataFrame({"endpoint": ["GET /h", "ALL"], "count": [100, 100],
+                              "failures": [0, 0], "mean": [51.0, 51.0], "min": [10.0, 10.0],
+                              "p50": [20.0, 20.0], "p90": [20.0, 20.0], "p95": [150.0, 150.0],
+                              "p99": [3400.0, 3400.0], "max": [3400.0, 3400.0],
+                              "percentiles": "histogram"})
+    run = make_run(store, "hist", grain="histograms", histograms=histograms, summaries=summaries)
+    h = row(bottlenecks(run, slo="p95<100"), "GET /h")
+    assert h["slo_excess_s_per_h"] == pytest.approx(3.5)
+    assert (h["slo_estimate"], h["slo_source"]) == (True, "histogram")
+    assert excess_from_histogram(np.array([150.0]), np.array([4]), np.array([100.0])) == 200.0
+
+
+def test_excess_from_percentile_windows(store: perfstats.Store) -> None:
+    knots = np.array([[0, 50, 90, 95, 99, 100.0], [0, 50, 70, 80, 100, 110.0]])
+    # above 90 ms: 0.05 x 2.5 + 0.04 x 7 + 0.01 x 9.5 = 0.5 ms per request;
+    # second row: crossing (100-90)^2 / (2 x 20) x 0.04 = 0.1, plus 0.01 x 15 = 0.25
+    assert excess_from_percentiles(knots, np.array([90.0, 90.0])) == pytest.approx([0.5, 0.25])
+    # a missing interior knot is interpolated: p90 between p50 (0.5) and p95 (0.95)
+    gappy = np.array([[0, 50, np.nan, 95, 99, 100.0]])
+    assert excess_from_percentiles(gappy, np.array([90.0])) == pytest.approx(
+        excess_from_percentiles(np.array([[0, 50, 90, 95, 99, 100.0]]), np.array([90.0])))
+    assert np.isnan(excess_from_percentiles(np.array([[np.nan, 50, 90, 95, 99, 100.0]]),
+                                            np.array([90.0]))[0])
+    windows = pl.DataFrame({
+        "endpoint": "GET /w", "start": [T0, T0 + timedelta(seconds=10)], "length_s": 10.0,
+        "count": [10, 30], "failures": 0, "min": 0.0, "mean": [40.0, 45.0], "p50": 50.0,
+        "p90": [90.0, 70.0], "p95": [95.0, 80.0], "p99": [99.0, 100.0], "max": [100.0, 110.0],
+        "percentiles": "tool-window"})
+    summaries = pl.DataFrame({"endpoint": ["GET /w"], "count": [40], "failures": [0],
+                              "mean": [43.75], "min": [0.0], "p50": [50.0], "p90": [80.0],
+                              "p95": [90.0], "p99": [100.0], "max": [110.0],
+                              "percentiles": "tool-summary"})
+    run = make_run(store, "win", grain="windows", windows=windows, summaries=summaries)
+    w = row(bottlenecks(run, slo=90), "GET /w")
+    # 10 x 0.5 + 30 x 0.25 = 12.5 ms in one hour
+    assert w["slo_excess_s_per_h"] == pytest.approx(0.0125)
+    assert (w["slo_estimate"], w["slo_source"]) == (True, "windows")
+    assert "estimated from per-window percentile summaries" in " ".join(
+        bottlenecks(run, slo=90).notes)
+
+
+def test_summary_only_run_uses_the_summary_percentiles(store: perfstats.Store) -> None:
+    summaries = pl.DataFrame({"endpoint": ["GET /s"], "count": [100], "failures": [0],
+                              "mean": [60.0], "min": [0.0], "p50": [50.0], "p90": [90.0],
+                              "p95": [95.0], "p99": [99.0], "max": [100.0],
+                              "percentiles": "tool-summary"})
+    run = make_run(store, "sum", grain="summary", summaries=summaries)
+    s = row(bottlenecks(run, slo=90), "GET /s")
+    assert s["slo_excess_s_per_h"] == pytest.approx(100 * 0.5 / 1000)
+    assert s["slo_source"] == "summary"
+
+
+def test_no_slo_no_baseline_ranks_by_errors_then_time_share(k6_run: Run) -> None:
+    result = bottlenecks(k6_run)
+    assert result.table.filter(pl.col("kind") == "endpoint")["item"].to_list() == [
+        "POST /b", "GET /a"]
+    a = row(result, "GET /a")
+    assert a["slo_excess_s_per_h"] is None and a["score_s_per_h"] == 0.0
+    assert a["driver"] == "time share"
+    assert a["gain"].startswith("GET /a holds 67% of all waiting time; making it 2x faster")
+    assert any("no SLO" in n for n in result.notes)
+    assert any("no baseline" in n for n in result.notes)
+
+
+def test_bad_arguments() -> None:
+    parts = pl.DataFrame({"kind": "endpoint", "item": ["A"], "endpoint": ["A"], "count": [1],
+                          "failures": [0], "total_ms": [1.0], "excess_ms": None,
+                          "slo_source": None})
+    with pytest.raises(ValueError, match="hours"):
+        impact_table(parts, hours=0.0)
+    with pytest.raises(ValueError, match="error_cost_s"):
+        impact_table(parts, hours=1.0, error_cost_s=-1.0)
+
+
+# ------------------------------------------------------------------------------- patterns
+
+
+def synthetic_windows(series: dict[str, dict[str, np.ndarray]], users: np.ndarray) -> pl.DataFrame:
+    """1 s windows: per endpoint ``count``, ``mean`` and ``failures`` arrays; ALL rows summed."""
+    frames = []
+    for endpoint, cols in series.items():
+        n = len(cols["count"])
+        frames.append(pl.DataFrame({
+            "endpoint": endpoint, "start": [T0 + timedelta(seconds=i) for i in range(n)],
+            "length_s": 1.0, "count": cols["count"].astype(np.int64),
+            "failures": cols.get("failures", np.zeros(n)).astype(np.int64),
+            "mean": cols["mean"].astype(np.float64)}))
+    per = pl.concat(frames).with_columns(total_ms=pl.col("mean") * pl.col("count"))
+    whole = per.group_by("start").agg(
+        pl.col("length_s").first(), pl.col("count").sum(), pl.col("failures").sum(),
+        pl.col("total_ms").sum()).sort("start").with_columns(
+        endpoint=pl.lit("ALL"), mean=pl.col("total_ms") / pl.col("count"),
+        users=pl.Series(users, dtype=pl.Float64))
+    return pl.concat([per.with_columns(users=pl.lit(None, pl.Float64)), whole],
+                     how="diagonal_relaxed")
+
+
+def steady_series(rng: np.random.Generator, n: int = 120) -> dict[str, np.ndarray]:
+    return {"count": np.full(n, 40), "mean": 50.0 * np.exp(rng.normal(0, 0.1, n)),
+            "failures": rng.binomial(40, 0.01, n)}
+
+
+def test_patterns_found_with_their_evidence() -> None:
+    rng = np.random.default_rng(11)
+    n = 120
+    t = np.arange(n)
+    leak = steady_series(rng)
+    leak["mean"] = leak["mean"] * (1 + t / n)  # doubles over the run
+    spiky = steady_series(rng)
+    spiky["mean"][[40, 80]] *= 6
+    errors = steady_series(rng)
+    errors["failures"] = rng.binomial(40, 0.002 + 0.1 * t / n)
+    windows = synthetic_windows({"GET /leak": leak, "GET /spiky": spiky, "GET /err": errors,
+                                 "GET /flat": steady_series(rng)}, users=np.full(n, 20.0))
+    found = find_patterns(windows)
+    pairs = set(zip(found["endpoint"], found["pattern"], strict=True))
+    assert ("GET /leak", "rising latency") in pairs
+    assert ("GET /spiky", "spikes") in pairs
+    assert ("GET /err", "rising errors") in pairs
+    assert not any(e == "GET /flat" for e, _ in pairs)
+    assert not any(p == "capacity limit" for _, p in pairs)
+    leak_row = found.filter((pl.col("endpoint") == "GET /leak")
+                            & (pl.col("pattern") == "rising latency")).row(0, named=True)
+    assert 0.7 < leak_row["change"] < 1.3  # the mean doubled: +100 %
+    assert leak_row["p_value"] < 1e-6
+    assert "at a steady load" in leak_row["evidence"]
+    spikes = found.filter(pl.col("pattern") == "spikes").row(0, named=True)
+    assert spikes["evidence"].startswith("2 of 120 windows spike")
+    assert "rose from" in found.filter(pl.col("pattern") == "rising errors")["evidence"][0]
+
+
+def test_capacity_limit_on_a_closed_model_ramp() -> None:
+    # users step 10..100; the server completes at most 300 req/s; think time 50 ms, so by
+    # Little's law R = N / X - Z: 50 ms until 30 users, then climbing to 283 ms at 100 users
+    rng = np.random.default_rng(3)
+    users = np.repeat(np.arange(10, 101, 10), 12).astype(float)
+    throughput = np.minimum(users * 10.0, 300.0)
+    latency = (users / throughput - 0.05) * 1000.0
+    series = {"count": rng.poisson(throughput), "mean": latency * np.exp(rng.normal(0, .05,
+                                                                                    len(users)))}
+    found = find_patterns(synthetic_windows({"GET /cap": series}, users=users))
+    cap = found.filter((pl.col("endpoint") == "GET /cap") & (pl.col("pattern") == "capacity limit"))
+    assert cap.height == 1
+    evidence = cap["evidence"][0]
+    plateau = float(re.search(r"levelled off at about ([\d.]+) req/s", evidence)[1])
+    assert 270 < plateau < 330  # the server's 300 req/s
+    assert re.search(r"users (30|40)\.0 -> 100\.0", evidence)
+    # the load moved, so the climb is not called a leak
+    assert found.filter(pl.col("pattern") == "rising latency").is_empty()
+
+
+def test_steady_runs_raise_no_patterns() -> None:
+    # 50 seeded steady runs (lognormal window means, 1 % errors): no pattern at all
+    hits = 0
+    for seed in range(50):
+        rng = np.random.default_rng(seed)
+        windows = synthetic_windows({"GET /x": steady_series(rng), "GET /y": steady_series(rng)},
+                                    users=np.full(120, 20.0))
+        hits += find_patterns(windows).height
+    assert hits == 0
