@@ -6,7 +6,7 @@ on stderr; ``--debug`` shows the traceback).
 
 from __future__ import annotations
 
-import sys
+import json
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import perfstats
 from perfstats.errors import PerfstatsError
+from perfstats.history import METRICS
 from perfstats.output import render
 from perfstats.run import SUMMARY_COLUMNS
 
@@ -42,21 +43,14 @@ class _Group(click.Group):
             _fail(ctx, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
 
 
-def _debug_enabled(ctx: click.Context) -> bool:
-    return bool((ctx.obj or {}).get("debug")) or any(
-        c.params.get("debug") for c in _contexts(ctx))
-
-
-def _contexts(ctx: click.Context | None) -> list[click.Context]:
-    out = []
-    while ctx is not None:
-        out.append(ctx)
-        ctx = ctx.parent
-    return out
+def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta["perfstats.debug"] = True  # ctx.meta is shared by the group and its commands
+    return value
 
 
 def _fail(ctx: click.Context, message: str) -> None:
-    if _debug_enabled(ctx) or "--debug" in sys.argv:
+    if ctx.meta.get("perfstats.debug"):
         traceback.print_exc()
     click.echo(f"perfstats: {message.splitlines()[0] if message else message}", err=True)
     ctx.exit(EXIT_BAD_INPUT)
@@ -75,7 +69,8 @@ def parse_labels(values: tuple[str, ...], *, option: str = "--label") -> dict[st
 
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--db PATH`` (default ``$PERFSTATS_DB`` or ./perfstats.duckdb) and ``--debug``."""
-    func = click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks.")(func)
+    func = click.option("--debug", is_flag=True, hidden=True, callback=_remember_debug,
+                        help="Show tracebacks.")(func)
     return click.option(
         "--db", "db", type=click.Path(dir_okay=False), default=None,
         help="Store file (default: $PERFSTATS_DB, else ./perfstats.duckdb; ':memory:' works).",
@@ -97,11 +92,9 @@ def emit(frame: pl.DataFrame, fmt: str, *, title: str | None = None) -> None:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(perfstats.__version__, prog_name="perfstats")
-@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-@click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+@click.option("--debug", is_flag=True, callback=_remember_debug, help="Show tracebacks on errors.")
+def cli(debug: bool) -> None:
     """Turn k6, Artillery and Locust results into decisions."""
-    ctx.obj = {"debug": debug}
 
 
 @cli.command()
@@ -122,7 +115,7 @@ def ingest(paths: tuple[str, ...], db: str | None, debug: bool, labels: tuple[st
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=stderr, disable=not stderr.is_terminal, transient=True) as progress:
         task = progress.add_task("ingesting", total=sum(sizes) or None)
-        for path, size in zip(paths, sizes):
+        for path, size in zip(paths, sizes, strict=True):
             progress.update(task, description=f"ingesting {Path(path).name}")
             run = perfstats.ingest(path, db=store, labels=label_map, fmt=fmt)
             progress.advance(task, size)
@@ -166,6 +159,53 @@ def summary(run: str, db: str | None, debug: bool, fmt: str) -> None:
     emit(frame, fmt, title=str(loaded))
 
 
+@cli.command(name="history")
+@db_option
+@click.option("--endpoint", default=None, metavar="GLOB",
+              help="Only endpoints matching this glob (e.g. 'POST *'; ALL is the whole run).")
+@click.option("--metric", type=click.Choice(list(METRICS)), default="p95", show_default=True)
+@label_option
+@click.option("--p-value", type=float, default=0.001, show_default=True,
+              help="Significance level of a change point.")
+@click.option("--min-magnitude", type=float, default=0.05, show_default=True,
+              help="Smallest change point kept, relative (0.05 = 5 %).")
+@click.option("--window", type=int, default=50, show_default=True,
+              help="Window length of the split step (runs).")
+@click.option("--method", type=click.Choice(["otava", "permutation"]), default="otava",
+              show_default=True, help="Significance test: t-test (Otava) or permutations.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
+              default="table", show_default=True)
+def history_command(db: str | None, debug: bool, endpoint: str | None, metric: str,
+                    labels: tuple[str, ...], p_value: float, min_magnitude: float, window: int,
+                    method: str, fmt: str) -> None:
+    """Per-endpoint series over the stored runs, their change points and run-to-run noise."""
+    found = perfstats.history(db=db, endpoint=endpoint, metric=metric,
+                              labels=parse_labels(labels), p_value=p_value,
+                              min_magnitude=min_magnitude, window=window, method=method)
+    if fmt == "json":
+        click.echo(json.dumps(found.to_dict(), indent=2))
+    elif fmt == "markdown":
+        click.echo(found.to_markdown().rstrip("\n"))
+    else:
+        runs = found.series["run_id"].n_unique()
+        emit(found.summary().drop("metric"), fmt, title=f"history of {metric} over {runs} runs")
+        if found.change_points.height:
+            emit(found.change_points.drop("index", "metric"), fmt, title="change points")
+        else:
+            click.echo("no change point found")
+
+
+@cli.command(name="export")
+@db_option
+@click.option("--parquet", "directory", required=True, type=click.Path(file_okay=False),
+              help="Write every table as a Parquet dataset partitioned by run_id into DIR.")
+@click.option("--overwrite", is_flag=True, help="Replace the datasets of an earlier export.")
+def export_command(db: str | None, debug: bool, directory: str, overwrite: bool) -> None:
+    """Export the store as Parquet datasets partitioned by run (for DuckDB, Spark, Trino)."""
+    emit(perfstats.export_parquet(directory, db=db, overwrite=overwrite), "table",
+         title=f"exported to {directory}")
+
+
 @cli.command()
 @click.argument("template")
 @click.option("--run", default=None, metavar="RUN",
@@ -190,6 +230,49 @@ def report(template: str, run: str | None, baseline: str | None, params: tuple[s
     path = render_report(template, run=run, baseline=baseline, output=output, db=db,
                          params=parse_labels(params, option="--param"), show_code=show_code)
     click.echo(str(path))
+
+
+@cli.command(name="capacity")
+@click.argument("run")
+@click.option("--peak-users", type=float, default=None, metavar="N",
+              help="Expected peak concurrent users (the users route).")
+@click.option("--safety-factor", type=float, default=1.5, show_default=True,
+              help="Head-room multiplier on the peak.")
+@click.option("--slo", default="p95<500", show_default=True, metavar="EXPR",
+              help="SLO, e.g. 'p95<500' or 'p99<1.2s, errors<0.5%' (error rate 1% by default).")
+@click.option("--users-per-instance", type=float, default=None, metavar="N",
+              help="Use this instead of the measured users per instance.")
+@click.option("--target-rps", type=float, default=None, metavar="R",
+              help="Target request rate (the requests/s route).")
+@click.option("--min-instances", type=int, default=1, show_default=True)
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
+              default="table", show_default=True)
+@click.pass_context
+def capacity_command(ctx: click.Context, run: str, peak_users: float | None,
+                     safety_factor: float, slo: str, users_per_instance: float | None,
+                     target_rps: float | None, min_instances: int, db: str | None, debug: bool,
+                     fmt: str) -> None:
+    """Users per instance, knee, USL fit and instance count from a stepped or ramped RUN.
+
+    Exits 1 when the SLO fails even at the lowest tested load.
+    """
+    plan = perfstats.capacity(run, peak_users=peak_users, safety_factor=safety_factor, slo=slo,
+                              users_per_instance=users_per_instance, target_rps=target_rps,
+                              min_instances=min_instances, db=db)
+    if fmt == "json":
+        click.echo(json.dumps(plan.to_dict(), indent=2))
+    elif fmt == "markdown":
+        click.echo(plan.to_markdown().rstrip("\n"))
+    else:
+        for line in plan.headline():
+            click.echo(line)
+        emit(plan.steps.select("step", "concurrency", "throughput_rps", "p50_ms", "p95_ms",
+                               "p99_ms", "error_rate", "slo_ok"), fmt, title="load steps")
+        for warning in plan.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    if plan.slo_status == "never-met":
+        ctx.exit(EXIT_NO_GO)
 
 
 def main() -> None:

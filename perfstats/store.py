@@ -36,7 +36,7 @@ SCHEMA: dict[str, str] = {
         "tool_version VARCHAR, grain VARCHAR NOT NULL, source_files VARCHAR[] NOT NULL, "
         "content_hash VARCHAR NOT NULL UNIQUE, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, "
         "duration_s DOUBLE, load_model VARCHAR, max_users DOUBLE, "
-        "labels MAP(VARCHAR, VARCHAR), ingested_at TIMESTAMPTZ NOT NULL"
+        "labels MAP(VARCHAR, VARCHAR), notes VARCHAR[], ingested_at TIMESTAMPTZ NOT NULL"
     ),
     "samples": (
         "run_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, ts TIMESTAMPTZ, value DOUBLE, "
@@ -210,7 +210,7 @@ class Store:
         params = [x for pair in (labels or {}).items() for x in pair]
         return self.query(
             "SELECT run_id, tool, format, tool_version, grain, started_at, ended_at, duration_s, "
-            "load_model, max_users, labels, source_files, content_hash, ingested_at "
+            "load_model, max_users, labels, notes, source_files, content_hash, ingested_at "
             f"FROM runs {'WHERE ' + where if where else ''} "
             "ORDER BY started_at NULLS LAST, ingested_at",
             params,

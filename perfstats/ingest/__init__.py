@@ -1,9 +1,9 @@
 """Ingest k6, Artillery and Locust results into the store.
 
-A *run* is made of one or more files of one tool: a k6 NDJSON or CSV output (plus, when given, a
-summary file of the same run for thresholds and checks), one Artillery report, or a Locust CSV family
-and/or JSON file.  Paths may be files, directories (every result file in it, not recursive) or a
-Locust ``--csv`` prefix.  Formats are detected from content; ``fmt`` forces one.
+A *run* is made of one or more files of one tool: a k6 NDJSON or CSV output (plus, when given,
+a summary file of the same run for thresholds and checks), one Artillery report, or a Locust CSV
+family and/or JSON file.  Paths may be files, directories (every result file in it, not
+recursive) or a Locust ``--csv`` prefix.  Formats are detected from content; ``fmt`` forces one.
 """
 
 from __future__ import annotations
@@ -89,6 +89,11 @@ def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None) -> lis
     if len(tools) > 1:
         names = ", ".join(str(s.path) for s in sources)
         raise IngestError(names, f"files of different tools ({' and '.join(tools)}) in one run")
+    if tools == ["k6"]:
+        # Only the files the k6 reader uses are hashed and listed (e.g. NDJSON, not also CSV).
+        from perfstats.ingest.k6 import used_sources
+
+        sources = used_sources(sources)
     return sources
 
 
@@ -159,11 +164,11 @@ def _insert_run_row(writer: RunWriter, sources: list[SourceFile], digest: str,
     if info.duration_s is None and info.started_at and info.ended_at:
         info.duration_s = (info.ended_at - info.started_at).total_seconds()
     writer.con.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, MAP(?, ?), ?)",
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, MAP(?, ?), ?, ?)",
         [
             writer.run_id, info.tool, info.format, info.tool_version, info.grain,
             [s.path.name for s in sources], digest, info.started_at, info.ended_at,
             info.duration_s, info.load_model, info.max_users, list(labels),
-            list(labels.values()), datetime.now(timezone.utc),
+            list(labels.values()), info.notes, datetime.now(timezone.utc),
         ],
     )
