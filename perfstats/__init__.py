@@ -6,6 +6,7 @@ Example:
     >>> run.summary()  # doctest: +SKIP
 """
 
+from perfstats.changepoint import ChangePoint, detect_change_points
 from perfstats.errors import (
     ConfigError,
     IngestError,
@@ -15,6 +16,7 @@ from perfstats.errors import (
     RunNotFoundError,
     StoreError,
 )
+from perfstats.history import History, baseline_runs, export_parquet, history
 from perfstats.run import Run, ingest, load, runs
 from perfstats.store import ALL_ENDPOINTS, Store, connect
 
@@ -22,7 +24,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALL_ENDPOINTS",
+    "ChangePoint",
     "ConfigError",
+    "History",
     "IngestError",
     "InsufficientDataError",
     "PerfstatsError",
@@ -32,7 +36,11 @@ __all__ = [
     "Store",
     "StoreError",
     "__version__",
+    "baseline_runs",
     "connect",
+    "detect_change_points",
+    "export_parquet",
+    "history",
     "ingest",
     "load",
     "runs",
