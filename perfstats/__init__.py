@@ -6,6 +6,7 @@ Example:
     >>> run.summary()  # doctest: +SKIP
 """
 
+from perfstats.bottlenecks import Bottlenecks, bottlenecks
 from perfstats.changepoint import ChangePoint, detect_change_points
 from perfstats.errors import (
     ConfigError,
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALL_ENDPOINTS",
+    "Bottlenecks",
     "ChangePoint",
     "ConfigError",
     "History",
@@ -37,6 +39,7 @@ __all__ = [
     "StoreError",
     "__version__",
     "baseline_runs",
+    "bottlenecks",
     "connect",
     "detect_change_points",
     "export_parquet",

@@ -267,7 +267,12 @@ def _sample_parts(run: Run, thresholds: pl.DataFrame) -> pl.DataFrame:
         """,
         [thresholds["endpoint"].to_list(), thresholds["slo_ms"].to_list(), run.run_id],
     )
-    return _conform(frame.filter(pl.col("item").is_not_null()), _PART_SCHEMA)
+    frame = frame.filter(pl.col("item").is_not_null())
+    total = frame.filter(pl.col("kind") == "endpoint")["count"].sum()
+    # A group or scenario that is the whole run (k6's one default scenario) says nothing new.
+    whole_run = (pl.col("kind") != "endpoint") & (pl.col("item").n_unique().over("kind") == 1) \
+        & (pl.col("count").sum().over("kind") == total)
+    return _conform(frame.filter(~whole_run), _PART_SCHEMA)
 
 
 def _estimated_excess(run: Run, summary: pl.DataFrame, thresholds: pl.DataFrame) -> pl.DataFrame:
@@ -375,7 +380,11 @@ def error_parts(run: Run, baseline: Run | None) -> pl.DataFrame:
             summary.select("endpoint", "count"), on="endpoint", how="left")
 
     def table(of: Run) -> pl.DataFrame:
-        return of.table("errors").filter(pl.col("endpoint").fill_null("") != ALL_ENDPOINTS)
+        # k6 error codes 1400-1599 restate an HTTP 4xx/5xx status, already an item of its own.
+        restated = (pl.col("kind") == "error_code") & pl.col("error").cast(pl.Int64, strict=False
+                                                                           ).is_between(1400, 1599)
+        return of.table("errors").filter(
+            (pl.col("endpoint").fill_null("") != ALL_ENDPOINTS) & ~restated.fill_null(False))
 
     current = label(table(run), _summary(run))
     if current.is_empty() or baseline is None:
@@ -557,7 +566,7 @@ def _driver() -> pl.Expr:
 
 TABLE_COLUMNS = [
     "rank", "item", "kind", "endpoint", "count", "failures", "requests_per_h", "mean_ms",
-    "time_share", "slo", "p_slo_ms", "slo_excess_s_per_h", "slo_estimate", "slo_source",
+    "time_share", "slo", "slo_ms", "p_slo_ms", "slo_excess_s_per_h", "slo_estimate", "slo_source",
     "error_rate", "errors_per_h", "base_mean", "extra_wait_s_per_h", "extra_wait_ci_low",
     "extra_wait_ci_high", "mean_status", "base_error_rate", "new_errors_per_h",
     "new_errors_ci_low", "new_errors_ci_high", "error_status", "slo_s_per_h", "errors_s_per_h",
@@ -983,8 +992,8 @@ class Bottlenecks:
             names.setdefault(row["endpoint"], []).append(f"{what} x {row['failures']}")
         return {k: ", ".join(v) for k, v in names.items()}
 
-    def to_dict(self) -> dict[str, Any]:
-        """Everything as plain JSON-able values."""
+    def to_dict(self, top: int | None = None) -> dict[str, Any]:
+        """Everything as plain JSON-able values (``top``: the first items of each kind only)."""
         return {
             "run_id": self.run_id, "baseline_id": self.baseline_id,
             "slos": [{"endpoint": s.endpoint, "metric": s.metric, "threshold_ms": s.threshold_ms}
@@ -992,11 +1001,13 @@ class Bottlenecks:
             "error_cost_s": self.error_cost_s, "hours": self.hours,
             "score": "user-seconds lost per hour of traffic: SLO excess + errors x error_cost_s "
                      "+ latency regression + new errors x error_cost_s",
-            "items": to_records(self.table), "patterns": to_records(self.patterns),
+            "items": to_records(self.table if top is None else self.top(top)),
+            "patterns": to_records(self.patterns),
             "notes": list(self.notes),
         }
 
-    def _display(self, top: int | None) -> pl.DataFrame:
+    def summary(self, top: int | None = 10) -> pl.DataFrame:
+        """The ranked items in short: rank, kind, item, score, driver, main figures and gain."""
         frame = self.table if top is None else self.top(top)
         return frame.select(
             "rank", "kind", "item", pl.col("score_s_per_h").round(1).alias("score s/h"),
@@ -1014,7 +1025,7 @@ class Bottlenecks:
                 + (f"; baseline {self.baseline_id}" if self.baseline_id else "")
                 + (f"; SLO {', '.join(_slo_text(s) for s in self.slos)}" if self.slos else "")
                 + ")."]
-        parts = ["\n".join(head), to_markdown(self._display(top))]
+        parts = ["\n".join(head), to_markdown(self.summary(top))]
         if not self.patterns.is_empty():
             parts += ["### Patterns over time", to_markdown(
                 self.patterns.select("endpoint", "pattern", "evidence"))]
@@ -1040,7 +1051,7 @@ class Bottlenecks:
             head += f" &middot; baseline {html.escape(self.baseline_id)}"
         if self.slos:
             head += " &middot; SLO " + html.escape(", ".join(_slo_text(s) for s in self.slos))
-        out = head + "</p>" + self._display(10)._repr_html_()
+        out = head + "</p>" + self.summary(10)._repr_html_()
         if not self.patterns.is_empty():
             out += "<p><b>Patterns over time</b></p>" + self.patterns.select(
                 "endpoint", "pattern", "evidence")._repr_html_()
@@ -1096,8 +1107,8 @@ def bottlenecks(
         run: a :class:`Run`, a run id in ``db``, or a result path.
         baseline: a run to measure regressions against (its changes come from
             :func:`perfstats.compare`).
-        slo: ``"p95<500"``, a number of ms, ``{endpoint glob: spec}`` or LatencySlos; None uses
-            the per-endpoint SLOs of the project's compare configuration when there is one.
+        slo: ``"p95<500"``, a number of ms, ``{endpoint glob: spec}`` or LatencySlos; None: no
+            SLO excess factor.
         error_cost_s: user-seconds one failed request costs (default 5).
         db: the store holding the runs, or where paths are ingested (default: in memory).
 
@@ -1114,7 +1125,7 @@ def bottlenecks(
     """
     current = load(run, db=db)
     base = None if baseline is None else load(baseline, db=db)
-    slos = resolve_slos(slo) if slo is not None else _configured_slos()
+    slos = resolve_slos(slo)
     hours = run_hours(current)
     parts, thresholds = item_parts(current, slos)
     if parts.filter(pl.col("kind") == "endpoint").is_empty():
@@ -1127,6 +1138,3 @@ def bottlenecks(
         baseline_id=base.run_id if base is not None else None, slos=tuple(slos),
         error_cost_s=error_cost_s, hours=hours, notes=_notes(current, base, slos, table))
 
-
-def _configured_slos() -> list[LatencySlo]:
-    return []

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import perfstats
+from perfstats.bottlenecks import ERROR_COST_S
 from perfstats.errors import PerfstatsError
 from perfstats.history import METRICS
 from perfstats.output import render
@@ -273,6 +274,56 @@ def capacity_command(ctx: click.Context, run: str, peak_users: float | None,
             click.echo(f"warning: {warning}", err=True)
     if plan.slo_status == "never-met":
         ctx.exit(EXIT_NO_GO)
+
+
+def _slo_options(values: tuple[str, ...]) -> dict[str, str] | None:
+    """``("p95<500", "POST /x=p95<300")`` -> ``{"*": "p95<500", "POST /x": "p95<300"}``."""
+    slos: dict[str, str] = {}
+    for value in values:
+        endpoint, sep, expr = value.rpartition("=")
+        if sep and endpoint.strip() and "<" not in endpoint:
+            slos[endpoint.strip()] = expr.strip()
+        else:
+            slos = {"*": value.strip(), **slos}
+    return slos or None
+
+
+@cli.command(name="bottlenecks")
+@click.argument("run")
+@click.option("--baseline", default=None, metavar="RUN",
+              help="Measure regressions against this run (a run id or a result path).")
+@click.option("--slo", "slos", multiple=True, metavar="EXPR",
+              help="Latency SLO, e.g. 'p95<500' or '300' (ms, every request); "
+                   "'ENDPOINT=EXPR' sets one endpoint's (repeatable).")
+@click.option("--error-cost", type=float, default=ERROR_COST_S, show_default=True,
+              metavar="SECONDS", help="User-seconds one failed request costs.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Items shown per kind (endpoint, group, scenario, status, error).")
+@click.option("--backlog", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Also write the optimisation backlog (JSON, one item per row) to FILE.")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
+              default="table", show_default=True)
+def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], error_cost: float,
+                        top: int, backlog: str | None, db: str | None, debug: bool,
+                        fmt: str) -> None:
+    """Rank RUN's endpoints, groups, statuses and error kinds by user-seconds lost per hour."""
+    found = perfstats.bottlenecks(run, baseline=baseline, slo=_slo_options(slos),
+                                  error_cost_s=error_cost, db=db)
+    if backlog:
+        Path(backlog).write_text(json.dumps(found.backlog(top), indent=2) + "\n")
+    if fmt == "json":
+        click.echo(json.dumps(found.to_dict(top), indent=2))
+    elif fmt == "markdown":
+        click.echo(found.to_markdown(top).rstrip("\n"))
+    else:
+        emit(found.summary(top).select("rank", "kind", "item", "score s/h", "driver", "gain"),
+             fmt, title=f"bottlenecks of run {found.run_id} (user-seconds lost per hour)")
+        if found.patterns.height:
+            emit(found.patterns.select("endpoint", "pattern", "evidence"), fmt,
+                 title="patterns over time")
+        for note in found.notes:
+            click.echo(f"note: {note}", err=True)
 
 
 def main() -> None:

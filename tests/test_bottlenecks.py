@@ -51,25 +51,30 @@ def make_run(store: perfstats.Store, run_id: str, *, grain: str, derive: bool = 
     return Run(run_id, store, store.run_meta(run_id))
 
 
-def k6_samples(rows: list[tuple[str, float, str, bool, str]]) -> pl.DataFrame:
+def k6_samples(rows: list[tuple[str, float, str, bool, str]], scenario: str | list[str]
+               ) -> pl.DataFrame:
     """http_req_duration points: (endpoint, ms, group, ok, status), one per second."""
     return pl.DataFrame({
         "metric": "http_req_duration",
         "ts": [T0 + timedelta(seconds=i) for i in range(len(rows))],
         "value": [r[1] for r in rows], "endpoint": [r[0] for r in rows],
-        "grp": [r[2] for r in rows], "scenario": "default",
+        "grp": [r[2] for r in rows], "scenario": scenario,
         "expected_response": [r[3] for r in rows], "status": [r[4] for r in rows],
     })
 
 
+K6_ROWS = [("GET /a", v, "::browse", True, "200") for v in (100, 200, 300, 600)] + [
+    ("POST /b", v, "::checkout", True, "200") for v in (50, 50, 50)] + [
+    ("POST /b", 450, "::checkout", False, "500")]
+"""GET /a: 100, 200, 300, 600 ms in ::browse; POST /b: 50, 50, 50 ms and a failed 450 ms (HTTP
+500) in ::checkout."""
+
+
 @pytest.fixture
 def k6_run(store: perfstats.Store) -> Run:
-    """GET /a: 100, 200, 300, 600 ms in ::browse; POST /b: 50, 50, 50 ms and a failed 450 ms
-    (HTTP 500) in ::checkout; one hour."""
-    rows = [("GET /a", v, "::browse", True, "200") for v in (100, 200, 300, 600)]
-    rows += [("POST /b", v, "::checkout", True, "200") for v in (50, 50, 50)]
-    rows += [("POST /b", 450, "::checkout", False, "500")]
-    return make_run(store, "k6run", grain="samples", derive=True, samples=k6_samples(rows))
+    """K6_ROWS in one hour; the first three requests in scenario ``warm``, the rest in ``main``."""
+    samples = k6_samples(K6_ROWS, ["warm"] * 3 + ["main"] * 5)
+    return make_run(store, "k6run", grain="samples", derive=True, samples=samples)
 
 
 def row(result: Bottlenecks, item: str, kind: str = "endpoint") -> dict:
@@ -119,15 +124,24 @@ def test_groups_scenarios_and_statuses_from_samples(k6_run: Run) -> None:
     result = bottlenecks(k6_run, slo=250, error_cost_s=10.0)
     assert row(result, "::checkout", "group")["score_s_per_h"] == pytest.approx(10.2)
     assert row(result, "::browse", "group")["score_s_per_h"] == pytest.approx(0.4)
-    scenario = row(result, "default", "scenario")
-    assert scenario["count"] == 8
-    assert scenario["slo_excess_s_per_h"] == pytest.approx(0.6)
-    assert scenario["score_s_per_h"] == pytest.approx(10.6)
+    # scenario main: 600 ms (350 beyond) and POST /b's four requests (200 beyond, one failure)
+    main = row(result, "main", "scenario")
+    assert main["count"] == 5
+    assert main["slo_excess_s_per_h"] == pytest.approx(0.55)
+    assert main["score_s_per_h"] == pytest.approx(10.55)
+    assert row(result, "warm", "scenario")["slo_excess_s_per_h"] == pytest.approx(0.05)
     status = row(result, "POST /b: HTTP 500", "status")
     assert status["errors_per_h"] == pytest.approx(1.0)
     assert status["score_s_per_h"] == pytest.approx(10.0)
     assert result.table["kind"].unique(maintain_order=True).to_list() == [
         "endpoint", "group", "scenario", "status"]
+
+
+def test_a_scenario_that_is_the_whole_run_is_no_item(store: perfstats.Store) -> None:
+    run = make_run(store, "one", grain="samples", derive=True,
+                   samples=k6_samples(K6_ROWS, "default"))
+    kinds = bottlenecks(run).table["kind"].unique().to_list()
+    assert "scenario" not in kinds and "group" in kinds
 
 
 def test_percentile_slo_gain_is_a_uniform_speed_up(k6_run: Run) -> None:
