@@ -4,6 +4,7 @@ first."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -395,3 +396,126 @@ def test_steady_runs_raise_no_patterns() -> None:
                                     users=np.full(120, 20.0))
         hits += find_patterns(windows).height
     assert hits == 0
+
+
+# ----------------------------------------------------------------------------- on data/
+
+X_MAX = {"k6": 113.7, "artillery": 113.7, "locust": 135.6}
+"""Model maximum throughput of the ramp runs' server for each tool's request mix (req/s), from
+the data manifest (shared/data/MANIFEST.md, "ramp: capacity mode")."""
+
+
+@pytest.fixture(scope="module")
+def data_store() -> perfstats.Store:
+    """One in-memory store for every run of data/ used below (each ingested once)."""
+    return perfstats.connect(":memory:")
+
+
+def data_run(store: perfstats.Store, data_dir, tool: str, variant: str) -> Run:
+    return perfstats.ingest(data_dir / tool / variant, db=store)
+
+
+def test_k6_slo_excess_is_exact(data_store: perfstats.Store, data_dir) -> None:
+    run = data_run(data_store, data_dir, "k6", "candidate")
+    result = bottlenecks(run, slo={"*": "p95<150", "POST /api/quote": "p99<100"})
+    samples = run.samples()
+    hours = run.meta["duration_s"] / 3600
+    threshold = pl.when(pl.col("endpoint") == "POST /api/quote").then(100.0).otherwise(150.0)
+    expected = samples.group_by("endpoint").agg(
+        ((pl.col("value") - threshold).clip(lower_bound=0).sum() / 1000 / hours).alias("excess"))
+    got = result.table.filter(pl.col("kind") == "endpoint").join(expected, left_on="item",
+                                                                 right_on="endpoint")
+    assert got.height == 6
+    assert got["slo_excess_s_per_h"].to_list() == pytest.approx(got["excess"].to_list(),
+                                                                rel=1e-9)
+    assert got["slo_source"].unique().to_list() == ["samples"]
+    quote = row(result, "POST /api/quote")
+    assert quote["slo"] == "p99 < 100 ms" and quote["slo_excess_s_per_h"] > 500
+    # groups are the sums of their endpoints: ::checkout = quote + bookings
+    checkout = row(result, "::checkout", "group")
+    parts = got.filter(pl.col("item").is_in(["POST /api/quote", "POST /api/bookings"]))
+    assert checkout["slo_excess_s_per_h"] == pytest.approx(parts["excess"].sum())
+    assert checkout["count"] == parts["count"].sum() == 1928
+
+
+@pytest.mark.parametrize("tool", ["k6", "artillery", "locust"])
+def test_steady_runs_have_no_patterns_and_ramps_a_capacity_limit(
+        data_store: perfstats.Store, data_dir, tool: str) -> None:
+    for variant in ("baseline", "candidate"):
+        assert bottlenecks(data_run(data_store, data_dir, tool, variant)).patterns.is_empty()
+    ramp = data_run(data_store, data_dir, tool, "ramp")
+    found = bottlenecks(ramp).patterns
+    cap = found.filter((pl.col("endpoint") == "ALL") & (pl.col("pattern") == "capacity limit"))
+    assert cap.height == 1
+    evidence = cap["evidence"][0]
+    plateau = float(re.search(r"levelled off at about ([\d.]+) req/s", evidence)[1])
+    peak = float(re.search(r"\(peak ([\d.]+)\)", evidence)[1])
+    # the server measured its plateau a few to ~15 % under the model maximum
+    assert 0.75 * X_MAX[tool] < plateau <= peak < 1.05 * X_MAX[tool]
+    # the plateau starts in the 3rd to 5th load step (40-100 s into the run)
+    offset = (cap["start"][0] - ramp.meta["started_at"]).total_seconds()
+    assert 40 < offset < 110
+    assert not found.filter(pl.col("pattern") == "rising latency").height
+
+
+def test_locust_estimates_from_its_histogram(data_store: perfstats.Store, data_dir) -> None:
+    run = data_run(data_store, data_dir, "locust", "candidate")
+    result = bottlenecks(run, slo="p95<150")
+    quote = row(result, "POST /api/quote")
+    assert (quote["slo_source"], quote["slo_estimate"]) == ("histogram", True)
+    # POST /api/quote's p95 is about 220 ms: beyond 150 ms in roughly a tenth of its requests
+    assert 100 < quote["slo_excess_s_per_h"] < 2000
+    assert any("histogram" in n for n in result.notes)
+    assert row(result, "POST /api/bookings")["errors_per_h"] > 0
+
+
+# --------------------------------------------------------------------------- result and CLI
+
+
+def test_result_views(k6_run: Run) -> None:
+    result = bottlenecks(k6_run, slo=250)
+    data = result.to_dict()
+    assert data["run_id"] == "k6run" and data["error_cost_s"] == 5.0
+    assert [i["item"] for i in data["items"]][:2] == ["POST /b", "GET /a"]
+    assert data["slos"] == [{"endpoint": "*", "metric": "max", "threshold_ms": 250.0}]
+    markdown = result.to_markdown()
+    assert markdown.startswith("## Bottlenecks of run k6run")
+    assert "| 1 | endpoint | POST /b | 5.2 | errors |" in markdown
+    assert "<b>Bottlenecks of run k6run</b>" in result._repr_html_()
+    backlog = result.backlog()
+    assert [b["rank"] for b in backlog if b["kind"] == "endpoint"] == [1, 2]
+    first = backlog[0]
+    assert first["item"] == "POST /b" and first["driver"] == "errors"
+    assert first["drivers"][0]["factor"] == "errors"
+    assert [d["factor"] for d in first["drivers"]] == ["errors", "SLO excess"]
+    assert "HTTP 500 x 1" in first["next_step"]
+    spec = result.chart().to_dict()
+    assert spec["layer"][0]["encoding"]["y"]["sort"] == ["POST /b", "GET /a"]
+    assert spec["layer"][0]["encoding"]["x"]["title"] == "user-seconds lost per hour of traffic"
+    assert result.top(1)["item"].to_list() == ["POST /b", "::checkout", "main", "POST /b: HTTP 500"]
+
+
+def test_cli_bottlenecks(data_dir, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from perfstats.cli import cli
+
+    backlog = tmp_path / "backlog.json"
+    result = CliRunner().invoke(cli, [
+        "bottlenecks", str(data_dir / "artillery" / "candidate"), "--slo", "p95<150",
+        "--slo", "/api/quote=p95<100", "--top", "3", "--format", "json", "--backlog",
+        str(backlog)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    endpoints = [i for i in data["items"] if i["kind"] == "endpoint"]
+    assert [i["item"] for i in endpoints] == ["/api/bookings", "/api/quote", "/api/auth/login"]
+    assert endpoints[1]["slo"] == "p95 < 100 ms"
+    items = json.loads(backlog.read_text())
+    assert items[0]["item"] == "/api/bookings" and items[0]["next_step"]
+    markdown = CliRunner().invoke(cli, ["bottlenecks", str(data_dir / "artillery" / "candidate"),
+                                        "--format", "markdown"])
+    assert markdown.exit_code == 0 and "| rank | kind | item |" in markdown.stdout
+    bad = CliRunner().invoke(cli, ["bottlenecks", str(data_dir / "artillery" / "candidate"),
+                                   "--slo", "p95>150"])
+    assert bad.exit_code == 2
+    assert bad.stderr.startswith("perfstats: error: bad SLO")
