@@ -7,6 +7,7 @@ Example:
 """
 
 from perfstats.bottlenecks import Bottlenecks, bottlenecks
+from perfstats.capacity import CapacityPlan, capacity, instances_needed
 from perfstats.changepoint import ChangePoint, detect_change_points
 from perfstats.errors import (
     ConfigError,
@@ -20,12 +21,14 @@ from perfstats.errors import (
 from perfstats.history import History, baseline_runs, export_parquet, history
 from perfstats.run import Run, ingest, load, runs
 from perfstats.store import ALL_ENDPOINTS, Store, connect
+from perfstats.usl import USLFit, fit_usl
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALL_ENDPOINTS",
     "Bottlenecks",
+    "CapacityPlan",
     "ChangePoint",
     "ConfigError",
     "History",
@@ -37,14 +40,18 @@ __all__ = [
     "RunNotFoundError",
     "Store",
     "StoreError",
+    "USLFit",
     "__version__",
     "baseline_runs",
     "bottlenecks",
+    "capacity",
     "connect",
     "detect_change_points",
     "export_parquet",
+    "fit_usl",
     "history",
     "ingest",
+    "instances_needed",
     "load",
     "runs",
 ]

@@ -1,9 +1,36 @@
-"""Capacity planning: how many instances the peak needs, from a measured stress run."""
+"""Capacity planning: how many instances the peak needs, from a measured stress run.
+
+From a stepped or ramped run, :func:`capacity` finds the load steps, measures each step's steady
+state (concurrency, throughput, latency percentiles, error rate), reads the users one instance
+serves within the SLO, locates the knee, fits the Universal Scalability Law, checks Little's law,
+and turns it all into an instance count with every assumption written out. The method and its
+assumptions are described in ``docs/capacity.md``.
+"""
 
 from __future__ import annotations
 
+import html
 import math
+import os
 import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from perfstats.errors import ConfigError, InsufficientDataError
+from perfstats.knee import find_knee
+from perfstats.run import Run, load
+from perfstats.slo import ERROR_RATE, Objective, format_slo, parse_endpoint_slos
+from perfstats.steps import LoadStep, detect_steps
+from perfstats.store import ALL_ENDPOINTS, Store
+from perfstats.usl import USLFit, fit_usl
+
+if TYPE_CHECKING:
+    import altair as alt
 
 _ROUNDING = 1e-9
 
@@ -97,3 +124,747 @@ def instances_for_rps(
         16
     """
     return _instances(target_rps, rps_per_instance, "rps", safety_factor, min_instances, zones)
+
+
+# --------------------------------------------------------------------------- the plan
+
+DEFAULT_ERROR_BUDGET = 0.01
+"""Error-rate objective when the SLO has no error clause and no ``error_budget`` is given."""
+
+RECENT_WINDOW_S = 10.0
+"""Span of Locust's "current" percentiles (``CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW``)."""
+
+LITTLE_TOLERANCE = 0.10
+"""Little's law ratios further than this from 1 are flagged."""
+
+_REQUEST_METRIC = "http_req_duration"
+_PERCENTILES = ("p50", "p95", "p99")
+_STEP_COLUMNS = ["step", "start", "end", "steady_s", "concurrency", "throughput_rps",
+                 "mean_ms", "p50_ms", "p95_ms", "p99_ms", "error_rate", "requests",
+                 "failures", "percentiles", "little_ratio", "implied_think_s", "slo_ok",
+                 "slo_broken_by"]
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """Users per instance, the knee, the USL model and the instance count for one run.
+
+    Attributes:
+        run_id: the run analysed.
+        tool: ``k6``, ``artillery`` or ``locust``.
+        concurrency: what the concurrency column counts: ``virtual users`` (closed model, as
+            the tool recorded them) or ``requests in flight`` (open model, Little's law).
+        slo: the objectives, per endpoint (``ALL`` = every request).
+        users_per_instance: the concurrency at which the SLO stops holding, interpolated
+            between the last step that met it and the first that broke it; the largest tested
+            load when it never broke (a lower bound); None when the first step already broke it.
+        users_per_instance_range: ``(last step meeting the SLO, first step breaking it)``; an
+            end is None when unknown.
+        rps_per_instance: the most throughput delivered within the SLO: the larger of the best
+            step meeting it and the throughput interpolated at ``users_per_instance``.
+        rps_per_instance_range: from the best step meeting the SLO to the first breaking it.
+        slo_status: ``met-then-broken``, ``never-broken`` or ``never-met``.
+        instances: per route (``users``, ``rps``) the count, its range and the inputs used.
+        knee: ``kneedle`` (where p95 turns up), ``slo_crossing``, ``usl_n_star``,
+            ``usl_optimal_load`` (1/sigma) and ``agreement`` (kneedle / slo_crossing).
+        steps: one row per load step (see ``docs/capacity.md`` for the columns).
+        usl: the USL fit of throughput on concurrency (None with fewer than 4 steps).
+        little: Little's law check: model, think time used, flagged steps.
+        assumptions: every assumption behind the numbers, in words.
+        warnings: reasons to distrust a number.
+        inputs: the arguments the plan was made with.
+    """
+
+    run_id: str
+    tool: str
+    concurrency: str
+    slo: dict[str, tuple[Objective, ...]]
+    users_per_instance: float | None
+    users_per_instance_range: tuple[float | None, float | None]
+    rps_per_instance: float | None
+    rps_per_instance_range: tuple[float | None, float | None]
+    slo_status: str
+    instances: dict[str, Any]
+    knee: dict[str, Any]
+    steps: pl.DataFrame = field(repr=False)
+    usl: USLFit | None = field(repr=False)
+    little: dict[str, Any] = field(repr=False)
+    assumptions: tuple[str, ...] = field(repr=False)
+    warnings: tuple[str, ...] = field(repr=False)
+    inputs: dict[str, Any] = field(repr=False)
+
+    @property
+    def slo_text(self) -> str:
+        """The SLO as one line (``"p95 < 500 ms, error_rate < 1%"``, endpoints named)."""
+        return "; ".join(
+            format_slo(objectives) if endpoint == ALL_ENDPOINTS
+            else f"{endpoint}: {format_slo(objectives)}"
+            for endpoint, objectives in self.slo.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (infinite and NaN numbers as null, times as ISO 8601)."""
+        return _jsonable({
+            "run_id": self.run_id,
+            "tool": self.tool,
+            "concurrency": self.concurrency,
+            "slo": self.slo_text,
+            "slo_status": self.slo_status,
+            "users_per_instance": self.users_per_instance,
+            "users_per_instance_range": list(self.users_per_instance_range),
+            "rps_per_instance": self.rps_per_instance,
+            "rps_per_instance_range": list(self.rps_per_instance_range),
+            "instances": self.instances,
+            "knee": self.knee,
+            "steps": self.steps.to_dicts(),
+            "usl": None if self.usl is None else self.usl.to_dict(),
+            "little": self.little,
+            "assumptions": list(self.assumptions),
+            "warnings": list(self.warnings),
+            "inputs": self.inputs,
+        })
+
+    def headline(self) -> list[str]:
+        """The answer in a few lines of text."""
+        unit = _unit(self.concurrency)
+        lines = [f"Run {self.run_id} ({self.tool}); SLO {self.slo_text}"]
+        upi, (lo, hi) = self.users_per_instance, self.users_per_instance_range
+        if self.slo_status == "never-met":
+            lines.append(f"SLO not met even at the lowest tested load ({_n(hi)} {unit}): "
+                         "no sustainable load per instance was measured")
+        elif self.slo_status == "never-broken":
+            lines.append(f"{unit.capitalize()} per instance: at least {_n(upi)} (the SLO held "
+                         f"at every step; {_n(self.rps_per_instance)} req/s)")
+        else:
+            lines.append(f"{unit.capitalize()} per instance at the SLO: {_n(upi)} "
+                         f"(between steps at {_n(lo)} and {_n(hi)}); "
+                         f"{_n(self.rps_per_instance)} req/s per instance")
+        for route, label in (("users", "peak users"), ("rps", "target req/s")):
+            entry = self.instances.get(route)
+            if entry is None:
+                continue
+            rng = entry["range"]
+            span = "" if rng[0] == rng[1] else f" (range {_n(rng[0])} to {_n(rng[1])})"
+            value = "cannot be computed" if entry["instances"] is None else entry["instances"]
+            lines.append(f"Instances for {_n(entry['peak'])} {label} x safety "
+                         f"{entry['safety_factor']:g}: {value}{span}")
+        if self.usl is not None:
+            lines.append(f"USL: sigma {self.usl.sigma:.4g}, kappa {self.usl.kappa:.4g}, "
+                         f"N* {_n(self.usl.n_star)}, X_max {_n(self.usl.x_max)} req/s")
+        knee = self.knee
+        lines.append(f"Knee: Kneedle {_n(knee['kneedle'])}, SLO crossing "
+                     f"{_n(knee['slo_crossing'])}, USL N* {_n(knee['usl_n_star'])} {unit}")
+        return lines
+
+    def to_markdown(self) -> str:
+        """A markdown report: answer, steps table, model, Little's law, assumptions."""
+        steps = self.steps.select(
+            "step", "concurrency", "throughput_rps", "mean_ms", "p50_ms", "p95_ms", "p99_ms",
+            "error_rate", "requests", "little_ratio", "slo_ok")
+        out = [f"## Capacity plan: run {self.run_id}", ""]
+        out += [f"- {line}" for line in self.headline()[1:]]
+        out += ["", "### Load steps", "", _markdown_table(steps), ""]
+        if self.usl is not None:
+            ci = self.usl.ci
+            out += ["### Universal Scalability Law", "",
+                    "| parameter | estimate | 95% CI |", "|---|---|---|"]
+            for name, value in (("sigma", self.usl.sigma), ("kappa", self.usl.kappa),
+                                ("lambda", self.usl.lambda_), ("n_star", self.usl.n_star),
+                                ("x_max", self.usl.x_max)):
+                out.append(f"| {name} | {_n(value, 4)} | [{_n(ci[name][0], 4)}, "
+                           f"{_n(ci[name][1], 4)}] |")
+            out += ["", f"R² {self.usl.r_squared:.4f}, Amdahl limit "
+                        f"{_n(self.usl.amdahl_limit)} req/s, {len(self.usl.concurrency)} points.",
+                    ""]
+        out += ["### Little's law", "", self.little["summary"], ""]
+        out += ["### Assumptions", ""] + [f"- {a}" for a in self.assumptions]
+        if self.warnings:
+            out += ["", "### Warnings", ""] + [f"- {w}" for w in self.warnings]
+        return "\n".join(out) + "\n"
+
+    def _repr_html_(self) -> str:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.headline()[1:])
+        steps = self.steps.drop("start", "end").with_columns(pl.col(pl.Float64).round(3))
+        assumptions = "".join(f"<li>{html.escape(a)}</li>" for a in self.assumptions)
+        warn = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
+        return (
+            f"<p><b>Capacity plan</b> &middot; run {html.escape(self.run_id)} "
+            f"({html.escape(self.tool)}) &middot; SLO {html.escape(self.slo_text)}</p>"
+            f"<ul>{items}</ul>{steps._repr_html_()}"
+            + (self.usl._repr_html_() if self.usl is not None else "")
+            + f"<p>{html.escape(self.little['summary'])}</p>"
+            + f"<details><summary>Assumptions</summary><ul>{assumptions}</ul></details>"
+            + (f"<p><b>Warnings</b></p><ul>{warn}</ul>" if warn else "")
+        )
+
+    def chart(self) -> alt.VConcatChart:
+        """Throughput against concurrency (steps, USL curve with its 95 % band, knees) above
+        p95 against concurrency (steps, SLO line, knees)."""
+        import altair as alt
+
+        from perfstats import charts
+
+        unit = _unit(self.concurrency)
+        observed = self.steps.select(
+            pl.col("concurrency").alias("users"), pl.col("throughput_rps").alias("rps"),
+            pl.col("p95_ms").alias("p95"))
+        marks = {"Kneedle knee": self.knee["kneedle"], "SLO crossing": self.knee["slo_crossing"],
+                 "USL N*": self.knee["usl_n_star"]}
+        fit = None
+        top_layers = []
+        if self.usl is not None:
+            top = float(observed["users"].max())
+            n_star = self.usl.n_star if math.isfinite(self.usl.n_star) else top
+            grid = np.linspace(max(float(observed["users"].min()) / 2, 0.5),
+                               max(top, min(n_star, 2 * top)) * 1.1, 120)
+            lower, upper = self.usl.confidence_band(grid)
+            fit = pl.DataFrame({"users": grid, "rps": self.usl.predict(grid)})
+            band = pl.DataFrame({"users": grid, "lower": lower, "upper": upper})
+            top_layers.append(alt.Chart(alt.InlineData(values=band.to_dicts())).mark_area(
+                opacity=0.2, color=charts.PALETTE[1]).encode(
+                x=alt.X("users:Q", title=f"concurrency ({unit})"),
+                y=alt.Y("lower:Q", title="throughput (requests/s)"), y2="upper:Q"))
+        throughput = charts.capacity_curve(
+            observed, x="users", y="rps", fit=fit, marks=marks,
+            x_title=f"concurrency ({unit})", title="Throughput and the USL fit (95% band)")
+        latency_objectives = [o for o in self.slo.get(ALL_ENDPOINTS, ()) if o.metric == "p95"]
+        latency = charts.capacity_curve(
+            observed, x="users", y="p95",
+            slo=latency_objectives[0].threshold if latency_objectives else None, marks=marks,
+            x_title=f"concurrency ({unit})", y_title="p95 latency (ms)",
+            title="p95 latency and the SLO")
+        if top_layers:
+            throughput = alt.layer(*top_layers, throughput)
+        return alt.vconcat(throughput, latency)
+
+
+# --------------------------------------------------------------------------- formatting helpers
+
+
+def _unit(concurrency: str) -> str:
+    return "users" if concurrency == "virtual users" else "requests in flight"
+
+
+def _n(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:,.0f}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Objective):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return _jsonable(value.item())
+    return value
+
+
+def _markdown_table(frame: pl.DataFrame) -> str:
+    def cell(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return _n(v, 4)
+        return str(v)
+
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
+    return "\n".join([head, rule, *rows])
+
+
+# --------------------------------------------------------------------------- measuring steps
+
+
+def _bounds(windows: pl.DataFrame, steps: Sequence[LoadStep], settle_s: float,
+            extra_s: float = 0.0) -> pl.DataFrame:
+    """Per step the span [lo, hi) of its steady windows, ``settle_s + extra_s`` after its start.
+
+    A step too short to drop that much (coarse windows) keeps all its windows.
+    """
+    starts = windows["start"]
+    rows = []
+    for step in steps:
+        assert isinstance(step.start, datetime) and isinstance(step.end, datetime)
+        lo = step.start + timedelta(seconds=settle_s + extra_s)
+        inside = starts.filter((starts >= lo) & (starts < step.end))
+        rows.append({"step": step.index, "lo": lo if inside.len() else step.start,
+                     "hi": step.end})
+    return pl.DataFrame(rows, schema={"step": pl.Int64, "lo": starts.dtype, "hi": starts.dtype})
+
+
+def _assign(windows: pl.DataFrame, bounds: pl.DataFrame) -> pl.DataFrame:
+    """Windows inside a step's steady span, tagged with the step."""
+    return (windows.join(bounds, how="cross")
+            .filter((pl.col("start") >= pl.col("lo")) & (pl.col("start") < pl.col("hi")))
+            .drop("lo", "hi"))
+
+
+def _window_steps(windows: pl.DataFrame, steps: Sequence[LoadStep], settle_s: float,
+                  closed: bool) -> pl.DataFrame:
+    """Per (endpoint, step): traffic sums and window-level percentile estimates."""
+    steady = _assign(windows, _bounds(windows, steps, settle_s))
+    recent = windows["percentiles"].eq("tool-recent").any()
+    # Locust's "current" percentiles look back ~10 s: use windows whose look-back is in the step.
+    pct_windows = _assign(windows, _bounds(windows, steps, settle_s,
+                                           RECENT_WINDOW_S if recent else 0.0))
+    traffic = steady.group_by("endpoint", "step").agg(
+        pl.col("length_s").sum().alias("steady_s"),
+        pl.col("count").sum().alias("requests"),
+        pl.col("failures").sum().alias("failures"),
+        pl.col("total_ms").sum().alias("total_ms"),
+        pl.col("users").median().alias("users"),
+    )
+    pct = pct_windows.filter(pl.col("count") > 0).group_by("endpoint", "step").agg(
+        *[pl.col(p).median().alias(f"{p}_ms") for p in _PERCENTILES],
+        pl.col("percentiles").first().alias("source"),
+    )
+    out = traffic.join(pct, on=["endpoint", "step"], how="left",
+                       maintain_order="left").with_columns(
+        (pl.col("requests") / pl.col("steady_s")).alias("throughput_rps"),
+        (pl.col("total_ms") / pl.col("requests")).alias("mean_ms"),
+        (pl.col("failures") / pl.col("requests")).alias("error_rate"),
+        pl.format("median of {} windows", pl.col("source")).alias("percentiles"),
+    )
+    if closed:
+        concurrency = pl.col("users")
+    else:
+        # Little's law over the step: requests in flight = sum of latencies / elapsed time.
+        concurrency = pl.col("total_ms") / 1000.0 / pl.col("steady_s")
+    return out.with_columns(concurrency.alias("concurrency")).drop("source")
+
+
+def _exact_percentiles(run: Run, bounds: pl.DataFrame) -> pl.DataFrame:
+    """Per (endpoint, step) p50/p95/p99 from the raw samples (k6's linear interpolation)."""
+    values = ", ".join(["(?, ?, ?)"] * bounds.height)
+    params: list[Any] = [x for row in bounds.iter_rows() for x in row]
+    return run.store.query(
+        f"""
+        SELECT coalesce(s.endpoint, '{ALL_ENDPOINTS}') AS endpoint, b.step,
+               quantile_cont(s.value, 0.5) AS p50_ms, quantile_cont(s.value, 0.95) AS p95_ms,
+               quantile_cont(s.value, 0.99) AS p99_ms
+        FROM samples s JOIN (VALUES {values}) AS b(step, lo, hi)
+          ON s.ts >= b.lo AND s.ts < b.hi
+        WHERE s.run_id = ? AND s.metric = ?
+        GROUP BY GROUPING SETS ((b.step, s.endpoint), (b.step))
+        """,
+        [*params, run.run_id, _REQUEST_METRIC],
+    ).with_columns(pl.col("step").cast(pl.Int64))
+
+
+# --------------------------------------------------------------------------- reading the SLO
+
+
+@dataclass(frozen=True)
+class _Crossing:
+    """Where one objective stops holding along the load axis."""
+
+    endpoint: str
+    objective: Objective
+    first_bad: int | None  # position (in load order) of the first step breaking it
+    at: float | None  # interpolated concurrency where the metric reaches the threshold
+
+
+def _crossing(n: np.ndarray, metric: np.ndarray, endpoint: str, objective: Objective
+              ) -> _Crossing:
+    ok = np.array([objective.holds(float(v)) for v in metric])
+    bad = np.flatnonzero(~ok)
+    if bad.size == 0:
+        return _Crossing(endpoint, objective, None, None)
+    i = int(bad[0])
+    if i == 0:
+        return _Crossing(endpoint, objective, 0, None)
+    m0, m1 = float(metric[i - 1]), float(metric[i])
+    if not math.isfinite(m1) or m1 <= m0:
+        return _Crossing(endpoint, objective, i, float(n[i - 1]))
+    frac = (objective.threshold - m0) / (m1 - m0)
+    return _Crossing(endpoint, objective, i, float(n[i - 1] + frac * (n[i] - n[i - 1])))
+
+
+def _metric_column(objective: Objective) -> str:
+    return ERROR_RATE if objective.metric == ERROR_RATE else f"{objective.metric}_ms"
+
+
+# --------------------------------------------------------------------------- the entry point
+
+
+def capacity(
+    run: Run | str | os.PathLike[str],
+    *,
+    peak_users: float | None = None,
+    safety_factor: float = 1.5,
+    slo: str | Mapping[str, str] = "p95<500",
+    error_budget: float | None = None,
+    users_per_instance: float | None = None,
+    target_rps: float | None = None,
+    min_instances: int = 1,
+    think_time_s: float | None = None,
+    settle_s: float = 3.0,
+    db: Store | str | os.PathLike[str] | None = None,
+) -> CapacityPlan:
+    """Plan capacity from a stepped or ramped run.
+
+    The load steps are found from the concurrency the tool recorded (k6 VUs, Locust users),
+    else (open model: Artillery) from the completed request rate; per step the steady state
+    (``settle_s`` after the step starts) gives concurrency, throughput, p50/p95/p99 and error
+    rate. Percentiles are exact from raw samples for k6, else the median of the step's window
+    percentiles. Users per instance is the concurrency where the SLO stops holding,
+    interpolated between steps; Kneedle (on p95 against concurrency) and the USL fit give the
+    knee independently. Instances are ``ceil(peak x safety / per instance)``, by users and by
+    request rate.
+
+    Args:
+        run: a :class:`Run`, a run id (prefix) in ``db``, or a result path.
+        peak_users: expected peak concurrent users, for the users route.
+        safety_factor: head-room multiplier (below 1 warns).
+        slo: an expression (``"p95<500"``, ``"p99<1s, errors<0.5%"``) for all requests, or a
+            mapping endpoint -> expression (``"ALL"`` or ``"*"`` for all requests).
+        error_budget: the error-rate objective, unless the SLO has an error clause (1 %
+            when neither gives one).
+        users_per_instance: override the measured value in the instance count.
+        target_rps: target request rate, for the request-rate route.
+        min_instances: floor on the instance counts.
+        think_time_s: the script's think time per request, when known, for Little's law.
+        settle_s: seconds dropped at the start of each step before measuring it.
+        db: the store holding ``run`` (or receiving a path's ingest).
+
+    Returns:
+        The plan.
+
+    Raises:
+        InsufficientDataError: the run has no time windows, or fewer than 2 load steps.
+        ConfigError: a bad SLO expression, or an SLO for an endpoint the run does not have.
+        ValueError: bad numeric arguments (see :func:`instances_needed`).
+
+    Example:
+        >>> plan = capacity("data/k6/ramp", peak_users=2000)  # doctest: +SKIP
+        >>> plan.users_per_instance, plan.instances["users"]["instances"]  # doctest: +SKIP
+    """
+    if settle_s < 0:
+        raise ValueError(f"settle_s must be >= 0, got {settle_s}")
+    if think_time_s is not None and think_time_s < 0:
+        raise ValueError(f"think_time_s must be >= 0, got {think_time_s}")
+    objectives = _objectives(slo, error_budget)
+    loaded = load(run, db=db) if not isinstance(run, Run) else run
+    # DuckDB hands back 'Etc/UTC'; python's timezone.utc compares only with 'UTC'.
+    windows = loaded.windows().with_columns(
+        pl.col("start").dt.convert_time_zone("UTC")).sort("endpoint", "start")
+    whole = windows.filter(pl.col("endpoint") == ALL_ENDPOINTS)
+    if whole.is_empty() or whole["count"].sum() == 0:
+        raise InsufficientDataError(
+            f"run {loaded.run_id} has no time windows with requests; capacity needs a time "
+            "series (k6 --out json/csv, Locust --csv-full-history, Artillery intermediate)")
+    missing = sorted(set(objectives) - set(windows["endpoint"].unique()))
+    if missing:
+        known = ", ".join(sorted(set(windows["endpoint"].unique()) - {ALL_ENDPOINTS}))
+        raise ConfigError(f"SLO for endpoint(s) {', '.join(missing)} that run "
+                          f"{loaded.run_id} does not have; its endpoints: {known}")
+
+    closed = whole["users"].drop_nulls().len() > 0 and float(whole["users"].max() or 0) > 0
+    if closed:
+        level, what = whole["users"].fill_null(0.0), "virtual users"
+    else:
+        level, what = (whole["count"] / whole["length_s"]), "requests in flight"
+    steps = detect_steps(whole["start"], level, lengths=whole["length_s"])
+    if len(steps) < 2:
+        raise InsufficientDataError(
+            f"run {loaded.run_id}: found {len(steps)} load step(s); capacity needs a stepped "
+            "or ramped run (at least 2 steps, 4 for the USL fit)")
+
+    per = _window_steps(windows, steps, settle_s, closed)
+    exact = loaded.grain == "samples"
+    if exact:
+        pct = _exact_percentiles(loaded, _bounds(whole, steps, settle_s))
+        per = per.drop(*[f"{p}_ms" for p in _PERCENTILES], "percentiles").join(
+            pct, on=["endpoint", "step"], how="left", maintain_order="left").with_columns(
+            pl.lit("exact from raw samples").alias("percentiles"))
+    per = per.filter(pl.col("requests") > 0)
+    table = per.filter(pl.col("endpoint") == ALL_ENDPOINTS).sort("concurrency")
+    if table.height < 2:
+        raise InsufficientDataError(f"run {loaded.run_id}: fewer than 2 load steps with requests")
+    table = _with_step_times(table, steps)
+    n = table["concurrency"].to_numpy().astype(float)
+
+    # SLO per objective and endpoint, along the load axis.
+    crossings = []
+    for endpoint, objs in objectives.items():
+        frame = table if endpoint == ALL_ENDPOINTS else table.select("step").join(
+            per.filter(pl.col("endpoint") == endpoint), on="step", how="left",
+            maintain_order="left")
+        for objective in objs:
+            metric = frame[_metric_column(objective)].fill_null(np.nan).to_numpy().astype(float)
+            crossings.append(_crossing(n, metric, endpoint, objective))
+    first_bad = [c.first_bad for c in crossings if c.first_bad is not None]
+    table = _with_slo_columns(table, crossings)
+
+    warns: list[str] = []
+    if not first_bad:
+        status = "never-broken"
+        upi: float | None = float(n[-1])
+        upi_range: tuple[float | None, float | None] = (float(n[-1]), None)
+        warns.append(f"the SLO held at every step up to {_n(n[-1])}: users per instance is a "
+                     "lower bound; test to a higher load to find the limit")
+    elif min(first_bad) == 0:
+        status = "never-met"
+        upi, upi_range = None, (None, float(n[0]))
+        warns.append(f"the SLO is already broken at the lowest tested load ({_n(n[0])}): "
+                     "no sustainable load per instance was measured")
+    else:
+        status = "met-then-broken"
+        i = min(first_bad)
+        upi = min(c.at for c in crossings if c.at is not None)
+        upi_range = (float(n[i - 1]), float(n[i]))
+    x = table["throughput_rps"].to_numpy().astype(float)
+    rps, rps_range = _rps_per_instance(n, x, upi, status, min(first_bad, default=n.size))
+
+    usl = _fit(n, x, warns)
+    knee = _knee(table, upi if status == "met-then-broken" else None, usl)
+    little = _little(table, closed, think_time_s, warns)
+    table = table.join(little.pop("frame"), on="step", how="left", maintain_order="left")
+
+    instances = {}
+    if peak_users is not None:
+        if closed or users_per_instance is not None:
+            instances["users"] = _route(peak_users, users_per_instance, upi, upi_range, status,
+                                        safety_factor, min_instances, instances_needed)
+        else:
+            # Requests in flight are not users: an open-model run cannot say users per instance.
+            instances["users"] = {"instances": None, "range": [None, None], "peak": peak_users,
+                                  "per_instance": None, "per_instance_source": None,
+                                  "safety_factor": safety_factor, "min_instances": min_instances}
+            warns.append("open-model run: it measures requests in flight, not users, so the "
+                         "users route needs --users-per-instance; use --target-rps instead")
+    if target_rps is not None:
+        instances["rps"] = _route(target_rps, None, rps, rps_range, status, safety_factor,
+                                  min_instances, instances_for_rps)
+
+    steps_frame = table.select([c for c in _STEP_COLUMNS if c in table.columns])
+    return CapacityPlan(
+        run_id=loaded.run_id,
+        tool=loaded.tool,
+        concurrency=what,
+        slo=objectives,
+        users_per_instance=upi,
+        users_per_instance_range=upi_range,
+        rps_per_instance=rps,
+        rps_per_instance_range=rps_range,
+        slo_status=status,
+        instances=instances,
+        knee=knee,
+        steps=steps_frame,
+        usl=usl,
+        little=little,
+        assumptions=tuple(_assumptions(loaded, closed, exact, settle_s, objectives, steps,
+                                       safety_factor, users_per_instance, think_time_s)),
+        warnings=tuple(warns + (list(usl.warnings) if usl is not None else [])),
+        inputs={"peak_users": peak_users, "safety_factor": safety_factor,
+                "users_per_instance": users_per_instance, "target_rps": target_rps,
+                "min_instances": min_instances, "think_time_s": think_time_s,
+                "settle_s": settle_s, "error_budget": error_budget},
+    )
+
+
+def _objectives(slo: str | Mapping[str, str], error_budget: float | None
+                ) -> dict[str, tuple[Objective, ...]]:
+    if error_budget is not None and not 0.0 <= error_budget <= 1.0:
+        raise ValueError(f"error_budget is a fraction between 0 and 1, got {error_budget}")
+    parsed = parse_endpoint_slos(slo, default_endpoint=ALL_ENDPOINTS)
+    out: dict[str, tuple[Objective, ...]] = {}
+    for endpoint, objs in parsed.items():
+        key = ALL_ENDPOINTS if endpoint in ("*", ALL_ENDPOINTS) else endpoint
+        out[key] = out.get(key, ()) + objs
+    whole = out.get(ALL_ENDPOINTS, ())
+    has_error_clause = any(o.metric == ERROR_RATE for objs in out.values() for o in objs)
+    if error_budget is not None and has_error_clause:
+        raise ConfigError("give the error-rate objective once: in the SLO expression or as "
+                          "error_budget, not both")
+    if not has_error_clause:
+        budget = DEFAULT_ERROR_BUDGET if error_budget is None else error_budget
+        whole = whole + (Objective(ERROR_RATE, "<=", budget),)
+    out[ALL_ENDPOINTS] = whole
+    # ALL first, then endpoints by name.
+    return {k: out[k] for k in sorted(out, key=lambda k: (k != ALL_ENDPOINTS, k))}
+
+
+def _with_step_times(table: pl.DataFrame, steps: Sequence[LoadStep]) -> pl.DataFrame:
+    times = pl.DataFrame({"step": [s.index for s in steps], "start": [s.start for s in steps],
+                          "end": [s.end for s in steps]})
+    return table.join(times, on="step", how="left", maintain_order="left")
+
+
+def _with_slo_columns(table: pl.DataFrame, crossings: Sequence[_Crossing]) -> pl.DataFrame:
+    broken: list[list[str]] = [[] for _ in range(table.height)]
+    for c in crossings:
+        if c.first_bad is None:
+            continue
+        for i in range(c.first_bad, table.height):
+            label = str(c.objective) if c.endpoint == ALL_ENDPOINTS else \
+                f"{c.endpoint}: {c.objective}"
+            broken[i].append(label)
+    return table.with_columns(
+        pl.Series("slo_ok", [not b for b in broken], dtype=pl.Boolean),
+        pl.Series("slo_broken_by", ["; ".join(b) or None for b in broken], dtype=pl.String),
+    )
+
+
+def _rps_per_instance(n: np.ndarray, x: np.ndarray, upi: float | None, status: str,
+                      first_bad: int) -> tuple[float | None, tuple[float | None, float | None]]:
+    """The most throughput delivered within the SLO, and its range.
+
+    Throughput can peak before the SLO breaks (a retrograde curve), so this is the larger of
+    the best step meeting the SLO and the throughput interpolated at the crossing; the range
+    runs from the best step meeting it to the first step breaking it.
+    """
+    if status == "never-met":
+        return None, (None, float(x[0]))
+    best_ok = float(np.max(x[:first_bad]))
+    if status == "never-broken":
+        return best_ok, (best_ok, None)
+    assert upi is not None
+    at_crossing = float(np.interp(upi, n, x))
+    return max(best_ok, at_crossing), (best_ok, max(best_ok, float(x[first_bad])))
+
+
+def _fit(n: np.ndarray, x: np.ndarray, warns: list[str]) -> USLFit | None:
+    if np.unique(n).size < 4:
+        warns.append(f"only {np.unique(n).size} distinct load steps: no USL fit (needs 4)")
+        return None
+    return fit_usl(n, x)
+
+
+def _knee(table: pl.DataFrame, slo_crossing: float | None, usl: USLFit | None) -> dict[str, Any]:
+    found = find_knee(table["concurrency"].to_numpy(), table["p95_ms"].fill_null(np.nan)
+                      .to_numpy(), curve="convex", direction="increasing") \
+        if table["p95_ms"].null_count() == 0 else None
+    kneedle = None if found is None else found.x
+    agreement = kneedle / slo_crossing if kneedle is not None and slo_crossing else None
+    return {
+        "kneedle": kneedle,
+        "kneedle_p95_ms": None if found is None else found.y,
+        "slo_crossing": slo_crossing,
+        "usl_n_star": None if usl is None else usl.n_star,
+        "usl_optimal_load": None if usl is None else usl.optimal_load,
+        "agreement": agreement,
+    }
+
+
+def _little(table: pl.DataFrame, closed: bool, think_time_s: float | None, warns: list[str]
+            ) -> dict[str, Any]:
+    """N = X (R + Z) per step: the implied think time Z, and the ratio N / (X (R + Z))."""
+    n = table["concurrency"].to_numpy().astype(float)
+    x = table["throughput_rps"].to_numpy().astype(float)
+    r = table["mean_ms"].to_numpy().astype(float) / 1000.0
+    if not closed:
+        frame = table.select("step").with_columns(
+            pl.lit(None, dtype=pl.Float64).alias("little_ratio"),
+            pl.lit(None, dtype=pl.Float64).alias("implied_think_s"))
+        return {"model": "open", "think_time_s": None, "flagged_steps": [], "frame": frame,
+                "summary": "Open model: concurrency is itself derived with Little's law "
+                           "(N = X R), so there is no independent check."}
+    implied = n / x - r
+    think = float(np.median(implied)) if think_time_s is None else think_time_s
+    ratio = n / (x * (r + think))
+    flagged = [int(s) for s, q in zip(table["step"], ratio, strict=True)
+               if abs(q - 1.0) > LITTLE_TOLERANCE]
+    source = "given" if think_time_s is not None else "median implied by the steps"
+    summary = (f"N = X (R + Z) with Z = {think:.3g} s ({source}): N / (X (R + Z)) ranges "
+               f"{np.min(ratio):.3f} to {np.max(ratio):.3f} over the steps.")
+    if flagged:
+        summary += (f" Steps {', '.join(map(str, flagged))} deviate by more than "
+                    f"{LITTLE_TOLERANCE:.0%}.")
+        warns.append(f"Little's law is off by more than {LITTLE_TOLERANCE:.0%} at step(s) "
+                     f"{', '.join(map(str, flagged))}: suspect a saturated load generator, "
+                     "client-side time not in the latency, or a step that is not steady")
+    frame = table.select("step").with_columns(pl.Series("little_ratio", ratio),
+                                              pl.Series("implied_think_s", implied))
+    return {"model": "closed", "think_time_s": think, "think_time_source": source,
+            "flagged_steps": flagged, "frame": frame, "summary": summary}
+
+
+def _route(peak: float, given: float | None, measured: float | None,
+           bracket: tuple[float | None, float | None], status: str, safety_factor: float,
+           min_instances: int, formula: Any) -> dict[str, Any]:
+    """One instance count (users or request-rate route) with its range."""
+    def count(per: float | None) -> int | None:
+        return None if per is None or per <= 0 else formula(
+            peak, per, safety_factor=safety_factor, min_instances=min_instances)
+
+    if given is not None:
+        value = count(given)
+        return {"instances": value, "range": [value, value], "peak": peak,
+                "per_instance": given, "per_instance_source": "given",
+                "safety_factor": safety_factor, "min_instances": min_instances}
+    low_per, high_per = bracket
+    if status == "never-met":
+        rng = [count(high_per), None]
+        value = None
+    elif status == "never-broken":
+        rng = [None, count(measured)]
+        value = count(measured)
+    else:
+        ends = [count(high_per), count(low_per)]
+        rng = sorted(ends) if None not in ends else ends
+        value = count(measured)
+    return {"instances": value, "range": rng, "peak": peak, "per_instance": measured,
+            "per_instance_source": "measured", "safety_factor": safety_factor,
+            "min_instances": min_instances}
+
+
+def _assumptions(run: Run, closed: bool, exact: bool, settle_s: float,
+                 objectives: Mapping[str, tuple[Objective, ...]], steps: Sequence[LoadStep],
+                 safety_factor: float, given_upi: float | None,
+                 think_time_s: float | None) -> list[str]:
+    levels = ", ".join(_n(s.level) for s in steps)
+    out = [
+        "The tested system is one instance; instances add capacity linearly (no shared "
+        "downstream bottleneck such as one database), and production traffic has the same "
+        "request mix and think times as the test.",
+        f"SLO: {'; '.join(f'{e}: {format_slo(o)}' for e, o in objectives.items())}; it must "
+        "hold at a step for that step's load to count as sustainable.",
+        f"Load steps found automatically from the "
+        f"{'concurrency the tool recorded' if closed else 'completed request rate'} "
+        f"(levels {levels}); transitions dropped, and the first {settle_s:g} s of each step "
+        "(when the step is long enough) so that only the steady state is measured.",
+    ]
+    if closed:
+        out.append(f"Concurrency: the {run.tool} virtual users/users active in each step "
+                   "(closed model: a user waits for each response).")
+    else:
+        out.append("Concurrency: requests in flight from Little's law, N = X x R (open model: "
+                   "the tool records arrivals, not concurrent users); users per instance is in "
+                   "that unit, so prefer the request-rate route (--target-rps).")
+        out.append("Open-model steps are found from the completed request rate, which follows "
+                   "the arrival rate until saturation; steps past saturation are measured "
+                   "but their arrival rate is not known.")
+    if exact:
+        out.append("Percentiles per step: exact, from every raw sample of the step (linear "
+                   "interpolation, k6's definition).")
+    else:
+        out.append(f"Percentiles per step: the median of the tool's window percentiles "
+                   f"({run.tool}); percentiles cannot be pooled, so this is an estimate, not "
+                   "the step's exact percentile.")
+    out.append("Users per instance: linear interpolation of each SLO metric between the last "
+               "step that met it and the first that broke it; the range is those two steps.")
+    if given_upi is not None:
+        out.append(f"Instances use the given users per instance ({_n(given_upi)}), not the "
+                   "measured one.")
+    out.append(f"Instances = ceil(peak x safety factor {safety_factor:g} / per instance), by "
+               "users and by request rate; no zone redundancy (see instances_needed(zones=)).")
+    out.append("USL fit: unweighted bounded least squares of throughput on concurrency, one "
+               "point per step; Wald 95% intervals (t, n-3 df).")
+    if closed:
+        out.append("Little's law check: " + (f"think time {think_time_s:g} s as given." if
+                   think_time_s is not None else "think time per request implied by the "
+                   "steps (their median)."))
+    return out
