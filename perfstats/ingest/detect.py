@@ -101,6 +101,11 @@ def _detect_json_object(doc: dict) -> str | None:
         if typed and all("type" in m for m in typed):
             return K6_SUMMARY
         return K6_SUMMARY_EXPORT
+    stats = doc.get("stats")
+    if isinstance(stats, list) and stats and all(
+        isinstance(e, dict) and "num_requests" in e and "response_times" in e for e in stats
+    ):
+        return LOCUST_JSON  # Locust 0.x worker report payload: {"stats": [...], "errors": ...}
     return None
 
 

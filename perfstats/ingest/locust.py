@@ -1,0 +1,777 @@
+"""Locust reader: the ``--csv`` family of every Locust generation and the ``--json`` output.
+
+One run is any subset of its files (docs/ingest.md, section "Locust", tells the whole story):
+
+- ``_stats.csv`` (0.x: ``_requests.csv`` + ``_distribution.csv``) -> ``summaries`` as Locust wrote
+  them (``tool-summary``);
+- ``_stats_history.csv`` -> ``windows`` (counts are differences of the cumulative totals,
+  percentiles as written: ``tool-recent`` or ``tool-cumulative``);
+- ``_failures.csv`` / ``_exceptions.csv`` -> ``errors``;
+- ``--json`` / ``--json-file`` -> ``histograms``, ``summaries`` computed from them with Locust's own
+  percentile rule (``histogram``) and per-second ``windows`` (counts only).
+
+When a run has both, summaries come from the JSON (it is written at shutdown; ``_stats.csv`` is the
+last one-second snapshot and misses the final requests) and windows from the history file (it has
+percentiles).  CSV text is decoded (UTF-8, else GB18030), its line endings normalised, and parsed
+by polars; JSON is parsed by DuckDB.  No per-row Python loop anywhere.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from perfstats.errors import IngestError
+from perfstats.ingest.detect import (
+    LOCUST_DISTRIBUTION_V0,
+    LOCUST_EXCEPTIONS,
+    LOCUST_FAILURES,
+    LOCUST_HISTORY,
+    LOCUST_JSON,
+    LOCUST_REQUESTS_V0,
+    LOCUST_STATS,
+    is_gzip,
+)
+from perfstats.ingest.writer import RunWriter, SourceFile
+from perfstats.store import ALL_ENDPOINTS, fetch_frame
+
+PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+"""The percentiles the store keeps, as Locust fractions."""
+
+_FINEST_FIRST = (LOCUST_JSON, LOCUST_HISTORY, LOCUST_STATS, LOCUST_REQUESTS_V0,
+                 LOCUST_DISTRIBUTION_V0, LOCUST_FAILURES, LOCUST_EXCEPTIONS)
+"""The run's ``format`` is the finest of its files."""
+_AGGREGATE_NAMES = ("Aggregated", "Total")
+_ADDRESS = r"at 0x[0-9a-fA-F]+"
+"""Per-object memory addresses in error reprs; replaced so one logical error is one row."""
+_ADDRESS_PLACEHOLDER = "at 0x..."
+
+_COLUMNS = {
+    "type": "method", "method": "method", "name": "name",
+    "request count": "count", "# requests": "count",
+    "failure count": "failures", "# failures": "failures",
+    "median response time": "median", "average response time": "mean",
+    "min response time": "min", "max response time": "max", "requests/s": "rps",
+    "timestamp": "ts", "user count": "users",
+}
+_HISTORY_TOTALS = {
+    "total request count": "count", "total failure count": "failures",
+    "total median response time": "median", "total average response time": "mean",
+    "total min response time": "min", "total max response time": "max",
+}
+_PERCENTILE_HEADER = re.compile(r"^(\d+(?:\.\d+)?)%?$")
+_PERCENTILE_COLUMNS = {50.0: "p50", 90.0: "p90", 95.0: "p95", 99.0: "p99", 100.0: "p100"}
+_TEXT_COLUMNS = ("method", "name")
+
+_SUMMARY_COLUMNS = ["endpoint", "tool_name", "method", "count", "failures", "min", "mean", "p50",
+                    "p90", "p95", "p99", "max", "rps", "percentiles"]
+_WINDOW_COLUMNS = ["endpoint", "start", "length_s", "count", "failures", "min", "mean", "p50",
+                   "p90", "p95", "p99", "max", "total_ms", "users", "percentiles"]
+_ERROR_COLUMNS = ["endpoint", "kind", "error", "count", "first_seen", "last_seen"]
+
+_JSON_ENTRY = (
+    '[{"name": "VARCHAR", "method": "VARCHAR", "start_time": "DOUBLE", '
+    '"last_request_timestamp": "DOUBLE", "num_requests": "BIGINT", '
+    '"num_none_requests": "BIGINT", "num_failures": "BIGINT", "total_response_time": "DOUBLE", '
+    '"min_response_time": "DOUBLE", "max_response_time": "DOUBLE", '
+    '"response_times": "MAP(VARCHAR, BIGINT)", "num_reqs_per_sec": "MAP(VARCHAR, BIGINT)", '
+    '"num_fail_per_sec": "MAP(VARCHAR, BIGINT)"}]'
+)
+_JSON_ERRORS = ("STRUCT(method VARCHAR, name VARCHAR, error VARCHAR, occurrences BIGINT, "
+                "occurences BIGINT)")
+_JSON_MAX_BYTES = 1 << 30
+
+
+def read(files: list[SourceFile], writer: RunWriter) -> None:
+    """Read one Locust run made of any subset of its CSV files and JSON output into ``writer``.
+
+    Raises:
+        IngestError: a file is malformed (truncated line, bad number...), two files of one kind
+            are given, only failure/exception files are given, or no file holds a data row.
+    """
+    where = ", ".join(str(f.path) for f in files)
+    try:
+        _read(files, writer, where)
+    except pl.exceptions.PolarsError as exc:  # a shape no check above foresaw
+        lines = str(exc).strip().splitlines()
+        raise IngestError(where, f"cannot parse Locust data ({lines[0] if lines else exc})") \
+            from exc
+
+
+def _read(files: list[SourceFile], writer: RunWriter, where: str) -> None:
+    sources = _by_format(files, where)
+    writer.info.format = next(f for f in _FINEST_FIRST if f in sources)
+    version = _VersionRange()
+    if not any(fmt in sources for fmt in (LOCUST_STATS, LOCUST_REQUESTS_V0,
+                                          LOCUST_DISTRIBUTION_V0, LOCUST_HISTORY, LOCUST_JSON)):
+        raise IngestError(where, "Locust failure/exception files hold no request statistics; "
+                                 "ingest them with the run's _stats.csv, history or JSON file")
+    stats = _read_stats(sources, version)
+    history = _read_history(sources[LOCUST_HISTORY], version) if LOCUST_HISTORY in sources \
+        else None
+    report = _read_json(sources[LOCUST_JSON], writer, version) if LOCUST_JSON in sources \
+        else None
+    errors = [_read_failures(sources[LOCUST_FAILURES], version)] if LOCUST_FAILURES in sources \
+        else ([report.errors] if report is not None else [])
+    if LOCUST_EXCEPTIONS in sources:
+        errors.append(_read_exceptions(sources[LOCUST_EXCEPTIONS], version))
+
+    candidates = [report.summaries if report else None, stats,
+                  history.summaries if history else None]
+    summaries = next((s for s in candidates if s is not None and not s.is_empty()), None)
+    if summaries is None:
+        raise IngestError(where, "no data rows (the Locust files hold only a header)")
+    windows = history.windows if history is not None and not history.windows.is_empty() \
+        else (report.windows if report is not None else None)
+
+    writer.insert("summaries", summaries.select(_SUMMARY_COLUMNS))
+    if windows is not None:
+        writer.insert("windows", windows.select(_WINDOW_COLUMNS))
+    if report is not None:
+        writer.insert("histograms", report.histograms)
+    for frame in errors:
+        writer.insert("errors", frame.select(_ERROR_COLUMNS))
+    _fill_info(writer, summaries, windows, history, report, version)
+
+
+def _by_format(files: list[SourceFile], where: str) -> dict[str, Path]:
+    sources: dict[str, Path] = {}
+    for f in files:
+        if f.format in sources:
+            raise IngestError(where, f"two Locust {f.format} files in one run "
+                                     f"({sources[f.format].name}, {f.path.name})")
+        sources[f.format] = f.path
+    return sources
+
+
+def _fill_info(writer: RunWriter, summaries: pl.DataFrame, windows: pl.DataFrame | None,
+               history: _History | None, report: _JsonRun | None, version: _VersionRange) -> None:
+    info = writer.info
+    info.tool_version = version.spec()
+    info.load_model = "closed"
+    info.grain = "histograms" if report is not None else (
+        "windows" if windows is not None and not windows.is_empty() else "summary")
+    spans = [s for s in (history.span if history else None, report.span if report else None) if s]
+    if spans:
+        info.started_at = _utc(min(s[0] for s in spans))
+        info.ended_at = _utc(max(s[1] for s in spans))
+        info.duration_s = max(s[1] for s in spans) - min(s[0] for s in spans)
+    else:
+        total = summaries.filter(pl.col("endpoint") == ALL_ENDPOINTS)
+        if total.height and (total["rps"][0] or 0) > 0:
+            # Locust's Requests/s is count / (last request - start): its duration, recovered.
+            info.duration_s = float(total["count"][0]) / float(total["rps"][0])
+    users = [u for u in (history.max_users if history else None,
+                         report.max_users if report else None) if u is not None]
+    info.max_users = max(users) if users else None
+    if report is not None and history is not None:
+        info.notes.append("summaries from the JSON histograms, windows from the history CSV")
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Version ranges
+
+
+@dataclass
+class _VersionRange:
+    """The Locust versions consistent with the shapes seen so far: ``lo <= v < hi``."""
+
+    lo: tuple[int, ...] = (0, 0, 0)
+    hi: tuple[int, ...] | None = None
+
+    def narrow(self, lo: str | None = None, hi: str | None = None) -> None:
+        if lo is not None:
+            self.lo = max(self.lo, _version(lo))
+        if hi is not None:
+            self.hi = _version(hi) if self.hi is None else min(self.hi, _version(hi))
+
+    def spec(self) -> str | None:
+        """A specifier such as ``>=1.2.0,<2.43.4``; None when nothing (or nothing consistent)."""
+        if self.hi is not None and self.lo >= self.hi:
+            return None
+        parts = ([f">={_dotted(self.lo)}"] if self.lo > (0, 0, 0) else []) + (
+            [f"<{_dotted(self.hi)}"] if self.hi is not None else [])
+        return ",".join(parts) or None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    numbers = tuple(int(x) for x in text.split("."))
+    return numbers + (0,) * (3 - len(numbers))
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV parsing
+
+
+@contextmanager
+def _parsing(path: Path) -> Iterator[None]:
+    """Turn polars parse and cast errors into a one-line :class:`IngestError` naming ``path``."""
+    try:
+        yield
+    except pl.exceptions.PolarsError as exc:
+        lines = str(exc).strip().splitlines()
+        raise IngestError(path, f"malformed Locust CSV ({lines[0] if lines else exc})") from exc
+
+
+def _text(path: Path) -> str:
+    """The file as text: UTF-8 (BOM dropped), else GB18030 (GBK names), newlines normalised."""
+    raw = path.read_bytes()
+    if is_gzip(path):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise IngestError(path, f"truncated or corrupt gzip ({exc})") from exc
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        text = raw.decode("utf-8", errors="replace")
+    # Windows-written files end lines in \r\r\n; a lone blank row is dropped after parsing.
+    return text.replace("\r\r\n", "\n").replace("\r\n", "\n")
+
+
+def _csv(path: Path) -> tuple[pl.DataFrame, bool]:
+    """All-string frame of a Locust CSV without blank rows, and whether its header is quoted.
+
+    Raises:
+        IngestError: malformed CSV, or a row with fewer fields than the header (a truncated line).
+    """
+    text = _text(path)
+    quoted = text.lstrip().startswith('"')
+    with _parsing(path):
+        frame = pl.read_csv(io.StringIO(text), infer_schema=False, quote_char='"')
+    frame = frame.rename({c: c.strip() for c in frame.columns})
+    frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))
+    short = frame.with_row_index("row").filter(pl.col(frame.columns[-1]).is_null())
+    if short.height:
+        raise IngestError(path, f"truncated line: data row {short['row'][0] + 1} has fewer "
+                                f"fields than the header ({len(frame.columns)})")
+    return frame, quoted
+
+
+def _number(column: str) -> pl.Expr:
+    value = pl.col(column).str.strip_chars()
+    return pl.when(value.is_in(["N/A", ""])).then(None).otherwise(value).cast(pl.Float64)
+
+
+def _standard(frame: pl.DataFrame, path: Path, *, history: bool = False,
+              required: tuple[str, ...] = ("name", "count")) -> pl.DataFrame:
+    """Rename Locust's columns (any generation) to standard ones, numbers as Float64."""
+    chosen: dict[str, str] = {}
+    for column in frame.columns:
+        key = column.lower()
+        target = (_HISTORY_TOTALS.get(key) if history else None) or _COLUMNS.get(key)
+        match = _PERCENTILE_HEADER.match(column)
+        if target is None and match:
+            target = _PERCENTILE_COLUMNS.get(float(match[1]))
+        if target is not None and (target not in chosen or key in _HISTORY_TOTALS):
+            chosen[target] = column
+    missing = [c for c in required if c not in chosen]
+    if missing:
+        raise IngestError(path, f"Locust CSV without a {', '.join(missing)} column")
+    with _parsing(path):
+        return frame.select(
+            (pl.col(column) if target in _TEXT_COLUMNS else _number(column)).alias(target)
+            for target, column in chosen.items()
+        )
+
+
+def _is_aggregate() -> pl.Expr:
+    method = pl.col("method")
+    return pl.col("name").is_in(_AGGREGATE_NAMES) & (
+        method.is_null() | method.str.strip_chars().is_in(["", "None"]))
+
+
+def _with_endpoint(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``endpoint`` (``METHOD name``, ``ALL`` for the aggregate row); clean ``method``."""
+    if "method" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias("method"))
+    frame = frame.with_columns(pl.col("name").fill_null(""))
+    aggregate = _is_aggregate()
+    method = pl.col("method").str.strip_chars()
+    has_method = method.is_not_null() & ~method.is_in(["", "None"])
+    return frame.with_columns(
+        pl.when(aggregate).then(pl.lit(ALL_ENDPOINTS))
+        .when(has_method).then(pl.concat_str([method, pl.col("name")], separator=" ")
+                               .str.strip_chars())
+        .otherwise(pl.col("name")).alias("endpoint"),
+        pl.when(aggregate).then(None).otherwise(pl.col("name")).alias("tool_name"),
+        pl.when(has_method & ~aggregate).then(method).otherwise(None).alias("method"),
+    )
+
+
+def _missing(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    return frame.with_columns(pl.lit(None, pl.Float64).alias(c) for c in columns
+                              if c not in frame.columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# _stats.csv and the 0.x requests/distribution pair
+
+
+def _read_stats(sources: dict[str, Path], version: _VersionRange) -> pl.DataFrame | None:
+    if LOCUST_STATS in sources:
+        path = sources[LOCUST_STATS]
+        frame, quoted = _csv(path)
+        if "# requests" in frame.columns:
+            version.narrow("0.13.3", "1.0")
+        elif quoted:
+            version.narrow("1.0", "1.1")
+        elif "99.999%" in frame.columns:
+            version.narrow("1.1", "1.2")
+        else:
+            version.narrow("1.2")
+        return _summaries_as_written(_with_endpoint(_standard(frame, path)))
+    if LOCUST_REQUESTS_V0 not in sources and LOCUST_DISTRIBUTION_V0 not in sources:
+        return None
+    version.narrow(hi="0.13.3")
+    requests = distribution = None
+    if LOCUST_REQUESTS_V0 in sources:
+        path = sources[LOCUST_REQUESTS_V0]
+        requests = _with_endpoint(_standard(_csv(path)[0], path))
+        _narrow_v0(requests, version)
+    if LOCUST_DISTRIBUTION_V0 in sources:
+        path = sources[LOCUST_DISTRIBUTION_V0]
+        distribution = _standard(_csv(path)[0], path)
+        _narrow_v0(distribution, version)
+        aggregate = pl.col("name").is_in(_AGGREGATE_NAMES)
+        method = pl.col("name").str.extract(r"^(\S+) ", 1)
+        distribution = distribution.with_columns(
+            pl.when(aggregate).then(pl.lit(ALL_ENDPOINTS)).otherwise(pl.col("name"))
+            .alias("endpoint"),
+            pl.when(aggregate).then(None).otherwise(method).alias("method"),
+            pl.when(aggregate).then(None)
+            .otherwise(pl.col("name").str.replace(r"^\S+ ", "")).alias("tool_name"),
+        )
+    if requests is None:
+        return _summaries_as_written(distribution)
+    if distribution is not None:
+        # The distribution's 50% column is the percentile; the requests file only has the median.
+        percentiles = [c for c in ("p50", "p90", "p95", "p99") if c in distribution.columns]
+        requests = requests.join(distribution.select("endpoint", *percentiles), on="endpoint",
+                                 how="left")
+    else:
+        requests = _missing(requests, ["median"]).rename({"median": "p50"})
+    return _summaries_as_written(requests)
+
+
+def _narrow_v0(frame: pl.DataFrame, version: _VersionRange) -> None:
+    names = set(frame["name"].to_list())
+    if "Total" in names:
+        version.narrow(hi="0.12.2")
+    elif "Aggregated" in names:
+        version.narrow(lo="0.12.2")
+
+
+def _summaries_as_written(frame: pl.DataFrame) -> pl.DataFrame:
+    frame = _missing(frame, ["failures", "min", "mean", "max", "rps", "p50", "p90", "p95", "p99"])
+    timed = pl.col("count") > 0
+    summaries = frame.select(
+        "endpoint", "tool_name", "method",
+        pl.col("count").cast(pl.Int64), pl.col("failures").cast(pl.Int64),
+        *(pl.when(timed).then(pl.col(c)).alias(c) for c in ("min", "mean", "max")),
+        *(pl.when(timed).then(pl.col(c)).alias(c) for c in PERCENTILES),
+        "rps", pl.lit("tool-summary").alias("percentiles"),
+    )
+    return _with_all_row(summaries)
+
+
+def _with_all_row(summaries: pl.DataFrame) -> pl.DataFrame:
+    """Add a whole-run row (no percentiles) when the file has no aggregate row."""
+    if summaries.is_empty() or (summaries["endpoint"] == ALL_ENDPOINTS).any():
+        return summaries
+    total = summaries.select(
+        pl.lit(ALL_ENDPOINTS).alias("endpoint"), pl.lit(None, pl.String).alias("tool_name"),
+        pl.lit(None, pl.String).alias("method"), pl.col("count").sum(),
+        pl.col("failures").sum(), pl.col("min").min(),
+        ((pl.col("mean") * pl.col("count")).sum() / pl.col("count").sum()).alias("mean"),
+        *(pl.lit(None, pl.Float64).alias(c) for c in PERCENTILES), pl.col("max").max(),
+        pl.col("rps").sum(), pl.lit("tool-summary").alias("percentiles"),
+    )
+    return pl.concat([summaries, total], how="vertical_relaxed")
+
+
+# ---------------------------------------------------------------------------------------------
+# _stats_history.csv
+
+
+@dataclass
+class _History:
+    windows: pl.DataFrame
+    summaries: pl.DataFrame
+    span: tuple[float, float] | None
+    max_users: float | None
+
+
+def _bucket(value: pl.Expr) -> pl.Expr:
+    """Locust's response-time bucket (2 significant digits; half to even like ``round``)."""
+    def rounded(step: float) -> pl.Expr:
+        return (value / step).round(0) * step
+
+    return (pl.when(value < 100).then(value.round(0)).when(value < 1000).then(rounded(10))
+            .when(value < 10000).then(rounded(100)).otherwise(rounded(1000)))
+
+
+def _read_history(path: Path, version: _VersionRange) -> _History:
+    raw, quoted = _csv(path)
+    legacy = raw.columns[:3] == ["Type", "Name", "Timestamp"]
+    if legacy:
+        version.narrow("0.13.3", "1.0")
+    elif quoted:
+        version.narrow("1.0", "1.2")
+    else:
+        version.narrow("1.2")
+    frame = _with_endpoint(_standard(raw, path, history=True, required=("ts", "name", "count")))
+    frame = _missing(frame, ["users", "failures", "mean", "min", "max", "median", "p50", "p90",
+                             "p95", "p99", "p100"])
+    if frame.is_empty():
+        empty = pl.DataFrame(schema={c: pl.Float64 for c in _WINDOW_COLUMNS})
+        return _History(empty, pl.DataFrame(), None, None)
+    with _parsing(path):
+        frame = frame.with_columns(pl.col("ts").cast(pl.Int64), pl.col("count").cast(pl.Int64),
+                                   pl.col("failures").cast(pl.Int64))
+    # A final row can repeat the previous timestamp (shutdown, user count 0): keep the latest
+    # cumulative values and the users that were running in that interval.
+    frame = frame.group_by("endpoint", "ts", maintain_order=True).agg(
+        pl.all().exclude("users").last(), pl.col("users").max())
+    current = legacy or quoted or _looks_current(frame)
+    label = "tool-recent" if current else "tool-cumulative"
+    precise_totals = not (legacy or quoted)  # 1.2+ writes the cumulative average in full
+    windows = _history_windows(frame, label, current=current, precise=precise_totals)
+    summaries = _history_summaries(frame, current=current)
+    span = (float(frame["ts"].min()), float(frame["ts"].max()))
+    max_users = frame["users"].max()
+    return _History(windows, summaries, span, None if max_users is None else float(max_users))
+
+
+def _looks_current(frame: pl.DataFrame) -> bool:
+    """True when a 1.2+ history's percentiles are over the last ~10 s, not since the start.
+
+    Only full-history files (per-endpoint rows) of Locust 2.2.2+ have "current" percentiles;
+    a cumulative ``100%`` is always the bucket of the cumulative maximum, a current one is not.
+    """
+    if not (frame["endpoint"] != ALL_ENDPOINTS).any():
+        return False
+    if frame["p100"].is_null().all():  # no 100% column (or no request): assume the 2.2.2+ case
+        return True
+    mismatch = frame.filter((pl.col("count") > 0) & pl.col("p100").is_not_null()
+                            & (pl.col("p100") != _bucket(pl.col("max"))))
+    return mismatch.height > 0
+
+
+def _history_windows(frame: pl.DataFrame, label: str, *, current: bool,
+                     precise: bool) -> pl.DataFrame:
+    stamps = frame.select(pl.col("ts").unique().sort())
+    gaps = stamps["ts"].diff().drop_nulls()
+    interval = float(gaps.median()) if gaps.len() else 1.0
+    stamps = stamps.with_columns(pl.col("ts").shift(1).alias("previous_stamp"))
+    frame = frame.sort("endpoint", "ts").join(stamps, on="ts", how="left")
+    previous = {c: pl.col(c).shift(1).over("endpoint") for c in ("ts", "count", "failures")}
+    reset = previous["count"].is_not_null() & (pl.col("count") < previous["count"])
+    fresh = previous["count"].is_null() | reset
+
+    def delta(column: str, prior: pl.Expr) -> pl.Expr:
+        return pl.when(fresh).then(pl.col(column)).otherwise(pl.col(column) - prior)
+
+    total = pl.col("mean").fill_null(0.0) * pl.col("count")
+    frame = frame.with_columns(
+        pl.coalesce(previous["ts"], pl.col("previous_stamp"),
+                    pl.col("ts") - pl.lit(interval)).alias("start_s"),
+        delta("count", previous["count"]).alias("window_count"),
+        delta("failures", previous["failures"]).alias("window_failures"),
+        pl.when(fresh).then(total).otherwise(total - total.shift(1).over("endpoint"))
+        .alias("total_ms"),
+        (previous["ts"].is_null() & pl.col("previous_stamp").is_null()).alias("first"),
+    )
+    # The first row of a file marks the start (user count 0, N/A): no interval before it.
+    frame = frame.filter(~(pl.col("first") & (pl.col("count") == 0)))
+    percentiles = [pl.col(c) for c in PERCENTILES]
+    if current:
+        # Locust writes 0 when it has no snapshot from ~10 s ago (or no request since): unknown.
+        unknown = pl.max_horizontal(pl.col("p100"), *percentiles).fill_null(0) <= 0
+        percentiles = [pl.when(unknown).then(None).otherwise(p) for p in percentiles]
+    counted = pl.col("window_count") > 0
+    return frame.select(
+        "endpoint",
+        pl.from_epoch((pl.col("start_s") * 1_000_000).cast(pl.Int64), time_unit="us")
+        .dt.replace_time_zone("UTC").alias("start"),
+        (pl.col("ts") - pl.col("start_s")).cast(pl.Float64).alias("length_s"),
+        pl.col("window_count").alias("count"), pl.col("window_failures").alias("failures"),
+        pl.lit(None, pl.Float64).alias("min"),
+        (pl.when(counted).then(pl.col("total_ms") / pl.col("window_count")) if precise
+         else pl.lit(None, pl.Float64)).alias("mean"),
+        *(p.alias(name) for p, name in zip(percentiles, PERCENTILES, strict=True)),
+        pl.lit(None, pl.Float64).alias("max"),
+        (pl.when(counted).then(pl.col("total_ms")).otherwise(0.0) if precise
+         else pl.lit(None, pl.Float64)).alias("total_ms"),
+        pl.when(pl.col("endpoint") == ALL_ENDPOINTS).then(pl.col("users")).alias("users"),
+        pl.lit(label).alias("percentiles"),
+    )
+
+
+def _history_summaries(frame: pl.DataFrame, *, current: bool) -> pl.DataFrame:
+    """Whole-run summaries from each endpoint's last history row (cumulative ``Total`` columns).
+
+    Cumulative percentile columns are whole-run percentiles; with "current" ones only the
+    cumulative median is known (it stands in for p50).
+    """
+    last = frame.sort("ts").group_by("endpoint", maintain_order=True).last()
+    seconds = float(frame["ts"].max() - frame["ts"].min())
+    if current:
+        unknown = (pl.lit(None, pl.Float64).alias(c) for c in ("p90", "p95", "p99"))
+        last = last.with_columns(pl.col("median").alias("p50"), *unknown)
+    return _summaries_as_written(last.with_columns(
+        (pl.col("count") / seconds if seconds > 0 else pl.lit(None, pl.Float64)).alias("rps")))
+
+
+# ---------------------------------------------------------------------------------------------
+# --json / --json-file (and the 0.x worker payload)
+
+
+@dataclass
+class _JsonRun:
+    histograms: pl.DataFrame
+    summaries: pl.DataFrame
+    windows: pl.DataFrame
+    errors: pl.DataFrame
+    span: tuple[float, float] | None
+    max_users: float | None
+
+
+def _json_query(writer: RunWriter, path: Path, select: str) -> pl.DataFrame:
+    sql = f"""
+        WITH doc AS (
+            SELECT json FROM read_json_objects(?, format = 'unstructured',
+                                               maximum_object_size = {_JSON_MAX_BYTES}) AS t(json)
+        ), entries AS (
+            SELECT unnest(json_transform(
+                CASE WHEN json_type(json) = 'ARRAY' THEN json ELSE json -> 'stats' END, ?)) AS e
+            FROM doc
+        ), stats AS (
+            SELECT e.*, CASE WHEN coalesce(e.method, '') = '' THEN e.name
+                             ELSE e.method || ' ' || e.name END AS endpoint
+            FROM entries
+            WHERE NOT (coalesce(e.name, '') IN ('Aggregated', 'Total')
+                       AND coalesce(e.method, '') = '')
+        )
+        {select}
+    """
+    try:
+        return fetch_frame(writer.con, sql, [str(path), _JSON_ENTRY])
+    except duckdb.Error as exc:
+        lines = str(exc).strip().splitlines()
+        raise IngestError(path, f"malformed Locust JSON ({lines[0] if lines else exc})") from exc
+
+
+def _read_json(path: Path, writer: RunWriter, version: _VersionRange) -> _JsonRun:
+    entries = _json_query(writer, path, """
+        SELECT endpoint, name AS tool_name, nullif(method, '') AS method,
+               num_requests AS count, coalesce(num_none_requests, 0) AS none_count,
+               num_failures AS failures, total_response_time, min_response_time AS min,
+               max_response_time AS max, start_time, last_request_timestamp,
+               num_fail_per_sec IS NOT NULL AS has_fail_per_sec
+        FROM stats""")
+    buckets = _json_query(writer, path, """
+        SELECT endpoint, key, CAST(key AS DOUBLE) AS bucket_ms, count
+        FROM (SELECT endpoint, unnest(map_keys(response_times)) AS key,
+                     unnest(map_values(response_times)) AS count FROM stats)""")
+    per_second = _json_query(writer, path, """
+        SELECT endpoint, second, sum(requests) AS count, sum(failures) AS failures FROM (
+            SELECT endpoint, CAST(unnest(map_keys(num_reqs_per_sec)) AS BIGINT) AS second,
+                   unnest(map_values(num_reqs_per_sec)) AS requests, 0 AS failures FROM stats
+            UNION ALL
+            SELECT endpoint, CAST(unnest(map_keys(num_fail_per_sec)) AS BIGINT),
+                   0, unnest(map_values(num_fail_per_sec)) FROM stats
+        ) GROUP BY ALL""")
+    if entries.is_empty():
+        raise IngestError(path, "Locust JSON without any request entry")
+    if entries["tool_name"].null_count() or entries["count"].null_count():
+        raise IngestError(path, "Locust JSON entry without a name or a numeric num_requests")
+    _narrow_json(path, buckets, writer, version)
+    histograms = _histograms(buckets)
+    first, last = entries["start_time"].min(), entries["last_request_timestamp"].max()
+    span = None if first is None or last is None else (float(first), float(last))
+    summaries = _json_summaries(entries, histograms, span[1] - span[0] if span else 0.0)
+    has_failures = bool(entries["has_fail_per_sec"].all())
+    windows = _json_windows(per_second, has_failures)
+    errors, max_users = _json_errors(path, writer)
+    return _JsonRun(histograms.select("endpoint", pl.lit(None, pl.Datetime("us", "UTC"))
+                                      .alias("start"), "bucket_ms", "count"),
+                    summaries, windows, errors, span, max_users)
+
+
+def _narrow_json(path: Path, buckets: pl.DataFrame, writer: RunWriter,
+                 version: _VersionRange) -> None:
+    is_array = _json_query(writer, path, "SELECT json_type(json) = 'ARRAY' AS a FROM doc")["a"]
+    key, value = pl.col("key"), pl.col("bucket_ms")
+    raw_float = (value < 100) & (value != value.round(0))
+    float_key = (value >= 100) & key.str.contains(".", literal=True)
+    int_key = (value >= 100) & ~key.str.contains(".", literal=True)
+    if buckets.filter(raw_float).height:
+        version.narrow(hi="1.0")  # 0.x did not round response times under 100 ms
+    elif bool(is_array.all()):
+        version.narrow("2.14.1")  # --json appeared in 2.14.1
+        if buckets.filter(float_key).height:
+            version.narrow(hi="2.43.4")
+        elif buckets.filter(int_key).height:
+            version.narrow("2.43.4")
+
+
+def _histograms(buckets: pl.DataFrame) -> pl.DataFrame:
+    """Per-endpoint buckets plus the ``ALL`` histogram (Locust's Aggregated entry merges them)."""
+    per_endpoint = buckets.group_by("endpoint", "bucket_ms").agg(pl.col("count").sum())
+    total = per_endpoint.group_by("bucket_ms").agg(pl.col("count").sum()).select(
+        pl.lit(ALL_ENDPOINTS).alias("endpoint"), "bucket_ms", "count")
+    return pl.concat([per_endpoint, total]).sort("endpoint", "bucket_ms")
+
+
+def locust_percentiles(histograms: pl.DataFrame, totals: pl.DataFrame) -> pl.DataFrame:
+    """Percentiles by Locust's rule (``calculate_response_time_percentile``), per endpoint.
+
+    Walk the buckets from the largest down and return the first bucket at which
+    ``num_requests - processed <= int(num_requests * p)``: nearest rank over bucket values,
+    no interpolation.  ``num_requests`` counts requests without a response time too.
+
+    Args:
+        histograms: ``endpoint, bucket_ms, count``.
+        totals: ``endpoint, count`` (Locust's ``num_requests``).
+
+    Returns:
+        ``endpoint, p50, p90, p95, p99`` (null where the rule finds no bucket, e.g. no timed
+        request; Locust prints 0 there).
+    """
+    walk = (histograms.sort(["endpoint", "bucket_ms"], descending=[False, True])
+            .with_columns(pl.col("count").cum_sum().over("endpoint").alias("processed"))
+            .join(totals.select("endpoint", pl.col("count").alias("requests")), on="endpoint"))
+    remaining = pl.col("requests") - pl.col("processed")
+    return walk.group_by("endpoint").agg(
+        pl.col("bucket_ms").filter(
+            remaining <= (pl.col("requests").cast(pl.Float64) * p).floor()).max().alias(name)
+        for name, p in PERCENTILES.items()
+    )
+
+
+def _json_summaries(entries: pl.DataFrame, histograms: pl.DataFrame,
+                    seconds: float) -> pl.DataFrame:
+    total = entries.select(
+        pl.lit(ALL_ENDPOINTS).alias("endpoint"), pl.lit(None, pl.String).alias("tool_name"),
+        pl.lit(None, pl.String).alias("method"), pl.col("count").sum(),
+        pl.col("none_count").sum(), pl.col("failures").sum(),
+        pl.col("total_response_time").sum(), pl.col("min").min(), pl.col("max").max())
+    rows = pl.concat([entries.select(total.columns), total], how="vertical_relaxed")
+    timed = pl.col("count") - pl.col("none_count")
+    rows = rows.join(locust_percentiles(histograms, rows), on="endpoint", how="left")
+    return rows.select(
+        "endpoint", "tool_name", "method", "count", "failures",
+        pl.when(pl.col("count") > 0).then(pl.col("min")).alias("min"),
+        pl.when(timed > 0).then(pl.col("total_response_time") / timed).alias("mean"),
+        *PERCENTILES,
+        pl.when(pl.col("count") > 0).then(pl.col("max")).alias("max"),
+        (pl.col("count") / seconds if seconds > 0 else pl.lit(None, pl.Float64)).alias("rps"),
+        pl.lit("histogram").alias("percentiles"),
+    )
+
+
+def _json_windows(per_second: pl.DataFrame, has_failures: bool) -> pl.DataFrame:
+    """One-second windows per endpoint and ``ALL``, zero-filled from the first to the last."""
+    if per_second.is_empty():
+        return pl.DataFrame(schema={c: pl.Float64 for c in _WINDOW_COLUMNS})
+    seconds = pl.DataFrame({"second": pl.int_range(per_second["second"].min(),
+                                                   per_second["second"].max() + 1, eager=True)})
+    grid = (per_second.select("endpoint").unique().join(seconds, how="cross")
+            .join(per_second, on=["endpoint", "second"], how="left")
+            .with_columns(pl.col("count", "failures").fill_null(0)))
+    total = grid.group_by("second").agg(pl.col("count", "failures").sum()).with_columns(
+        pl.lit(ALL_ENDPOINTS).alias("endpoint"))
+    frame = pl.concat([grid, total.select(grid.columns)])
+    return frame.sort("endpoint", "second").select(
+        "endpoint",
+        pl.from_epoch("second", time_unit="s").dt.replace_time_zone("UTC").alias("start"),
+        pl.lit(1.0).alias("length_s"), pl.col("count").cast(pl.Int64),
+        (pl.col("failures").cast(pl.Int64) if has_failures else pl.lit(None, pl.Int64))
+        .alias("failures"),
+        *(pl.lit(None, pl.Float64).alias(c) for c in ("min", "mean", *PERCENTILES, "max",
+                                                       "total_ms", "users")),
+        pl.lit(None, pl.String).alias("percentiles"),
+    )
+
+
+def _json_errors(path: Path, writer: RunWriter) -> tuple[pl.DataFrame, float | None]:
+    """Errors and user count of a 0.x worker payload (``--json`` output has neither)."""
+    errors = _json_query(writer, path, f"""
+        SELECT CASE WHEN coalesce(e.method, '') = '' THEN e.name
+                    ELSE e.method || ' ' || e.name END AS endpoint,
+               'error' AS kind, e.error AS error,
+               coalesce(e.occurrences, e.occurences, 0) AS count
+        FROM (SELECT unnest(map_values(json_transform(json -> 'errors',
+                                                      '"MAP(VARCHAR, {_JSON_ERRORS})"'))) AS e
+              FROM doc WHERE json_type(json) = 'OBJECT')""")
+    users = _json_query(writer, path, """
+        SELECT TRY_CAST(json ->> 'user_count' AS DOUBLE) AS users FROM doc
+        WHERE json_type(json) = 'OBJECT'""")["users"].drop_nulls()
+    return _grouped_errors(errors), (float(users.max()) if users.len() else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# _failures.csv and _exceptions.csv
+
+
+def _grouped_errors(frame: pl.DataFrame) -> pl.DataFrame:
+    """Normalise memory addresses and merge the rows of one logical error."""
+    frame = _missing(frame, ["first_seen", "last_seen"])
+    return (frame.with_columns(pl.col("error").str.replace_all(_ADDRESS, _ADDRESS_PLACEHOLDER))
+            .group_by("endpoint", "kind", "error", maintain_order=True)
+            .agg(pl.col("count").sum().cast(pl.Int64),
+                 pl.col("first_seen").min().cast(pl.Datetime("us", "UTC")),
+                 pl.col("last_seen").max().cast(pl.Datetime("us", "UTC"))))
+
+
+def _read_failures(path: Path, version: _VersionRange) -> pl.DataFrame:
+    frame, quoted = _csv(path)
+    if "First Seen" in frame.columns:
+        version.narrow("2.44")
+    elif quoted:
+        version.narrow("0.14", "1.1")
+    else:
+        version.narrow("1.1", "2.44")
+    seen = [c for c in ("First Seen", "Last Seen") if c in frame.columns]
+    with _parsing(path):
+        frame = _with_endpoint(frame.select(
+            pl.col("Method").alias("method"), pl.col("Name").alias("name"),
+            pl.col("Error").alias("error"),
+            pl.col("Occurrences").str.strip_chars().cast(pl.Int64).alias("count"),
+            *(pl.col(c).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%SZ")
+              .dt.replace_time_zone("UTC").alias(c.lower().replace(" ", "_")) for c in seen),
+        ))
+        return _grouped_errors(frame.with_columns(pl.lit("error").alias("kind")))
+
+
+def _read_exceptions(path: Path, version: _VersionRange) -> pl.DataFrame:
+    frame, _ = _csv(path)
+    version.narrow("1.4.2")
+    with _parsing(path):
+        return _grouped_errors(frame.select(
+            pl.lit(None, pl.String).alias("endpoint"), pl.lit("exception").alias("kind"),
+            pl.col("Message").alias("error"),
+            pl.col("Count").str.strip_chars().cast(pl.Int64).alias("count"),
+        ))
