@@ -43,7 +43,6 @@ VERDICT_COLORS = {"regression": "#d62728", "worse": "#d62728", "improvement": "#
                   "better": "#2ca02c", "no change": "#7f7f7f", "unchanged": "#7f7f7f",
                   "inconclusive": "#bcbd22", "not significant": "#7f7f7f"}
 _ALL = "ALL"
-_UTC = "%Y-%m-%d %H:%M:%S UTC"
 
 
 def _values(frame: pl.DataFrame, columns: Sequence[str]) -> alt.InlineData:
@@ -147,7 +146,7 @@ def latency_over_time(
                 alt.Tooltip("endpoint:N"), alt.Tooltip("percentile:N"),
                 alt.Tooltip("latency_ms:Q", title="latency (ms)", format=",.1f"),
                 alt.Tooltip("elapsed_s:Q", title="time since start (s)", format=",.0f"),
-                alt.Tooltip("start:T", title="window start", format=_UTC, formatType="utc"),
+                alt.Tooltip("start:N", title="window start (UTC)"),
                 alt.Tooltip("count:Q", title="requests in window", format=","),
             ], derived=("percentile", "latency_ms")),
         )
@@ -235,12 +234,13 @@ def latency_distribution(
     Returns:
         A faceted ECDF chart; the y axis is the share of requests at or below each latency.
     """
+    several = isinstance(quantiles, Mapping)
     if isinstance(quantiles, Mapping):
         frames = [f.with_columns(run=pl.lit(label)) for label, f in quantiles.items()]
         frame = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     else:
-        frame = quantiles if "run" in quantiles.columns else quantiles.with_columns(
-            run=pl.lit("run"))
+        several = "run" in quantiles.columns
+        frame = quantiles if several else quantiles.with_columns(run=pl.lit("run"))
     _require(frame, ["endpoint", "q", "latency_ms", "run"], "latency_distribution")
     frame = _filter_endpoints(frame, endpoints)
     if log_scale:
@@ -259,7 +259,8 @@ def latency_distribution(
                 scale=alt.Scale(type="log", nice=False) if log_scale else alt.Undefined),
         y=alt.Y("q:Q", title="requests at or below (%)", axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("run:N", title="run", scale=_named_scale(runs, RUN_COLORS)),
+        color=alt.Color("run:N", title="run", scale=_named_scale(runs, RUN_COLORS),
+                        legend=alt.Undefined if several else None),
         order=alt.Order("q:Q"),
         tooltip=[alt.Tooltip("run:N"), alt.Tooltip("endpoint:N"),
                  alt.Tooltip("q:Q", title="quantile", format=".3f"),
@@ -390,13 +391,16 @@ def capacity_curve(
                       .encode(y="slo:Q", x=alt.value(0), text="label:N"))
     finite = {k: v for k, v in (marks or {}).items() if v is not None and math.isfinite(v)}
     if finite:
+        # Labels one below the other (pixel rows), as knees often sit close together.
         rules = pl.DataFrame({"at": list(finite.values()),
-                              "label": [f"{k} = {v:,.1f}" for k, v in finite.items()]})
-        base = alt.Chart(_values(rules, ["at", "label"]))
+                              "label": [f"{k} = {v:,.1f}" for k, v in finite.items()],
+                              "row": [4 + 13 * i for i in range(len(finite))]})
+        base = alt.Chart(_values(rules, ["at", "label", "row"]))
         layers.append(base.mark_rule(color="#555555", strokeDash=[2, 2]).encode(
             x=alt.X("at:Q", title=x_title), tooltip=[alt.Tooltip("label:N", title="mark")]))
         layers.append(base.mark_text(align="left", dx=4, baseline="top", color="#555555")
-                      .encode(x="at:Q", y=alt.value(4), text="label:N"))
+                      .encode(x="at:Q", y=alt.Y("row:Q", scale=None, axis=None),
+                              text="label:N"))
     return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=_title(title))
 
 
@@ -478,8 +482,7 @@ def history_series(
     temporal = isinstance(series.schema[x], pl.Datetime)
     xe = alt.X(f"{x}:{'T' if temporal else 'Q'}", title=x_title,
                scale=alt.Scale(type="utc") if temporal else alt.Undefined,
-               axis=alt.Axis(format="%Y-%m-%d %H:%M", formatType="utc") if temporal
-               else alt.Undefined)
+               axis=alt.Axis(format="%Y-%m-%d %H:%M") if temporal else alt.Undefined)
     tips = [alt.Tooltip(f"{y}:Q", title=y_title, format=",.2f")]
     if "run_id" in series.columns:
         tips.insert(0, alt.Tooltip("run_id:N", title="run"))
