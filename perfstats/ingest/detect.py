@@ -156,7 +156,8 @@ def _load_json(path: Path) -> object:
         with open_text(path) as fh:
             return json.load(fh)
     except json.JSONDecodeError as exc:
-        raise IngestError(path, f"invalid or truncated JSON (line {exc.lineno}: {exc.msg})") from exc
+        raise IngestError(path, f"invalid or truncated JSON (line {exc.lineno}: {exc.msg})") \
+            from exc
     except (OSError, EOFError) as exc:
         raise IngestError(path, f"cannot read file ({exc})") from exc
 
