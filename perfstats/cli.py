@@ -26,8 +26,13 @@ from perfstats.run import SUMMARY_COLUMNS
 
 EXIT_OK, EXIT_NO_GO, EXIT_BAD_INPUT = 0, 1, 2
 
-stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
+
+
+def stdout() -> Console:
+    """A console on the current stdout; wide when piped, so tables are never cut."""
+    console = Console(soft_wrap=True)
+    return console if console.is_terminal else Console(soft_wrap=True, width=200)
 
 
 class _Group(click.Group):
@@ -86,7 +91,7 @@ def label_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def emit(frame: pl.DataFrame, fmt: str, *, title: str | None = None) -> None:
     """Print a frame in the requested output format."""
-    text = render(frame, fmt, title=title, console=stdout)
+    text = render(frame, fmt, title=title, console=stdout())
     if text is not None:
         click.echo(text.rstrip("\n"))
 
