@@ -329,7 +329,7 @@ def change_per_endpoint(
     rules = pl.DataFrame({"at": [reference, *thresholds],
                           "kind": ["no change"] + ["threshold"] * len(thresholds)})
     layers.append(alt.Chart(_values(rules, ["at", "kind"])).mark_rule().encode(
-        x=alt.X("at:Q"),
+        x=alt.X("at:Q", title=x_title),
         strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(
             domain=["no change", "threshold"], range=[[1, 0], [4, 3]])),
         color=alt.value("#555555")))
@@ -350,7 +350,7 @@ def capacity_curve(
     fit: pl.DataFrame | None = None,
     slo: float | None = None,
     marks: Mapping[str, float] | None = None,
-    x_title: str = "concurrent users",
+    x_title: str = "concurrency (users)",
     y_title: str = "throughput (requests/s)",
     title: str = "Capacity curve",
 ) -> alt.LayerChart:
@@ -388,7 +388,8 @@ def capacity_curve(
         layers.append(base.mark_rule(color=VERDICT_COLORS["regression"], strokeWidth=1.5)
                       .encode(y=alt.Y("slo:Q", title=y_title)))
         layers.append(base.mark_text(align="left", dx=4, dy=-6, color=VERDICT_COLORS["regression"])
-                      .encode(y="slo:Q", x=alt.value(0), text="label:N"))
+                      .encode(y=alt.Y("slo:Q", title=y_title), x=alt.value(0),
+                              text="label:N"))
     finite = {k: v for k, v in (marks or {}).items() if v is not None and math.isfinite(v)}
     if finite:
         # Labels one below the other (pixel rows), as knees often sit close together.
@@ -399,7 +400,8 @@ def capacity_curve(
         layers.append(base.mark_rule(color="#555555", strokeDash=[2, 2]).encode(
             x=alt.X("at:Q", title=x_title), tooltip=[alt.Tooltip("label:N", title="mark")]))
         layers.append(base.mark_text(align="left", dx=4, baseline="top", color="#555555")
-                      .encode(x="at:Q", y=alt.Y("row:Q", scale=None, axis=None),
+                      .encode(x=alt.X("at:Q", title=x_title),
+                              y=alt.Y("row:Q", scale=None, axis=None),
                               text="label:N"))
     return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=_title(title))
 
