@@ -51,7 +51,9 @@ class InsufficientDataError(PerfstatsError):
 class ReportError(PerfstatsError):
     """A report template failed to execute or export."""
 
-    def __init__(self, message: str, *, cell_index: int | None = None, ename: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, cell_index: int | None = None, ename: str | None = None
+    ) -> None:
         self.cell_index = cell_index
         self.ename = ename
         super().__init__(message)
