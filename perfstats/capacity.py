@@ -309,8 +309,7 @@ class CapacityPlan:
             pl.col("p95_ms").alias("p95"))
         marks = {"Kneedle knee": self.knee["kneedle"], "SLO crossing": self.knee["slo_crossing"],
                  "USL N*": self.knee["usl_n_star"]}
-        fit = None
-        top_layers = []
+        fit = band = None
         if self.usl is not None:
             top = float(observed["users"].max())
             n_star = self.usl.n_star if math.isfinite(self.usl.n_star) else top
@@ -319,12 +318,8 @@ class CapacityPlan:
             lower, upper = self.usl.confidence_band(grid)
             fit = pl.DataFrame({"users": grid, "rps": self.usl.predict(grid)})
             band = pl.DataFrame({"users": grid, "lower": lower, "upper": upper})
-            top_layers.append(alt.Chart(alt.InlineData(values=band.to_dicts())).mark_area(
-                opacity=0.2, color=charts.PALETTE[1]).encode(
-                x=alt.X("users:Q", title=f"concurrency ({unit})"),
-                y=alt.Y("lower:Q", title="throughput (requests/s)"), y2="upper:Q"))
         throughput = charts.capacity_curve(
-            observed, x="users", y="rps", fit=fit, marks=marks,
+            observed, x="users", y="rps", fit=fit, band=band, marks=marks,
             x_title=f"concurrency ({unit})", title="Throughput and the USL fit (95% band)")
         latency_objectives = [o for o in self.slo.get(ALL_ENDPOINTS, ()) if o.metric == "p95"]
         latency = charts.capacity_curve(
@@ -332,8 +327,6 @@ class CapacityPlan:
             slo=latency_objectives[0].threshold if latency_objectives else None, marks=marks,
             x_title=f"concurrency ({unit})", y_title="p95 latency (ms)",
             title="p95 latency and the SLO")
-        if top_layers:
-            throughput = alt.layer(*top_layers, throughput)
         return alt.vconcat(throughput, latency)
 
 

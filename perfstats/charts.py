@@ -348,6 +348,7 @@ def capacity_curve(
     x: str = "users",
     y: str = "rps",
     fit: pl.DataFrame | None = None,
+    band: pl.DataFrame | None = None,
     slo: float | None = None,
     marks: Mapping[str, float] | None = None,
     x_title: str = "concurrency (users)",
@@ -361,6 +362,7 @@ def capacity_curve(
         x: column of the load (users or arrival rate).
         y: column of the response (throughput or a latency percentile).
         fit: the fitted curve, columns ``x`` and ``y`` (drawn dashed), or None.
+        band: an interval around the fit, columns ``x``, ``lower`` and ``upper`` (shaded).
         slo: a horizontal SLO line at this ``y`` value, or None.
         marks: vertical rules at named ``x`` values, e.g. ``{"knee": 40, "N*": 52}``.
         x_title: x axis title with its unit.
@@ -373,7 +375,13 @@ def capacity_curve(
     _require(observed, [x, y], "capacity_curve")
     xe = alt.X(f"{x}:Q", title=x_title)
     ye = alt.Y(f"{y}:Q", title=y_title)
-    layers: list[alt.Chart] = [
+    layers: list[alt.Chart] = []
+    if band is not None and band.height:
+        _require(band, [x, "lower", "upper"], "capacity_curve band")
+        layers.append(alt.Chart(_values(band, [x, "lower", "upper"])).mark_area(
+            opacity=0.2, color=PALETTE[1]).encode(
+            x=xe, y=alt.Y("lower:Q", title=y_title), y2="upper:Q"))
+    layers += [
         alt.Chart(_values(observed, [x, y])).mark_point(filled=True, size=60, color=PALETTE[0])
         .encode(x=xe, y=ye, tooltip=[alt.Tooltip(f"{x}:Q", title=x_title, format=",.1f"),
                                      alt.Tooltip(f"{y}:Q", title=y_title, format=",.2f")])
