@@ -19,6 +19,7 @@ from perfstats.errors import (
     StoreError,
 )
 from perfstats.history import History, baseline_runs, export_parquet, history
+from perfstats.report import render_report
 from perfstats.run import Run, ingest, load, runs
 from perfstats.store import ALL_ENDPOINTS, Store, connect
 from perfstats.usl import USLFit, fit_usl
@@ -53,5 +54,6 @@ __all__ = [
     "ingest",
     "instances_needed",
     "load",
+    "render_report",
     "runs",
 ]
