@@ -509,7 +509,7 @@ def capacity(
     """Plan capacity from a stepped or ramped run.
 
     The load steps are found from the concurrency the tool recorded (k6 VUs, Locust users),
-    else (open model: Artillery) from the completed request rate; per step the steady state
+    else (open model: Artillery) from the arrival rate (or the completed request rate); per step the steady state
     (``settle_s`` after the step starts) gives concurrency, throughput, p50/p95/p99 and error
     rate. Percentiles are exact from raw samples for k6, else the median of the step's window
     percentiles. Users per instance is the concurrency where the SLO stops holding,
@@ -567,6 +567,9 @@ def capacity(
     closed = whole["users"].drop_nulls().len() > 0 and float(whole["users"].max() or 0) > 0
     if closed:
         level, what = whole["users"].fill_null(0.0), "virtual users"
+    elif whole["arrivals"].drop_nulls().len() > 0:
+        # Open model: the steps are the arrival rates the tool was told to keep.
+        level, what = whole["arrivals"].fill_null(0.0) / whole["length_s"], "requests in flight"
     else:
         level, what = (whole["count"] / whole["length_s"]), "requests in flight"
     steps = detect_steps(whole["start"], level, lengths=whole["length_s"])

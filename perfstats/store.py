@@ -46,7 +46,8 @@ SCHEMA: dict[str, str] = {
     ),
     "windows": (
         "run_id VARCHAR NOT NULL, endpoint VARCHAR NOT NULL, start TIMESTAMPTZ NOT NULL, "
-        f"length_s DOUBLE NOT NULL, {_STATS}, total_ms DOUBLE, users DOUBLE, percentiles VARCHAR"
+        f"length_s DOUBLE NOT NULL, {_STATS}, total_ms DOUBLE, users DOUBLE, arrivals DOUBLE, "
+        "percentiles VARCHAR"
     ),
     "histograms": (
         "run_id VARCHAR NOT NULL, endpoint VARCHAR NOT NULL, start TIMESTAMPTZ, "

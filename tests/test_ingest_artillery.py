@@ -493,3 +493,10 @@ def test_one_report_per_run(store: Store, data_dir: Path) -> None:
     with pytest.raises(IngestError, match="one report file; got 2 files"):
         ingest_sources(store, resolve_sources(paths))
     assert store.runs().height == 0
+
+
+@pytest.mark.parametrize("run, created", [("artillery/baseline", 900), ("artillery/ramp", 1320),
+                                          ("artillery-v1/baseline", 900)])
+def test_virtual_users_started_per_window_add_up(data_dir, run: str, created: int) -> None:
+    windows = perfstats.ingest(data_dir / run / "report.json", db=":memory:").windows("ALL")
+    assert windows["arrivals"].sum() == created

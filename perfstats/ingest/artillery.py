@@ -52,7 +52,7 @@ _SUMMARY_SCHEMA = {"endpoint": pl.String, "tool_name": pl.String, "method": pl.S
 _WINDOW_SCHEMA = {"endpoint": pl.String, "start": pl.Datetime("us", "UTC"),
                   "length_s": pl.Float64, "count": pl.Int64, "failures": pl.Int64,
                   **_STATS_SCHEMA, "total_ms": pl.Float64, "users": pl.Float64,
-                  "percentiles": pl.String}
+                  "arrivals": pl.Float64, "percentiles": pl.String}
 _ERROR_SCHEMA = {"endpoint": pl.String, "kind": pl.String, "error": pl.String,
                  "count": pl.Int64, "first_seen": pl.Datetime("us", "UTC"),
                  "last_seen": pl.Datetime("us", "UTC")}
@@ -90,6 +90,7 @@ class _Window:
     length_s: float
     traffic: dict[str, _Traffic]
     users: float | None = None
+    arrivals: float | None = None
 
 
 @dataclass
@@ -440,7 +441,8 @@ def _parse_v2(doc: dict[str, Any]) -> _Parsed:
         start = p.start or _period_of(p.first)
         if start is None:
             raise _Shape(f"intermediate[{i}] has no period")
-        windows.append(_Window(start, PERIOD_S, _traffic_v2(p, keys, "tool-window")))
+        windows.append(_Window(start, PERIOD_S, _traffic_v2(p, keys, "tool-window"),
+                               arrivals=p.counters.get("vusers.created", 0)))
     windows.sort(key=lambda w: w.start)
 
     first = aggregate.first or min((p.first for p in periods if p.first), default=None)
@@ -516,6 +518,7 @@ class _Record:
     custom: dict[str, dict[str, Any]]
     elapsed_s: float
     concurrency: float | None
+    scenarios_created: float | None
 
 
 def _record(raw: dict[str, Any], where: str) -> _Record:
@@ -537,6 +540,7 @@ def _record(raw: dict[str, Any], where: str) -> _Record:
         # rps.mean is requests sent over the seconds since the previous report
         elapsed_s=sent / rate if sent and rate else PERIOD_S,
         concurrency=_number(raw.get("concurrency")),
+        scenarios_created=_number(raw.get("scenariosCreated")),
     )
 
 
@@ -557,7 +561,7 @@ def _windows_v1(records: list[_Record], keys: _Keys, legacy_v2: bool) -> list[_W
         else:
             whole = _traffic(r.latency, r.codes, r.errors, "tool-window", responses=r.responses)
         traffic = {ALL_ENDPOINTS: whole, **keys.endpoints(r.custom, r.counters, "tool-window")}
-        windows.append(_Window(start, length, traffic, r.concurrency))
+        windows.append(_Window(start, length, traffic, r.concurrency, r.scenarios_created))
     return windows
 
 
@@ -658,7 +662,8 @@ def _write(writer: RunWriter, parsed: _Parsed) -> None:
     windows = [
         {"endpoint": name, "start": w.start, "length_s": w.length_s, "count": t.count,
          "failures": t.failures, **t.stats, "total_ms": t.total_ms,
-         "users": w.users if name == ALL_ENDPOINTS else None, "percentiles": t.percentiles}
+         "users": w.users if name == ALL_ENDPOINTS else None,
+         "arrivals": w.arrivals if name == ALL_ENDPOINTS else None, "percentiles": t.percentiles}
         for w in parsed.windows for name, t in described(w.traffic)
     ]
     info = writer.info
