@@ -6,6 +6,8 @@ definition (``TrendSink.P``).
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from perfstats.ingest.writer import RunWriter
 from perfstats.store import ALL_ENDPOINTS
 
@@ -27,32 +29,38 @@ _STATS = """
     max(value) AS max
 """
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 WINDOW_SECONDS = 1.0
 """Width of the windows derived from raw samples."""
 
 
-def derive_from_samples(writer: RunWriter) -> None:
+def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
     """Fill summaries, windows, errors and checks of ``writer``'s run from its ``samples`` rows.
 
+    ``checks=False`` leaves the ``checks`` table to the reader (k6 summaries have them by group).
     Also sets ``started_at``/``ended_at`` (first and last sample) and, when the reader did not
-    know it, ``duration_s`` and ``max_users`` (from the ``vus`` gauge).
+    know it, ``duration_s`` and ``max_users`` (peak of the ``vus`` gauge, else ``vus_max``).
     """
     run = writer.run_id
     requests = (
         f"SELECT endpoint, name, method, value, ts, status, error_code, {FAILED} AS failed "
         f"FROM samples WHERE run_id = '{run}' AND metric = '{REQUEST_METRIC}'"
     )
-    first, last = writer.con.execute(
-        "SELECT min(ts), max(ts) FROM samples WHERE run_id = ?", [run]
-    ).fetchall()[0]
+    # As epoch microseconds: DuckDB's fetchall() needs pytz for TIMESTAMPTZ values.
+    first, last = (None if us is None else _EPOCH + timedelta(microseconds=us) for us in
+                   writer.con.execute("SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM samples "
+                                      "WHERE run_id = ?", [run]).fetchall()[0])
     info = writer.info
     info.started_at = info.started_at or first
     info.ended_at = info.ended_at or last
     if info.duration_s is None and first is not None:
         info.duration_s = (last - first).total_seconds() or None
     if info.max_users is None:
+        # The peak of active VUs; the allocated ones (vus_max) only when vus is missing.
         info.max_users = writer.scalar(
-            "SELECT max(value) FROM samples WHERE run_id = ? AND metric IN ('vus', 'vus_max')",
+            "SELECT coalesce(max(value) FILTER (WHERE metric = 'vus'), max(value)) FROM samples "
+            "WHERE run_id = ? AND metric IN ('vus', 'vus_max')",
             [run],
         ) if info.load_model != "open" else None
     duration = info.duration_s or 0.0
@@ -103,6 +111,8 @@ def derive_from_samples(writer: RunWriter) -> None:
         FROM ({requests}) WHERE coalesce(error_code, '') <> '' GROUP BY ALL
         """,
     )
+    if not checks:
+        return
     writer.insert_sql(
         "checks",
         f"""
