@@ -81,11 +81,6 @@ MIGRATIONS: dict[int, list[str]] = {}
 _MEMORY_LOCK = threading.RLock()
 
 
-def _duckdb_config() -> dict[str, str]:
-    # DuckDB's memory cap (it spills to disk beyond it): keeps a 1 GB ingest under 1 GB of RSS.
-    return {"memory_limit": os.environ.get("PERFSTATS_MEMORY_LIMIT", "512MB")}
-
-
 def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
     for table, columns in SCHEMA.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
@@ -147,7 +142,7 @@ class Store:
         self.lock_timeout = lock_timeout
         self._memory: duckdb.DuckDBPyConnection | None = None
         if raw == ":memory:":
-            self._memory = duckdb.connect(":memory:", config=_duckdb_config())
+            self._memory = duckdb.connect(":memory:")
             _create_schema(self._memory)
 
     @property
@@ -186,7 +181,7 @@ class Store:
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(self.path, config=_duckdb_config())
+                return duckdb.connect(self.path)
             except duckdb.IOException as exc:
                 message = str(exc).splitlines()[0]
                 if "lock" not in message.lower():
