@@ -26,6 +26,7 @@ from __future__ import annotations
 import fnmatch
 import html
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,11 +36,12 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from perfstats.config import load_compare_config, parse_slo
 from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.ingest.derive import FAILED, REQUEST_METRIC
 from perfstats.output import to_markdown, to_records
 from perfstats.run import DB, PathLike, Run, load
-from perfstats.slo import parse_slo
+from perfstats.slo import Objective
 from perfstats.store import ALL_ENDPOINTS
 
 if TYPE_CHECKING:
@@ -97,8 +99,27 @@ def _latency_slo(spec: SloSpec, endpoint: str) -> LatencySlo:
     latency = [o for o in parse_slo(text) if o.is_latency]
     if not latency:
         raise ConfigError(f"SLO {text!r} has no latency objective (e.g. 'p95<500')")
-    strictest = min(latency, key=lambda o: o.threshold)
-    return LatencySlo(strictest.threshold, strictest.metric, endpoint)
+    return _strictest(latency, endpoint)
+
+
+def _strictest(objectives: Sequence[Objective], endpoint: str) -> LatencySlo:
+    best = min(objectives, key=lambda o: o.threshold)
+    return LatencySlo(best.threshold, best.metric, endpoint)
+
+
+def configured_slos(
+    path: str | os.PathLike[str] | None = None,
+) -> tuple[list[LatencySlo], str | None]:
+    """The latency SLOs of the project's compare configuration (``[compare.slo]``) and its file.
+
+    Each glob's strictest latency clause counts; no file or no latency SLO gives ``[]``.
+    """
+    config = load_compare_config(path)
+    by_glob: dict[str, list[Objective]] = {}
+    for glob, objective in config.slos:
+        if objective.is_latency:
+            by_glob.setdefault(glob, []).append(objective)
+    return [_strictest(objs, glob) for glob, objs in by_glob.items()], config.source
 
 
 def resolve_slos(
@@ -106,7 +127,8 @@ def resolve_slos(
 ) -> list[LatencySlo]:
     """Latency objectives from one SLO for every endpoint, ``{endpoint glob: SLO}`` or a list.
 
-    SLOs follow :mod:`perfstats.slo` (``"p95<500"``, ``"p99<1.2s, errors<1%"``), or are a number
+    SLOs follow :func:`perfstats.config.parse_slo` (``"p95<500"``, ``"p99<1.2s, errors<1%"``, k6's
+    ``"p(95)<500"``), or are a number
     of ms that every request should stay under. Of several latency clauses the strictest
     threshold counts; error-rate clauses are left to the errors factor. Later mapping entries
     win: ``{"*": "p95<500", "POST /api/quote": "p95<300"}`` sets a default and one override.
@@ -1074,11 +1096,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _notes(run: Run, baseline: Run | None, slos: Sequence[LatencySlo],
-           table: pl.DataFrame) -> tuple[str, ...]:
+def _notes(run: Run, baseline: Run | None, slos: Sequence[LatencySlo], table: pl.DataFrame,
+           slo_source: str | None) -> tuple[str, ...]:
     notes = []
     if not slos:
-        notes.append("no SLO given: SLO excess not computed (pass slo='p95<500' or --slo)")
+        notes.append("no SLO given: SLO excess not computed (pass slo='p95<500' or --slo, or "
+                     "set [compare.slo] in perfstats.toml)")
+    elif slo_source:
+        notes.append(f"SLOs from {slo_source}")
     sources = set(table["slo_source"].drop_nulls().to_list())
     estimated = {"histogram": "the tool's latency histogram",
                  "windows": "per-window percentile summaries (piecewise-linear)",
@@ -1107,8 +1132,9 @@ def bottlenecks(
         run: a :class:`Run`, a run id in ``db``, or a result path.
         baseline: a run to measure regressions against (its changes come from
             :func:`perfstats.compare`).
-        slo: ``"p95<500"``, a number of ms, ``{endpoint glob: spec}`` or LatencySlos; None: no
-            SLO excess factor.
+        slo: ``"p95<500"``, a number of ms, ``{endpoint glob: spec}`` or LatencySlos; None: the
+            latency SLOs of the project's compare configuration (``[compare.slo]`` in
+            perfstats.toml or pyproject.toml), if any.
         error_cost_s: user-seconds one failed request costs (default 5).
         db: the store holding the runs, or where paths are ingested (default: in memory).
 
@@ -1125,7 +1151,7 @@ def bottlenecks(
     """
     current = load(run, db=db)
     base = None if baseline is None else load(baseline, db=db)
-    slos = resolve_slos(slo)
+    slos, slo_source = (resolve_slos(slo), None) if slo is not None else configured_slos()
     hours = run_hours(current)
     parts, thresholds = item_parts(current, slos)
     if parts.filter(pl.col("kind") == "endpoint").is_empty():
@@ -1136,5 +1162,6 @@ def bottlenecks(
     return Bottlenecks(
         table=table, patterns=find_patterns(current.windows()), run_id=current.run_id,
         baseline_id=base.run_id if base is not None else None, slos=tuple(slos),
-        error_cost_s=error_cost_s, hours=hours, notes=_notes(current, base, slos, table))
+        error_cost_s=error_cost_s, hours=hours,
+        notes=_notes(current, base, slos, table, slo_source))
 

@@ -519,3 +519,16 @@ def test_cli_bottlenecks(data_dir, tmp_path) -> None:
                                    "--slo", "p95>150"])
     assert bad.exit_code == 2
     assert bad.stderr.startswith("perfstats: error: bad SLO")
+
+
+def test_slo_none_takes_the_project_compare_slos(k6_run: Run, tmp_path, monkeypatch) -> None:
+    (tmp_path / "perfstats.toml").write_text(
+        '[compare.slo]\n"*" = "p(95)<800, rate<0.01"\n"GET /a" = "p95<250, p99<400"\n')
+    monkeypatch.chdir(tmp_path)
+    result = bottlenecks(k6_run)
+    assert result.slos == (LatencySlo(800.0, "p95", "*"), LatencySlo(250.0, "p95", "GET /a"))
+    assert row(result, "GET /a")["slo_excess_s_per_h"] == pytest.approx(0.4)
+    assert row(result, "POST /b")["slo_excess_s_per_h"] == 0.0
+    assert any(n.startswith("SLOs from ") and n.endswith("perfstats.toml") for n in result.notes)
+    # an explicit SLO wins over the file
+    assert bottlenecks(k6_run, slo=100).slos == (LatencySlo(100.0, "max", "*"),)
