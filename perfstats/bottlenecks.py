@@ -11,8 +11,9 @@ error kind) is measured in one unit, **user-seconds lost per hour of traffic** (
 - *regression* (with a baseline): extra waiting per hour ``(mean_cand - mean_base) x requests per
   hour`` and new errors per hour ``(rate_cand - rate_base) x requests per hour``, with the intervals
   of :func:`perfstats.compare`. A change counts in the score only when its interval lies above zero
-  (without an interval: when compare calls it a regression); counted new errors move from the
-  *errors* component to the *regression* one, so no failure is counted twice.
+  and compare has not found it equivalent within its tolerance (without an interval: when compare
+  calls it a regression); counted new errors move from the *errors* component to the
+  *regression* one, so no failure is counted twice.
 
 ``score_s_per_h = slo_s_per_h + errors_s_per_h + latency_regression_s_per_h +
 error_regression_s_per_h``. The largest component is the row's ``driver``; with no loss at all the
@@ -430,8 +431,14 @@ def _conform(frame: pl.DataFrame | None, schema: dict[str, pl.DataType]) -> pl.D
 
 
 def _counted(low: str, status: str) -> pl.Expr:
-    """A change counts when its interval lies above zero, or (no interval) compare flags it."""
-    return pl.when(pl.col(low).is_not_null()).then(pl.col(low) > 0).otherwise(
+    """Whether a change counts in the score.
+
+    It counts when its interval lies above zero and compare has not found it equivalent (status
+    ``ok``: the whole interval inside compare's tolerance, i.e. run-to-run noise); without an
+    interval, when compare calls it a regression.
+    """
+    return pl.when(pl.col(low).is_not_null()).then(
+        (pl.col(low) > 0) & (pl.col(status).fill_null("") != "ok")).otherwise(
         pl.col(status) == "regression").fill_null(False)
 
 
@@ -932,7 +939,11 @@ _NEXT_STEPS = {
     "errors": "fix the failures of {item} ({errors}): server logs for those statuses and errors",
     "time share": "{item} is where the waiting time goes ({share} of it): the first place to "
                   "look for a speed-up (caching, query plans, payload size)",
+    "small share": "none needed: {item} loses no time to an SLO, a regression or errors, and "
+                   "holds only {share} of the waiting time",
 }
+_SMALL_SHARE = 0.10
+"""Below this time share an item without losses needs no action in the backlog."""
 _PATTERN_STEPS = {
     "rising latency": "watch memory, connection pools and queue depths over a longer run: "
                       "latency grows at a steady load (leak-like)",
@@ -988,9 +999,12 @@ class Bottlenecks:
                 ({"factor": label, "s_per_h": row[column]} for column, label in COMPONENTS.items()
                  if row[column] and row[column] > 0), key=lambda d: -d["s_per_h"])
             patterns = by_endpoint.get(row["item"], []) if row["kind"] == "endpoint" else []
-            step = _NEXT_STEPS[row["driver"]].format(
+            driver = row["driver"]
+            if driver == "time share" and (row["time_share"] or 0.0) < _SMALL_SHARE:
+                driver = "small share"
+            step = _NEXT_STEPS[driver].format(
                 item=row["item"], slo_ms=f"{row['slo_ms']:g}" if row["slo_ms"] else "the SLO",
-                errors=errors.get(row["item"], "their statuses"),
+                errors=errors.get(row["item"]) or f"{row['failures']} failed requests",
                 share=_pct(row["time_share"]) if row["time_share"] is not None else "a share")
             steps = [step, *(_PATTERN_STEPS[p] for p in patterns)]
             out.append({

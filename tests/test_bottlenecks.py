@@ -153,21 +153,23 @@ def test_percentile_slo_gain_is_a_uniform_speed_up(k6_run: Run) -> None:
     assert a["gain"].startswith("bringing p95 of GET /a to 250 ms (now 555 ms) saves about 165 s")
 
 
-def test_regression_factor_counts_only_changes_whose_interval_clears_zero() -> None:
+def test_regression_factor_counts_only_real_changes() -> None:
     parts = pl.DataFrame({
-        "kind": "endpoint", "item": ["A", "B", "C"], "endpoint": ["A", "B", "C"],
-        "count": [1000, 1000, 2000], "failures": [0, 30, 0],
-        "total_ms": [100_000.0, 50_000.0, 40_000.0], "excess_ms": None, "slo_source": None})
+        "kind": "endpoint", "item": ["A", "B", "C", "D"], "endpoint": ["A", "B", "C", "D"],
+        "count": [1000, 1000, 2000, 1000], "failures": [0, 30, 0, 0],
+        "total_ms": [100_000.0, 50_000.0, 40_000.0, 10_000.0], "excess_ms": None,
+        "slo_source": None})
     regression = pl.DataFrame({
-        "endpoint": ["A", "B", "C"], "base_mean": [80.0, 50.0, 15.0],
-        "delta_mean_ms": [20.0, 0.0, 5.0], "delta_mean_low": [10.0, -1.0, -1.0],
-        "delta_mean_high": [30.0, 1.0, 11.0],
-        "mean_status": ["regression", "ok", "inconclusive"],
-        "base_error_rate": [0.0, 0.01, 0.0], "delta_error_rate": [0.0, 0.02, 0.0],
-        "delta_error_low": [-0.001, 0.005, -0.001], "delta_error_high": [0.001, 0.035, 0.001],
-        "error_status": ["ok", "regression", "ok"]})
+        "endpoint": ["A", "B", "C", "D"], "base_mean": [80.0, 50.0, 15.0, 9.5],
+        "delta_mean_ms": [20.0, 0.0, 5.0, 0.5], "delta_mean_low": [10.0, -1.0, -1.0, 0.1],
+        "delta_mean_high": [30.0, 1.0, 11.0, 0.9],
+        "mean_status": ["regression", "ok", "inconclusive", "ok"],
+        "base_error_rate": [0.0, 0.01, 0.0, 0.0], "delta_error_rate": [0.0, 0.02, 0.0, 0.0],
+        "delta_error_low": [-0.001, 0.005, -0.001, -0.001],
+        "delta_error_high": [0.001, 0.035, 0.001, 0.001],
+        "error_status": ["ok", "inconclusive", "ok", "ok"]})
     table = impact_table(parts, hours=1.0, regression=regression)
-    a, b, c = (table.filter(pl.col("item") == x).row(0, named=True) for x in "ABC")
+    a, b, c, d = (table.filter(pl.col("item") == x).row(0, named=True) for x in "ABCD")
     # A: +20 ms x 1000 requests/h = 20 s/h (interval 10-30)
     assert (a["extra_wait_s_per_h"], a["extra_wait_ci_low"], a["extra_wait_ci_high"]) == \
         pytest.approx((20.0, 10.0, 30.0))
@@ -187,7 +189,10 @@ def test_regression_factor_counts_only_changes_whose_interval_clears_zero() -> N
     assert c["extra_wait_s_per_h"] == pytest.approx(10.0)
     assert c["score_s_per_h"] == 0.0
     assert c["driver"] == "time share"
-    assert table["item"].to_list() == ["B", "A", "C"]
+    # D: +0.5 ms, above zero but inside compare's tolerance (status ok: equivalent): not scored
+    assert d["extra_wait_s_per_h"] == pytest.approx(0.5)
+    assert d["score_s_per_h"] == 0.0
+    assert table["item"].to_list() == ["B", "A", "C", "D"]
 
 
 def test_regression_without_interval_counts_what_compare_flags() -> None:
@@ -456,6 +461,29 @@ def test_steady_runs_have_no_patterns_and_ramps_a_capacity_limit(
     offset = (cap["start"][0] - ramp.meta["started_at"]).total_seconds()
     assert 40 < offset < 110
     assert not found.filter(pl.col("pattern") == "rising latency").height
+
+
+@pytest.mark.parametrize("tool", ["k6", "artillery", "locust"])
+@pytest.mark.parametrize("slo", [None, "p95<500", "p95<150"])
+def test_injected_regressions_rank_first_and_second(data_store: perfstats.Store, data_dir,
+                                                    tool: str, slo: str | None) -> None:
+    # data/*/candidate: POST /api/quote latency +30 %, POST /api/bookings errors 1 % -> 4 %
+    baseline = data_run(data_store, data_dir, tool, "baseline")
+    candidate = data_run(data_store, data_dir, tool, "candidate")
+    result = bottlenecks(candidate, baseline=baseline, slo=slo)
+    endpoints = result.table.filter(pl.col("kind") == "endpoint")
+    top = endpoints.head(2).rows_by_key("item", named=True, unique=True)
+    quote = next(v for k, v in top.items() if k.endswith("/api/quote"))
+    bookings = next(v for k, v in top.items() if k.endswith("/api/bookings"))
+    assert quote["driver"] == "latency regression"
+    assert bookings["driver"] == "error regression"
+    # the comparison's intervals exclude "no change" for both
+    assert quote["extra_wait_ci_low"] > 0 and bookings["new_errors_ci_low"] > 0
+    # and nothing else comes close: the third item loses under a tenth of the second
+    assert endpoints["score_s_per_h"][2] < 0.1 * endpoints["score_s_per_h"][1]
+    assert result.baseline_id == baseline.run_id
+    assert "undoing the slowdown of" in quote["gain"]
+    assert "bringing the error rate of" in bookings["gain"]
 
 
 def test_locust_estimates_from_its_histogram(data_store: perfstats.Store, data_dir) -> None:
