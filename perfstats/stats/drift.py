@@ -1,0 +1,503 @@
+"""The drift gate on arrays: every (endpoint, metric) check between two runs, FDR, statuses.
+
+For each endpoint present in either run and each metric (p50, p95, p99, mean, throughput,
+error_rate) the best method the data allow is used:
+
+- ``block-bootstrap``: both runs have per-window histograms of raw samples (k6 points, Artillery 1.x
+  latencies). Quantile, mean and throughput ratios with a window bootstrap (:mod:`.bootstrap`).
+- ``window-level``: per-window summaries only (Artillery 2.x periods, Locust history rows). Windows
+  as observations (:mod:`.windowlevel`); the p-value is a Welch test.
+- ``threshold-only``: one summary per run (Locust stats CSV, k6 handleSummary, an aggregate). The
+  tolerance is applied to the point change; no interval, ``p_value`` is None.
+- ``fisher-exact`` / ``z-test``: error rates, from the request and failure counts
+  (:mod:`.proportions`).
+
+Every p-value tests the question the gate asks: H0 "the candidate is not worse than the baseline by
+more than the tolerance" (one-sided, against the margin, not against zero). The p-values of all
+checks are adjusted together with Benjamini-Hochberg, and a check is a regression when its adjusted
+p-value is at most alpha. When no change exceeds its tolerance every null hypothesis is true, so BH
+bounds the chance of any false regression, and hence of a false NO-GO, by alpha.
+
+Intervals are two-sided at ``1 - 2 * alpha`` (90 % by default), so each bound is a one-sided
+``1 - alpha`` bound: a regression's lower bound always clears the tolerance, and an interval inside
+the tolerance band is a two one-sided tests (TOST) equivalence at alpha.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from perfstats.stats.bootstrap import (
+    HistogramBootstrap,
+    Replicates,
+    bootstrap_histograms,
+    log_ratio_of_sums,
+    seeded_weights,
+)
+from perfstats.stats.decision import FAILING, classify, classify_threshold, detectable_change
+from perfstats.stats.fdr import benjamini_hochberg
+from perfstats.stats.histogram import WindowHistogram, quantiles_from_counts
+from perfstats.stats.proportions import compare_error_rates
+from perfstats.stats.windowlevel import (
+    WindowSummaries,
+    min_window_count,
+    window_mean_test,
+    window_quantile_test,
+)
+
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "p50": 0.10,
+    "p95": 0.10,
+    "p99": 0.10,
+    "mean": 0.10,
+    "throughput": 0.10,
+    "error_rate": 0.005,
+}
+"""Practical margins: relative for latency (+10 %) and throughput (-10 %), absolute for the error
+rate (+0.5 percentage points)."""
+
+LATENCY_METRICS = ("p50", "p95", "p99", "mean")
+AUTO_WINDOWS = 30
+"""A run is cut into about this many windows unless a window length is given."""
+METRICS = (*LATENCY_METRICS, "throughput", "error_rate")
+_QUANTILE = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+
+
+def auto_window_s(duration_s: float) -> float:
+    """Default window length: whole seconds, about :data:`AUTO_WINDOWS` windows per run."""
+    return max(1.0, float(round(duration_s / AUTO_WINDOWS)))
+
+
+@dataclass(frozen=True)
+class EndpointData:
+    """What one run holds about one endpoint (or the whole run).
+
+    Attributes:
+        count: requests.
+        errors: failed requests; None when the tool does not report them.
+        summary: the tool's whole-run figures in ms (``p50``, ``p95``, ``p99``, ``mean``), used for
+            threshold-only checks and as the reported values of window-level checks.
+        histogram: per-window histograms of raw samples, when the tool gave samples.
+        windows: per-window summaries, when the tool gave only those.
+    """
+
+    count: int
+    errors: int | None
+    summary: Mapping[str, float] = field(default_factory=dict)
+    histogram: WindowHistogram | None = None
+    windows: WindowSummaries | None = None
+
+
+@dataclass(frozen=True)
+class RunData:
+    """One run: its endpoints and its steady-state duration in seconds."""
+
+    endpoints: Mapping[str, EndpointData]
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """Settings of the drift gate (the defaults are the calibrated ones, see docs/compare.md).
+
+    Attributes:
+        alpha: false discovery rate across all checks, and one-sided level of each interval bound.
+        tolerances: per metric margin (see :data:`DEFAULT_TOLERANCES`); missing metrics use it.
+        floor_ms: absolute latency change that is never a regression, however large in per cent.
+        resamples: bootstrap resamples per run.
+        seed: seed of the bootstrap generator; equal inputs and seed give equal answers.
+        min_tail: a ``q`` percentile needs ``min_tail / (1 - q)`` requests per run (1000 for p99).
+        min_window_tail: in window-level tests a window's ``q`` percentile counts when the window
+            has ``min_window_tail / (1 - q)`` requests (100 for p95); windows are count-weighted.
+        min_windows: fewest windows with requests for a bootstrap or window-level test.
+    """
+
+    alpha: float = 0.05
+    tolerances: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    floor_ms: float = 2.0
+    resamples: int = 2000
+    seed: int = 0
+    min_tail: float = 10.0
+    min_window_tail: float = 5.0
+    min_windows: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 0.5:
+            raise ValueError(f"alpha must be in (0, 0.5), got {self.alpha}")
+        if self.resamples < 100:
+            raise ValueError(f"resamples must be at least 100, got {self.resamples}")
+        unknown = set(self.tolerances) - set(METRICS)
+        if unknown:
+            raise ValueError(f"unknown metrics in tolerances: {sorted(unknown)}")
+        if any(v < 0 for v in self.tolerances.values()) or self.floor_ms < 0:
+            raise ValueError("tolerances and floor_ms must be non-negative")
+
+    def tolerance(self, metric: str) -> float:
+        """The margin of ``metric``."""
+        return float(self.tolerances.get(metric, DEFAULT_TOLERANCES[metric]))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One (endpoint, metric) comparison.
+
+    ``baseline``/``candidate`` are in ms, req/s or 0-1 (error rate); ``change_abs`` is their
+    difference and ``change_pct`` their relative change. ``ci_low``/``ci_high`` bound the change:
+    in per cent for latency and throughput, in percentage points for the error rate (``ci_unit``).
+    ``detectable`` is the smallest change (same unit, in the worse direction) that this data would
+    flag as a regression with 80 % power if it were the only one (BH level alpha / m). For
+    ``window-level`` checks ``baseline``/``candidate`` are the tool's whole-run figures while
+    ``change_pct`` and the interval compare the count-weighted log window percentiles, so the two
+    can differ by a few per cent.
+    """
+
+    endpoint: str
+    metric: str
+    baseline: float | None
+    candidate: float | None
+    change_abs: float | None
+    change_pct: float | None
+    ci_low: float | None
+    ci_high: float | None
+    ci_unit: str
+    p_value: float | None
+    p_adjusted: float | None
+    method: str
+    status: str
+    detectable: float | None
+    n_baseline: int
+    n_candidate: int
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-ready: no nan)."""
+        return {k: _clean(v) for k, v in asdict(self).items()}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A check before FDR adjustment: values on the oriented scale (positive = worse)."""
+
+    endpoint: str
+    metric: str
+    baseline: float | None
+    candidate: float | None
+    n_baseline: int
+    n_candidate: int
+    method: str
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    p_value: float | None = None
+    se: float | None = None
+    margin: float | None = None
+    status: str | None = None
+    note: str = ""
+
+
+class _Weights:
+    """Bootstrap weights per run (0 baseline, 1 candidate) and window count, shared by all
+    endpoints of the run."""
+
+    def __init__(self, settings: DriftSettings) -> None:
+        self.settings = settings
+
+    def get(self, side: int, n_windows: int) -> np.ndarray:
+        return seeded_weights(self.settings.seed, side, n_windows, self.settings.resamples)
+
+    def pair(self, n_base: int, n_cand: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.get(0, n_base), self.get(1, n_cand)
+
+
+def _active_windows(counts: np.ndarray) -> int:
+    return int(np.count_nonzero(np.asarray(counts) > 0))
+
+
+def window_summaries(hist: WindowHistogram) -> WindowSummaries:
+    """Per-window p50/p95/p99 and mean of a histogram, for comparing it with a summary-only run."""
+    n = hist.window_counts
+    per_window = quantiles_from_counts(hist.counts, hist.buckets, list(_QUANTILE.values()))
+    values = {name: per_window[:, k] for k, name in enumerate(_QUANTILE)}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values["mean"] = np.where(n > 0, np.asarray(hist.sums) / n, np.nan)
+    return WindowSummaries(n, values, hist.errors, hist.lengths)
+
+
+def _as_windows(data: EndpointData) -> WindowSummaries | None:
+    if data.windows is not None:
+        return data.windows
+    return None if data.histogram is None else window_summaries(data.histogram)
+
+
+def _summary_values(data: EndpointData) -> dict[str, float]:
+    """Whole-run latency figures: the tool's own, else from the histogram or the windows."""
+    values = {k: float(v) for k, v in data.summary.items() if v is not None}
+    if data.histogram is not None:
+        q = data.histogram.quantiles(list(_QUANTILE.values()))
+        for k, name in enumerate(_QUANTILE):
+            values.setdefault(name, float(q[k]))
+        if data.histogram.total:
+            values.setdefault("mean", float(np.sum(data.histogram.sums) / data.histogram.total))
+    elif data.windows is not None and "mean" in data.windows.values:
+        n = np.asarray(data.windows.counts, dtype=np.float64)
+        m = np.asarray(data.windows.values["mean"], dtype=np.float64)
+        ok = np.isfinite(m) & (n > 0)
+        if ok.any():
+            values.setdefault("mean", float(np.sum(n[ok] * m[ok]) / n[ok].sum()))
+    return values
+
+
+def _latency_margin(settings: DriftSettings, metric: str, baseline: float | None) -> float:
+    relative = settings.tolerance(metric)
+    if baseline is not None and baseline > 0 and settings.floor_ms > 0:
+        relative = max(relative, settings.floor_ms / baseline)
+    return math.log1p(relative)
+
+
+def _throughput_margin(settings: DriftSettings) -> float:
+    return -math.log1p(-min(settings.tolerance("throughput"), 0.999))
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """One endpoint in both runs, and what every check of it needs."""
+
+    name: str
+    base: EndpointData
+    cand: EndpointData
+    durations: tuple[float, float]
+    settings: DriftSettings
+    weights: _Weights
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        return self.base.count, self.cand.count
+
+    def stat(self, metric: str, values: tuple[float | None, float | None], method: str,
+             reps: Replicates, margin: float, *, p: float | None = None,
+             sign: float = 1.0) -> _Pending:
+        """A check with an interval; ``p`` defaults to the bootstrap p-value of H0: oriented
+        change <= margin. ``sign = -1`` orients a metric where lower is worse."""
+        low, high = reps.interval(1.0 - 2.0 * self.settings.alpha)
+        if sign < 0:
+            low, high = -high, -low
+            p = reps.p_less(-margin) if p is None else p
+        else:
+            p = reps.p_greater(margin) if p is None else p
+        return _Pending(self.name, metric, *values, *self.counts, method,
+                        estimate=sign * reps.estimate, low=low, high=high, p_value=p,
+                        se=reps.se, margin=margin)
+
+    def threshold(self, metric: str, values: tuple[float | None, float | None], margin: float,
+                  note: str, *, sign: float = 1.0) -> _Pending:
+        """A check of the point change only (no interval, no p-value)."""
+        b, c = values
+        if b is None or c is None or not (b > 0 and c > 0):
+            return _Pending(self.name, metric, b, c, *self.counts, "threshold-only",
+                            status="insufficient_data", note="no value reported")
+        return _Pending(self.name, metric, b, c, *self.counts, "threshold-only",
+                        estimate=sign * math.log(c / b), margin=margin, note=note)
+
+    def latency(self, boot: HistogramBootstrap | None,
+                windows: tuple[WindowSummaries | None, WindowSummaries | None]) -> list[_Pending]:
+        """p50, p95, p99 and mean."""
+        settings = self.settings
+        sums_b, sums_c = _summary_values(self.base), _summary_values(self.cand)
+        wb, wc = windows
+        wweights = self.weights.pair(wb.n_windows, wc.n_windows) \
+            if wb is not None and wc is not None else None
+        out = []
+        for metric in LATENCY_METRICS:
+            q = _QUANTILE.get(metric, 0.5)
+            need = min_window_count(q, settings.min_tail)
+            values = (sums_b.get(metric), sums_c.get(metric))
+            if min(self.counts) < need:
+                out.append(_Pending(self.name, metric, *values, *self.counts, "none",
+                                    status="insufficient_data",
+                                    note=f"{metric} needs at least {need} requests per run"))
+                continue
+            margin = _latency_margin(settings, metric, values[0])
+            if boot is not None:
+                out.append(self.stat(metric, (boot.baseline[metric], boot.candidate[metric]),
+                                     "block-bootstrap", boot.log_ratios[metric], margin))
+                continue
+            test = None
+            if wb is not None and wc is not None and wweights is not None:
+                if metric == "mean":
+                    test = window_mean_test(wb, wc, wweights, min_windows=settings.min_windows)
+                else:
+                    test = window_quantile_test(wb, wc, metric, q, wweights,
+                                                min_tail=settings.min_window_tail,
+                                                min_windows=settings.min_windows)
+            if test is not None:
+                out.append(self.stat(metric, values, "window-level", test.log_ratio, margin,
+                                     p=test.welch.p_greater(margin)))
+            else:
+                per_window = min_window_count(q, settings.min_window_tail)
+                why = ("no per-window data" if wb is None or wc is None else
+                       f"fewer than {settings.min_windows} windows with {per_window}+ requests")
+                out.append(self.threshold(metric, values, margin, why))
+        return out
+
+    def throughput(self, from_histograms: bool,
+                   windows: tuple[WindowSummaries | None, WindowSummaries | None]) -> _Pending:
+        """Achieved request rate: requests / duration, with a window bootstrap of its spread."""
+        settings = self.settings
+        margin = _throughput_margin(settings)
+        rates = (self.base.count / self.durations[0], self.cand.count / self.durations[1])
+        if from_histograms:
+            sides = [(d.histogram.window_counts, d.histogram.lengths)
+                     for d in (self.base, self.cand) if d.histogram is not None]
+            method = "block-bootstrap"
+        elif windows[0] is not None and windows[1] is not None:
+            sides = [(w.counts, w.lengths) for w in windows if w is not None]
+            method = "window-level"
+        else:
+            return self.threshold("throughput", rates, margin, "no per-window data", sign=-1.0)
+        if min(_active_windows(c) for c, _ in sides) < settings.min_windows:
+            return self.threshold("throughput", rates, margin,
+                                  f"fewer than {settings.min_windows} windows", sign=-1.0)
+        # First and last windows are often partial (ramp-up, a short last period) and would
+        # inflate the spread of the per-window rates: only interior windows are resampled.
+        trimmed = [(c[1:-1], n[1:-1]) if len(c) >= settings.min_windows + 2 else (c, n)
+                   for c, n in sides]
+        spread = log_ratio_of_sums(
+            (trimmed[0][0], trimmed[1][0]), (trimmed[0][1], trimmed[1][1]),
+            self.weights.pair(len(trimmed[0][0]), len(trimmed[1][0])))
+        point = math.log(rates[1] / rates[0])
+        reps = Replicates(point, point + spread.replicates - spread.estimate)
+        return self.stat("throughput", rates, method, reps, margin, sign=-1.0)
+
+    def error_rate(self) -> _Pending:
+        """Failed share of requests (Fisher or z-test, Newcombe interval)."""
+        margin = self.settings.tolerance("error_rate")
+        if self.base.errors is None or self.cand.errors is None:
+            return _Pending(self.name, "error_rate", None, None, *self.counts, "none",
+                            status="insufficient_data", note="failures not reported")
+        err = compare_error_rates(self.base.errors, self.base.count, self.cand.errors,
+                                  self.cand.count, confidence=1.0 - 2.0 * self.settings.alpha,
+                                  margin=margin)
+        return _Pending(self.name, "error_rate", err.baseline, err.candidate, *self.counts,
+                        err.method, estimate=err.difference, low=err.ci_low, high=err.ci_high,
+                        p_value=err.p_beyond, se=err.se, margin=margin)
+
+
+def _endpoint_checks(
+    name: str,
+    base: EndpointData | None,
+    cand: EndpointData | None,
+    durations: tuple[float, float],
+    settings: DriftSettings,
+    weights: _Weights,
+) -> list[_Pending]:
+    if base is None or cand is None or base.count == 0 or cand.count == 0:
+        missing = "baseline" if base is None or base.count == 0 else "candidate"
+        return [
+            _Pending(name, metric, None, None, base.count if base else 0,
+                     cand.count if cand else 0, "none", status="insufficient_data",
+                     note=f"no requests in the {missing}")
+            for metric in METRICS
+        ]
+    pair = _Pair(name, base, cand, durations, settings, weights)
+    boot: HistogramBootstrap | None = None
+    hb, hc = base.histogram, cand.histogram
+    if (
+        hb is not None and hc is not None
+        and min(_active_windows(hb.window_counts), _active_windows(hc.window_counts))
+        >= settings.min_windows
+    ):
+        boot = bootstrap_histograms(hb, hc, weights.pair(hb.n_windows, hc.n_windows),
+                                    list(_QUANTILE.values()))
+    windows = (None, None) if boot is not None else (_as_windows(base), _as_windows(cand))
+    return [*pair.latency(boot, windows), pair.throughput(boot is not None, windows),
+            pair.error_rate()]
+
+
+def _finish(
+    pending: _Pending, p_adjusted: float | None, settings: DriftSettings, detect_alpha: float
+) -> Check:
+    status, note = pending.status, pending.note
+    ci_low = ci_high = detectable = None
+    relative = pending.metric != "error_rate"
+    sign = -1.0 if pending.metric == "throughput" else 1.0
+
+    def shown(oriented: float) -> float:
+        # Oriented scale -> reported unit: % change for ratios, percentage points for error rates.
+        return 100.0 * math.expm1(sign * oriented) if relative else 100.0 * oriented
+
+    if status is None and pending.estimate is not None and pending.margin is not None:
+        if pending.low is None or pending.high is None or p_adjusted is None:
+            status = classify_threshold(pending.estimate, pending.margin)
+        else:
+            status = classify(pending.low, pending.high, pending.margin, p_adjusted,
+                              settings.alpha)
+            low, high = shown(pending.low), shown(pending.high)
+            ci_low, ci_high = min(low, high), max(low, high)
+            if pending.se is not None and math.isfinite(pending.se):
+                detectable = shown(detectable_change(pending.se, pending.margin, detect_alpha))
+            if status == "inconclusive" and detectable is not None:
+                unit = "%" if relative else " pp"
+                note = (f"neither a regression nor within tolerance; this data flags a change "
+                        f"of {detectable:+.1f}{unit} or more (80 % power)")
+    b, c = pending.baseline, pending.candidate
+    change_abs = c - b if b is not None and c is not None else None
+    change_pct = None
+    if relative and pending.estimate is not None:
+        change_pct = shown(pending.estimate)
+    elif b is not None and c is not None and b > 0:
+        change_pct = 100.0 * (c / b - 1.0)
+    return Check(
+        endpoint=pending.endpoint, metric=pending.metric, baseline=b, candidate=c,
+        change_abs=change_abs, change_pct=change_pct, ci_low=ci_low, ci_high=ci_high,
+        ci_unit="%" if relative else "pp", p_value=pending.p_value, p_adjusted=p_adjusted,
+        method=pending.method, status=status or "insufficient_data", detectable=detectable,
+        n_baseline=pending.n_baseline, n_candidate=pending.n_candidate, note=note,
+    )
+
+
+def drift_checks(
+    baseline: RunData, candidate: RunData, settings: DriftSettings | None = None
+) -> list[Check]:
+    """Every check between two runs, with BH-adjusted p-values and statuses.
+
+    Args:
+        baseline: the reference run.
+        candidate: the run under test.
+        settings: alpha, tolerances, bootstrap size and seed; defaults are the calibrated ones.
+
+    Returns:
+        One :class:`Check` per endpoint (union of both runs, in the baseline's order) and metric.
+    """
+    settings = settings or DriftSettings()
+    weights = _Weights(settings)
+    names = list(dict.fromkeys([*baseline.endpoints, *candidate.endpoints]))
+    pending: list[_Pending] = []
+    for name in names:
+        pending.extend(_endpoint_checks(
+            name, baseline.endpoints.get(name), candidate.endpoints.get(name),
+            (baseline.duration_s, candidate.duration_s), settings, weights,
+        ))
+    adjusted = benjamini_hochberg([p.p_value for p in pending])
+    # A lone regression must pass BH's strictest threshold, alpha / m.
+    tested = max(1, sum(p.p_value is not None for p in pending))
+    return [
+        _finish(p, None if p.p_value is None else float(a), settings, settings.alpha / tested)
+        for p, a in zip(pending, adjusted, strict=True)
+    ]
+
+
+def verdict(checks: Sequence[Check]) -> str:
+    """``"NO-GO"`` if any check is a regression or an SLO breach, else ``"GO"``."""
+    return "NO-GO" if any(c.status in FAILING for c in checks) else "GO"
+
