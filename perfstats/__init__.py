@@ -9,6 +9,7 @@ Example:
 from perfstats.bottlenecks import Bottlenecks, bottlenecks
 from perfstats.capacity import CapacityPlan, capacity, instances_needed
 from perfstats.changepoint import ChangePoint, detect_change_points
+from perfstats.compare import Comparison, compare
 from perfstats.errors import (
     ConfigError,
     IngestError,
@@ -31,6 +32,7 @@ __all__ = [
     "Bottlenecks",
     "CapacityPlan",
     "ChangePoint",
+    "Comparison",
     "ConfigError",
     "History",
     "IngestError",
@@ -46,6 +48,7 @@ __all__ = [
     "baseline_runs",
     "bottlenecks",
     "capacity",
+    "compare",
     "connect",
     "detect_change_points",
     "export_parquet",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -341,8 +341,13 @@ class _Pair:
                                                 min_tail=settings.min_window_tail,
                                                 min_windows=settings.min_windows)
             if test is not None:
-                out.append(self.stat(metric, values, "window-level", test.log_ratio, margin,
-                                     p=test.welch.p_greater(margin)))
+                check = self.stat(metric, values, "window-level", test.log_ratio, margin,
+                                  p=test.welch.p_greater(margin))
+                if metric != "mean":
+                    used = f"{test.windows[0]} and {test.windows[1]} windows"
+                    check = replace(check, note=f"change of the count-weighted window {metric} "
+                                                f"({used})")
+                out.append(check)
             else:
                 per_window = min_window_count(q, settings.min_window_tail)
                 why = ("no per-window data" if wb is None or wc is None else
@@ -449,7 +454,8 @@ def _finish(
             if status == "inconclusive" and detectable is not None:
                 unit = "%" if relative else " pp"
                 note = (f"neither a regression nor within tolerance; this data flags a change "
-                        f"of {detectable:+.1f}{unit} or more (80 % power)")
+                        f"of {detectable:+.1f}{unit} or more (80 % power)"
+                        + (f"; {note}" if note else ""))
     b, c = pending.baseline, pending.candidate
     change_abs = c - b if b is not None and c is not None else None
     change_pct = None

@@ -1,0 +1,723 @@
+"""``perfstats compare``: is the candidate worse than the baseline? A gate that does not cry wolf.
+
+:func:`compare` loads both runs (run ids, :class:`~perfstats.Run` objects or result files), builds
+per-window data at the finest grain each run has, runs the checks of :mod:`perfstats.stats.drift`
+(block bootstrap, window-level tests, error-rate tests, Benjamini-Hochberg), applies absolute SLOs
+and validity warnings, and returns a :class:`Comparison`. Method and calibration: docs/compare.md.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import html
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
+
+import numpy as np
+import polars as pl
+
+from perfstats.config import CompareConfig, load_compare_config
+from perfstats.run import Run, load
+from perfstats.stats.decision import FAILING, STATUSES
+from perfstats.stats.drift import (
+    METRICS,
+    Check,
+    EndpointData,
+    RunData,
+    auto_window_s,
+    drift_checks,
+    verdict,
+    window_summaries,
+)
+from perfstats.stats.histogram import WindowHistogram, bucket_sql
+from perfstats.stats.windowlevel import WindowSummaries
+from perfstats.store import ALL_ENDPOINTS, Store
+
+if TYPE_CHECKING:
+    import altair as alt
+
+SCHEMA_VERSION = 1
+"""Version of :meth:`Comparison.to_json`'s layout (see docs/compare.md)."""
+
+RunLike = Run | str | os.PathLike[str]
+
+CHECK_SCHEMA: dict[str, Any] = {
+    "endpoint": pl.String, "metric": pl.String, "status": pl.String,
+    "baseline": pl.Float64, "candidate": pl.Float64, "change_abs": pl.Float64,
+    "change_pct": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "ci_unit": pl.String,
+    "p_value": pl.Float64, "p_adjusted": pl.Float64, "method": pl.String,
+    "detectable": pl.Float64, "n_baseline": pl.Int64, "n_candidate": pl.Int64, "note": pl.String,
+}
+"""Columns of :attr:`Comparison.checks`."""
+
+LOCUST_RECENT_S = 10.0
+"""Locust's "current" percentiles cover about the last 10 s (its
+``CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW``); its 1 s history rows are merged into blocks of this
+length so that windows do not overlap."""
+_PROFILE_TOLERANCE = 0.10
+_MIX_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of :func:`compare`.
+
+    Attributes:
+        verdict: ``"GO"`` or ``"NO-GO"`` (any regression or SLO breach).
+        checks: one row per (endpoint, metric); columns in :data:`CHECK_SCHEMA`. ``ci_low`` and
+            ``ci_high`` bound the change in per cent (``ci_unit == "%"``) or, for the error rate,
+            in percentage points (``"pp"``).
+        warnings: validity warnings (load profile, missing endpoints, too few samples...).
+        baseline: the baseline run(s): ids, tool, grain, start, labels.
+        candidate: the candidate run, same keys.
+        settings: the settings used (alpha, tolerances, SLOs, seed...).
+    """
+
+    verdict: str
+    checks: pl.DataFrame
+    warnings: tuple[str, ...]
+    baseline: dict[str, Any]
+    candidate: dict[str, Any]
+    settings: dict[str, Any]
+
+    @property
+    def failing(self) -> pl.DataFrame:
+        """The checks that make the verdict NO-GO."""
+        return self.checks.filter(pl.col("status").is_in(list(FAILING)))
+
+    def worst_first(self) -> pl.DataFrame:
+        """The checks ordered by status (regressions first), then by size of the change."""
+        rank = {s: i for i, s in enumerate(STATUSES)}
+        return self.checks.with_columns(
+            pl.col("status").replace_strict(rank, default=len(rank)).alias("_rank"),
+            (-pl.col("change_pct").abs()).fill_null(0.0).alias("_size"),
+        ).sort("_rank", "_size", "endpoint", maintain_order=True).drop("_rank", "_size")
+
+    def headline(self) -> str:
+        """One line: verdict and counts of statuses."""
+        counts = self.checks["status"].value_counts()
+        parts = [f"{row['count']} {row['status']}" for row in counts.iter_rows(named=True)]
+        order = {s: i for i, s in enumerate(STATUSES)}
+        parts.sort(key=lambda p: order.get(p.split(" ", 1)[1], 99))
+        return f"{self.verdict}: {', '.join(parts)} ({self.checks.height} checks)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON document (see docs/compare.md for the schema)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "verdict": self.verdict,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "settings": self.settings,
+            "warnings": list(self.warnings),
+            "checks": [{k: _json_value(v) for k, v in row.items()}
+                       for row in self.checks.iter_rows(named=True)],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def display_frame(self, *, all_checks: bool = True) -> pl.DataFrame:
+        """Worst-first table with readable columns (strings), as printed by the CLI."""
+        frame = self.worst_first()
+        if not all_checks:
+            frame = frame.filter(~pl.col("status").is_in(["ok", "improved"]))
+        rows = []
+        for row in frame.iter_rows(named=True):
+            rows.append({
+                "endpoint": row["endpoint"],
+                "metric": row["metric"],
+                "status": row["status"],
+                "baseline": _format_value(row["metric"], row["baseline"]),
+                "candidate": _format_value(row["metric"], row["candidate"]),
+                "change": _format_change(row),
+                "interval": _format_interval(row),
+                "p": "" if row["p_adjusted"] is None else f"{row['p_adjusted']:.2g}",
+                "method": row["method"],
+            })
+        return pl.DataFrame(rows, schema={k: pl.String for k in (
+            "endpoint", "metric", "status", "baseline", "candidate", "change", "interval", "p",
+            "method")})
+
+    def to_markdown(self) -> str:
+        """A GitHub-flavoured report: verdict, warnings, the checks that need attention, and
+        every check in a collapsed section."""
+        lines = [f"## perfstats compare: **{self.verdict}**", ""]
+        lines.append(f"Baseline {_describe(self.baseline)}; candidate {_describe(self.candidate)}.")
+        lines.append(f"{self.headline()}. p = BH-adjusted p-value that the change exceeds "
+                     "its tolerance; intervals are 90 %.")
+        lines.append("")
+        if self.warnings:
+            lines += ["**Warnings**", ""] + [f"- {w}" for w in self.warnings] + [""]
+        attention = self.display_frame(all_checks=False)
+        if attention.height:
+            lines += [_markdown_table(attention), ""]
+        else:
+            lines += ["Every check is ok or improved.", ""]
+        lines += ["<details><summary>All checks</summary>", "",
+                  _markdown_table(self.display_frame()), "", "</details>", ""]
+        return "\n".join(lines)
+
+    def to_junit(self) -> str:
+        """JUnit XML: one test case per check; regressions and SLO breaches fail, checks with
+        insufficient data are skipped."""
+        suite = ElementTree.Element(
+            "testsuite", name="perfstats compare", tests=str(self.checks.height),
+            failures=str(self.failing.height),
+            skipped=str(self.checks.filter(pl.col("status") == "insufficient_data").height))
+        for row in self.checks.iter_rows(named=True):
+            case = ElementTree.SubElement(
+                suite, "testcase", classname=f"perfstats.compare.{row['endpoint']}",
+                name=f"{row['endpoint']} {row['metric']}")
+            text = (f"{row['status']}: {_format_value(row['metric'], row['baseline'])} -> "
+                    f"{_format_value(row['metric'], row['candidate'])} ({_format_change(row)}, "
+                    f"interval {_format_interval(row) or 'n/a'}, method {row['method']}"
+                    + (f", p {row['p_adjusted']:.3g}" if row["p_adjusted"] is not None else "")
+                    + ")" + (f"; {row['note']}" if row["note"] else ""))
+            if row["status"] in FAILING:
+                failure = ElementTree.SubElement(case, "failure", message=text,
+                                                 type=row["status"])
+                failure.text = text
+            elif row["status"] == "insufficient_data":
+                ElementTree.SubElement(case, "skipped", message=text)
+            else:
+                ElementTree.SubElement(case, "system-out").text = text
+        ElementTree.indent(suite)
+        return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+    def chart(self, metric: str = "p95") -> alt.LayerChart:
+        """Change of ``metric`` per endpoint with its 90 % interval, coloured by status.
+
+        Args:
+            metric: one of ``p50``, ``p95``, ``p99``, ``mean``, ``throughput``, ``error_rate``.
+        """
+        from perfstats import charts
+
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
+        rows = self.checks.filter(pl.col("metric") == metric)
+        tolerance = float(self.settings["tolerances"][metric])
+        if metric == "error_rate":
+            frame = rows.select(
+                "endpoint", "status", (pl.col("change_abs") * 100).alias("change"),
+                "ci_low", "ci_high")
+            return charts.change_per_endpoint(
+                frame, color="status", percent=False, thresholds=[tolerance * 100],
+                x_title="error rate change, candidate - baseline (percentage points)",
+                title="Error rate change per endpoint")
+        frame = rows.select("endpoint", "status", (pl.col("change_pct") / 100).alias("change"),
+                            (pl.col("ci_low") / 100), (pl.col("ci_high") / 100))
+        sign = -1.0 if metric == "throughput" else 1.0
+        return charts.change_per_endpoint(
+            frame, color="status", thresholds=[sign * tolerance],
+            x_title=f"{metric} change, candidate vs baseline (%)",
+            title=f"{metric} change per endpoint ({self.verdict})")
+
+    def _repr_html_(self) -> str:
+        colour = "#d62728" if self.verdict == "NO-GO" else "#2ca02c"
+        head = (f"<p><b style='color:{colour}'>{html.escape(self.verdict)}</b> &middot; "
+                f"{html.escape(self.headline())}<br>"
+                f"baseline {html.escape(_describe(self.baseline))} &middot; "
+                f"candidate {html.escape(_describe(self.candidate))}</p>")
+        warn = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
+        return head + (f"<ul>{warn}</ul>" if warn else "") + self.display_frame()._repr_html_()
+
+    def __str__(self) -> str:
+        return self.headline()
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _format_value(metric: str, value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if metric == "error_rate":
+        return f"{value * 100:.2f}%"
+    if metric == "throughput":
+        return f"{value:,.2f}/s"
+    return f"{value:,.1f} ms" if value >= 10 else f"{value:,.2f} ms"
+
+
+def _format_change(row: Mapping[str, Any]) -> str:
+    if row["metric"] == "error_rate":
+        return "" if row["change_abs"] is None else f"{row['change_abs'] * 100:+.2f} pp"
+    return "" if row["change_pct"] is None else f"{row['change_pct']:+.1f}%"
+
+
+def _format_interval(row: Mapping[str, Any]) -> str:
+    if row["ci_low"] is None or row["ci_high"] is None:
+        return ""
+    unit = " pp" if row["ci_unit"] == "pp" else "%"
+    digits = 2 if row["ci_unit"] == "pp" else 1
+    return f"[{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]{unit}"
+
+
+def _markdown_table(frame: pl.DataFrame) -> str:
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(str(v or "").replace("|", "\\|") for v in row) + " |"
+            for row in frame.iter_rows()]
+    return "\n".join([header, rule, *body])
+
+
+def _describe(side: Mapping[str, Any]) -> str:
+    ids = side.get("run_ids") or []
+    what = ids[0] if len(ids) == 1 else f"{len(ids)} pooled runs ({', '.join(ids)})"
+    return f"{what} ({side.get('tool')}, {side.get('grain')})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading runs into per-window arrays
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """One run's endpoints as drift inputs, plus what the warnings need."""
+
+    run: Run
+    endpoints: dict[str, EndpointData]
+    duration_s: float
+    window_s: float | None
+
+
+def _looks_like_path(item: str | os.PathLike[str]) -> bool:
+    path = Path(item)
+    return path.exists() or (bool(path.name) and any(path.parent.glob(f"{path.name}_stats*.csv")))
+
+
+def _resolve(item: RunLike, db: Store | str | os.PathLike[str] | None, scratch: Store) -> Run:
+    if isinstance(item, Run):
+        return item
+    if not isinstance(item, str | os.PathLike):
+        raise TypeError(f"expected a Run, a run id or a result path, got {type(item).__name__}")
+    if db is None and _looks_like_path(item):
+        return load(item, db=scratch)
+    return load(item, db=db)
+
+
+def _selected(endpoint: str, include: Sequence[str], ignore: Sequence[str]) -> bool:
+    if include and not any(fnmatch.fnmatchcase(endpoint, g) for g in include):
+        return False
+    return not any(fnmatch.fnmatchcase(endpoint, g) for g in ignore)
+
+
+def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
+                       ) -> dict[str, tuple[dict[str, WindowHistogram], float]]:
+    """Per-window histograms of every endpoint of raw-sample runs, in one DuckDB query.
+
+    Args:
+        store: the store holding the runs.
+        runs: run id -> (window length, the run's recorded duration) in seconds.
+
+    Returns:
+        run id -> ({endpoint: histogram}, duration in seconds).
+    """
+    values = ", ".join("(?, ?)" for _ in runs)
+    params: list[Any] = [v for run_id, (win, _) in runs.items() for v in (run_id, win)]
+    frame = store.query(f"""
+        WITH params(run_id, win) AS (VALUES {values}),
+        s AS (
+            SELECT s.run_id, s.endpoint, s.ts, s.value, p.win,
+                   NOT coalesce(s.expected_response, true) AS failed
+            FROM samples s JOIN params p USING (run_id)
+            WHERE s.metric = 'http_req_duration' AND s.value IS NOT NULL
+              AND s.endpoint IS NOT NULL AND s.ts IS NOT NULL
+        ),
+        t AS (SELECT run_id, min(ts) AS t0, epoch(max(ts) - min(ts)) AS span FROM s
+              GROUP BY run_id)
+        SELECT run_id, endpoint, any_value(span) AS span,
+               CAST(floor(epoch(ts - t0) / win) AS BIGINT) AS w, {bucket_sql("value")} AS b,
+               count(*) AS n, sum(value) AS total, count(*) FILTER (WHERE failed) AS failed
+        FROM s JOIN t USING (run_id)
+        GROUP BY run_id, endpoint, w, b
+        ORDER BY run_id, endpoint, w, b
+        """, params)
+    out: dict[str, tuple[dict[str, WindowHistogram], float]] = {}
+    for (run_id,), part in frame.partition_by("run_id", as_dict=True, maintain_order=True).items():
+        win, recorded = runs[str(run_id)]
+        # Whole-second timestamps (k6 CSV) make the sample span up to 1 s shorter than the run.
+        duration = max(float(part["span"].max() or 0.0), recorded)
+        n_windows = max(1, math.floor(duration / win) + 1)
+        lengths = np.full(n_windows, win)
+        lengths[-1] = max(duration - win * (n_windows - 1), min(win, 1.0))
+        hists: dict[str, WindowHistogram] = {}
+        for (endpoint,), rows in part.partition_by("endpoint", as_dict=True,
+                                                    maintain_order=True).items():
+            w = np.minimum(rows["w"].to_numpy(), n_windows - 1)
+            buckets, column = np.unique(rows["b"].to_numpy(), return_inverse=True)
+            counts = np.zeros((n_windows, len(buckets)), dtype=np.int64)
+            np.add.at(counts, (w, column), rows["n"].to_numpy())
+            hists[str(endpoint)] = WindowHistogram(
+                buckets=buckets, counts=counts,
+                sums=np.bincount(w, weights=rows["total"].to_numpy(), minlength=n_windows),
+                errors=np.bincount(w, weights=rows["failed"].to_numpy().astype(np.float64),
+                                   minlength=n_windows).astype(np.int64),
+                lengths=lengths)
+        out[str(run_id)] = (hists, float(lengths.sum()))
+    return out
+
+
+def _window_summaries(store: Store, run_ids: Sequence[str]
+                      ) -> dict[str, dict[str, WindowSummaries]]:
+    """Per-window summaries of runs whose tools wrote only those (Artillery, Locust history)."""
+    marks = ", ".join("?" for _ in run_ids)
+    frame = store.query(f"""
+        SELECT run_id, endpoint, start, length_s, count, failures, mean, p50, p95, p99,
+               total_ms, percentiles,
+               epoch(start - min(start) OVER (PARTITION BY run_id)) AS offset_s
+        FROM windows WHERE run_id IN ({marks}) ORDER BY run_id, endpoint, start
+        """, list(run_ids))
+    if frame.is_empty():
+        return {}
+    recent = pl.col("percentiles") == "tool-recent"
+    # Locust's "current" percentiles are over about the last 10 s: keep one row per 10 s block
+    # (the block's last) so windows do not overlap; counts and totals add up over the block.
+    frame = frame.with_columns(
+        pl.when(recent).then((pl.col("offset_s") / LOCUST_RECENT_S).floor())
+        .otherwise(pl.col("offset_s")).alias("block"),
+        pl.when(pl.col("percentiles") == "tool-cumulative").then(None)
+        .otherwise(pl.col("p50")).alias("p50"),
+    ).with_columns(*(
+        pl.when(pl.col("percentiles") == "tool-cumulative").then(None).otherwise(pl.col(c))
+        .alias(c) for c in ("p95", "p99")))
+    frame = frame.group_by("run_id", "endpoint", "block", maintain_order=True).agg(
+        pl.col("length_s").sum(), pl.col("count").sum(), pl.col("failures").fill_null(0).sum(),
+        pl.col("total_ms").sum().alias("total_ms"),
+        pl.col("total_ms").is_null().any().alias("no_total"),
+        pl.col("mean").last(), pl.col("p50").last(), pl.col("p95").last(), pl.col("p99").last(),
+    ).with_columns(
+        pl.when(pl.col("no_total") | (pl.col("count") == 0)).then(pl.col("mean"))
+        .otherwise(pl.col("total_ms") / pl.col("count")).alias("mean"))
+    out: dict[str, dict[str, WindowSummaries]] = {}
+    for (run_id, endpoint), rows in frame.partition_by(
+            "run_id", "endpoint", as_dict=True, maintain_order=True).items():
+        counts = rows["count"].fill_null(0).to_numpy().astype(np.int64)
+        values = {c: rows[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
+                  for c in ("p50", "p95", "p99", "mean")}
+        out.setdefault(str(run_id), {})[str(endpoint)] = WindowSummaries(
+            counts, values, rows["failures"].to_numpy().astype(np.int64),
+            rows["length_s"].fill_null(0.0).to_numpy().astype(np.float64))
+    return out
+
+
+def _summaries(store: Store, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    marks = ", ".join("?" for _ in run_ids)
+    frame = store.query(
+        f"SELECT run_id, endpoint, count, failures, mean, p50, p95, p99 FROM summaries "
+        f"WHERE run_id IN ({marks})", list(run_ids))
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in frame.iter_rows(named=True):
+        out.setdefault(row["run_id"], {})[row["endpoint"]] = row
+    return out
+
+
+def _load_runs(runs: Sequence[Run], config: CompareConfig) -> list[_Loaded]:
+    """Drift inputs of every run, with one query per table and store."""
+    by_store: dict[int, list[Run]] = {}
+    for run in runs:
+        by_store.setdefault(id(run.store), []).append(run)
+    loaded: dict[str, _Loaded] = {}
+    for group in by_store.values():
+        store = group[0].store
+        ids = [r.run_id for r in group]
+        summaries = _summaries(store, ids)
+        sampled = {r.run_id: (config.window_s or auto_window_s(float(r.meta["duration_s"] or 0)),
+                              float(r.meta["duration_s"] or 0.0))
+                   for r in group if r.grain == "samples"}
+        hists = _sample_histograms(store, sampled) if sampled else {}
+        others = [r.run_id for r in group if r.grain != "samples"]
+        summary_windows = _window_summaries(store, others) if others else {}
+        for run in group:
+            rows = summaries.get(run.run_id, {})
+            endpoints: dict[str, EndpointData] = {}
+            window_s: float | None = None
+            if run.run_id in hists:
+                run_hists, duration = hists[run.run_id]
+                window_s = sampled[run.run_id][0]
+                for name, hist in run_hists.items():
+                    endpoints[name] = EndpointData(hist.total, int(hist.errors.sum()),
+                                                   histogram=hist)
+            else:
+                duration = float(run.meta["duration_s"] or 0.0)
+                run_windows = summary_windows.get(run.run_id, {})
+                for name, row in rows.items():
+                    summary = {k: float(row[k]) for k in ("p50", "p95", "p99", "mean")
+                               if row[k] is not None}
+                    errors = None if row["failures"] is None else int(row["failures"])
+                    endpoints[name] = EndpointData(int(row["count"] or 0), errors, summary,
+                                                   windows=run_windows.get(name))
+                if not duration and run_windows:
+                    duration = float(next(iter(run_windows.values())).lengths.sum())
+            loaded[run.run_id] = _Loaded(run, endpoints, duration, window_s)
+    return [loaded[r.run_id] for r in runs]
+
+
+def _pool(parts: Sequence[EndpointData]) -> EndpointData:
+    """Several baseline runs of one endpoint as one: windows side by side."""
+    if len(parts) == 1:
+        return parts[0]
+    count = sum(p.count for p in parts)
+    errors = None if any(p.errors is None for p in parts) else sum(int(p.errors or 0)
+                                                                    for p in parts)
+    if all(p.histogram is not None for p in parts):
+        hists = [p.histogram for p in parts if p.histogram is not None]
+        buckets = np.unique(np.concatenate([h.buckets for h in hists]))
+        hist = WindowHistogram(
+            buckets=buckets, counts=np.vstack([h.on_buckets(buckets) for h in hists]),
+            sums=np.concatenate([h.sums for h in hists]),
+            errors=np.concatenate([h.errors for h in hists]),
+            lengths=np.concatenate([h.lengths for h in hists]))
+        return EndpointData(count, errors, histogram=hist)
+    # Percentiles of different runs cannot be merged: the pooled summary is their median.
+    summary = {k: float(np.median([p.summary[k] for p in parts if k in p.summary]))
+               for k in ("p50", "p95", "p99", "mean")
+               if any(k in p.summary for p in parts)}
+    windows = [p.windows if p.windows is not None
+               else (window_summaries(p.histogram) if p.histogram is not None else None)
+               for p in parts]
+    if any(w is None for w in windows):
+        return EndpointData(count, errors, summary)
+    ws = [w for w in windows if w is not None]
+    pooled = WindowSummaries(
+        np.concatenate([w.counts for w in ws]),
+        {k: np.concatenate([np.asarray(w.values.get(k, np.full(w.n_windows, np.nan)))
+                            for w in ws]) for k in ("p50", "p95", "p99", "mean")},
+        np.concatenate([w.errors for w in ws]), np.concatenate([w.lengths for w in ws]))
+    return EndpointData(count, errors, summary, windows=pooled)
+
+
+def _side(loaded: Sequence[_Loaded], config: CompareConfig, warnings: list[str]) -> RunData:
+    """The drift input of one side (several runs are pooled), endpoints filtered."""
+    names = list(dict.fromkeys(n for part in loaded for n in part.endpoints))
+    filtered = bool(config.endpoints or config.ignore)
+    endpoints: dict[str, EndpointData] = {}
+    for name in names:
+        if name == ALL_ENDPOINTS or not _selected(name, config.endpoints, config.ignore):
+            continue
+        parts = [p.endpoints[name] for p in loaded if name in p.endpoints]
+        endpoints[name] = _pool(parts)
+    whole = [p.endpoints.get(ALL_ENDPOINTS) for p in loaded]
+    hists = [e.histogram for e in endpoints.values() if e.histogram is not None]
+    if hists and len(hists) == len(endpoints):
+        merged = hists[0]
+        for hist in hists[1:]:
+            merged = merged.merge(hist)
+        errors = [e.errors for e in endpoints.values()]
+        endpoints = {ALL_ENDPOINTS: EndpointData(
+            merged.total, None if None in errors else int(merged.errors.sum()),
+            histogram=merged), **endpoints}
+    elif not filtered and all(w is not None for w in whole):
+        endpoints = {ALL_ENDPOINTS: _pool([w for w in whole if w is not None]), **endpoints}
+    elif filtered and any(w is not None for w in whole):
+        message = ("whole-run (ALL) checks left out: the tool's whole-run figures include the "
+                   "endpoints left out by --endpoint/--ignore")
+        if message not in warnings:
+            warnings.append(message)
+    return RunData(endpoints, sum(p.duration_s for p in loaded) or 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Warnings
+
+
+def _rel_diff(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not a or (isinstance(a, float) and math.isnan(a)):
+        return None
+    return float(b) / float(a) - 1.0
+
+
+def _profile_warnings(base: Sequence[_Loaded], cand: _Loaded, base_data: RunData,
+                      cand_data: RunData, checks: Sequence[Check]) -> list[str]:
+    out: list[str] = []
+    tools = {p.run.tool for p in base}
+    if tools != {cand.run.tool}:
+        out.append(f"different tools: baseline {', '.join(sorted(tools))}, candidate "
+                   f"{cand.run.tool}; their latency definitions differ")
+    models = {p.run.meta.get("load_model") for p in base}
+    if None not in models and cand.run.meta.get("load_model") and \
+            models != {cand.run.meta.get("load_model")}:
+        out.append(f"different load models: baseline {', '.join(sorted(map(str, models)))}, "
+                   f"candidate {cand.run.meta.get('load_model')}; a closed model under-reports "
+                   "tail latency when the system stalls (coordinated omission)")
+    runs = len(base)
+    b_total = sum(e.count for n, e in base_data.endpoints.items() if n != ALL_ENDPOINTS)
+    c_total = sum(e.count for n, e in cand_data.endpoints.items() if n != ALL_ENDPOINTS)
+    b_dur = base_data.duration_s / runs
+    diff = _rel_diff(b_dur, cand_data.duration_s)
+    if diff is not None and abs(diff) > _PROFILE_TOLERANCE:
+        out.append(f"durations differ by {diff:+.0%} ({b_dur:.0f} s vs "
+                   f"{cand_data.duration_s:.0f} s)")
+    diff = _rel_diff(b_total / base_data.duration_s, c_total / cand_data.duration_s)
+    if diff is not None and abs(diff) > _PROFILE_TOLERANCE:
+        out.append(f"achieved request rates differ by {diff:+.0%} "
+                   f"({b_total / base_data.duration_s:.1f}/s vs "
+                   f"{c_total / cand_data.duration_s:.1f}/s): the load profiles differ")
+    users = [p.run.meta.get("max_users") for p in base]
+    if all(u for u in users) and cand.run.meta.get("max_users"):
+        diff = _rel_diff(float(np.mean(users)), cand.run.meta["max_users"])
+        if diff is not None and abs(diff) > _PROFILE_TOLERANCE:
+            out.append(f"virtual users differ by {diff:+.0%} ({float(np.mean(users)):g} vs "
+                       f"{cand.run.meta['max_users']:g})")
+    names = [n for n in dict.fromkeys([*base_data.endpoints, *cand_data.endpoints])
+             if n != ALL_ENDPOINTS]
+    if b_total and c_total:
+        shares = [(n, (base_data.endpoints[n].count if n in base_data.endpoints else 0) / b_total,
+                   (cand_data.endpoints[n].count if n in cand_data.endpoints else 0) / c_total)
+                  for n in names]
+        moved = sum(abs(c - b) for _, b, c in shares) / 2
+        if moved > _MIX_TOLERANCE:
+            worst = max(shares, key=lambda s: abs(s[2] - s[1]))
+            out.append(f"endpoint mix differs: {moved:.0%} of requests moved between endpoints "
+                       f"(largest: {worst[0]} {worst[1]:.1%} -> {worst[2]:.1%})")
+    for name in names:
+        if name not in cand_data.endpoints or cand_data.endpoints[name].count == 0:
+            out.append(f"endpoint {name} is missing from the candidate")
+        elif name not in base_data.endpoints or base_data.endpoints[name].count == 0:
+            out.append(f"endpoint {name} is new in the candidate (not in the baseline)")
+    few: dict[str, list[str]] = {}
+    for check in checks:
+        if check.status == "insufficient_data" and "requests per run" in check.note:
+            few.setdefault(check.metric, []).append(check.endpoint)
+    for metric, endpoints in few.items():
+        out.append(f"too few requests for {metric} ({_need(checks, metric)}) on "
+                   f"{', '.join(endpoints)}: insufficient_data")
+    threshold_only = sorted({c.endpoint for c in checks if c.method == "threshold-only"})
+    if threshold_only:
+        out.append(f"no per-window data for some checks of {', '.join(threshold_only)}: "
+                   "tolerances applied to the tools' summaries with no significance test "
+                   "(threshold-only, p_value null)")
+    return out
+
+
+def _need(checks: Sequence[Check], metric: str) -> str:
+    for check in checks:
+        if check.metric == metric and "needs at least" in check.note:
+            return check.note.split(" needs ", 1)[1]
+    return "too few requests"
+
+
+def _apply_slos(checks: Sequence[Check], config: CompareConfig, warnings: list[str]
+                ) -> list[Check]:
+    out = []
+    metrics = set(METRICS)
+    for glob, objective in config.slos:
+        if objective.metric not in metrics:
+            warnings.append(f"SLO {objective} on {glob!r} is not checked by compare "
+                            f"(compare checks {', '.join(METRICS)})")
+    for check in checks:
+        broken = [f"{o}" for g, o in config.slos
+                  if o.metric == check.metric and fnmatch.fnmatchcase(check.endpoint, g)
+                  and check.candidate is not None and not math.isnan(check.candidate)
+                  and not o.holds(check.candidate)]
+        if broken:
+            note = f"breaks SLO {', '.join(broken)}" + (f"; {check.note}" if check.note else "")
+            check = replace(check, status="slo_breach", note=note)
+        out.append(check)
+    return out
+
+
+def _side_info(loaded: Sequence[_Loaded]) -> dict[str, Any]:
+    first = loaded[0].run
+    started = first.meta.get("started_at")
+    return {
+        "run_ids": [p.run.run_id for p in loaded],
+        "tool": first.tool,
+        "tool_version": first.meta.get("tool_version"),
+        "grain": first.grain,
+        "started_at": started.isoformat() if hasattr(started, "isoformat") else started,
+        "duration_s": sum(p.duration_s for p in loaded),
+        "window_s": loaded[0].window_s,
+        "load_model": first.meta.get("load_model"),
+        "labels": first.labels,
+    }
+
+
+def compare(
+    baseline: RunLike | Sequence[RunLike],
+    candidate: RunLike,
+    *,
+    config: CompareConfig | str | os.PathLike[str] | None = None,
+    db: Store | str | os.PathLike[str] | None = None,
+    endpoints: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+) -> Comparison:
+    """Compare a candidate run with a baseline run (or a pool of baseline runs).
+
+    For every endpoint and the whole run it checks p50, p95, p99, mean latency, throughput and
+    error rate, with the strongest method the data allow (window block bootstrap on raw samples,
+    window-level tests on per-window summaries, threshold-only on summaries; Fisher or z-test on
+    error counts), controls the false discovery rate over all checks, and applies SLOs.
+
+    Args:
+        baseline: a :class:`~perfstats.Run`, a run id, a result path, or a list of them (pooled).
+        candidate: the run under test, same forms.
+        config: a :class:`~perfstats.config.CompareConfig`, a config file path, or None to use
+            ``perfstats.toml`` / ``[tool.perfstats]`` found from the working directory up.
+        db: the store that run ids refer to; result paths given without ``db`` are ingested into
+            a throw-away in-memory store.
+        endpoints: globs of endpoints to compare (added to the config's).
+        ignore: globs of endpoints to leave out (added to the config's).
+
+    Returns:
+        The :class:`Comparison`.
+
+    Raises:
+        IngestError: a result file cannot be read.
+        RunNotFoundError: a run id is not in the store.
+        ConfigError: bad configuration.
+
+    Example:
+        >>> result = compare("data/k6/baseline", "data/k6/candidate")  # doctest: +SKIP
+        >>> result.verdict  # doctest: +SKIP
+        'NO-GO'
+    """
+    if isinstance(config, CompareConfig):
+        if endpoints or ignore:
+            config = replace(config, endpoints=tuple(config.endpoints) + tuple(endpoints),
+                             ignore=tuple(config.ignore) + tuple(ignore))
+    else:
+        config = load_compare_config(config, endpoints=list(endpoints), ignore=list(ignore))
+    scratch = Store(":memory:")
+    items = list(baseline) if isinstance(baseline, Sequence) and not isinstance(baseline, str) \
+        else [baseline]
+    if not items:
+        raise ValueError("baseline is empty")
+    base_runs = [_resolve(item, db, scratch) for item in items]
+    cand_run = _resolve(candidate, db, scratch)
+    loaded = _load_runs([*base_runs, cand_run], config)
+    base_loaded, cand_loaded = loaded[:-1], loaded[-1]
+    warnings: list[str] = []
+    if len(base_loaded) > 1:
+        warnings.append(f"baseline pools {len(base_loaded)} runs; their windows are resampled "
+                        "together")
+    if any(p.run.run_id == cand_run.run_id for p in base_loaded):
+        warnings.append("the candidate is also in the baseline")
+    base_data = _side(base_loaded, config, warnings)
+    cand_data = _side([cand_loaded], config, warnings)
+    if not [n for n in (*base_data.endpoints, *cand_data.endpoints) if n != ALL_ENDPOINTS]:
+        warnings.append("no endpoint left to compare after --endpoint/--ignore")
+    checks = drift_checks(base_data, cand_data, config.drift_settings())
+    warnings = _profile_warnings(base_loaded, cand_loaded, base_data, cand_data, checks) + warnings
+    checks = _apply_slos(checks, config, warnings)
+    frame = pl.DataFrame([c.to_dict() for c in checks], schema=CHECK_SCHEMA) if checks \
+        else pl.DataFrame(schema=CHECK_SCHEMA)
+    frame = frame.select(list(CHECK_SCHEMA))
+    return Comparison(
+        verdict=verdict(checks),
+        checks=frame,
+        warnings=tuple(warnings),
+        baseline=_side_info(base_loaded),
+        candidate=_side_info([cand_loaded]),
+        settings=config.to_dict(),
+    )
