@@ -16,7 +16,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -50,7 +50,6 @@ NAMED_TAGS = {"name": "name", "method": "method", "status": "status", "url": "ur
 OPEN_MODEL_BUSY_FRACTION = 0.8
 """Below this share of VU-time spent in iterations, a run is taken for an arrival-rate one."""
 
-_LINE = "k6.line"  # key of the marker map on rows that are not valid Points (removed at the end)
 _NDJSON_COLUMNS = (
     "{'type': 'VARCHAR', 'metric': 'VARCHAR', 'data': 'STRUCT(\"time\" VARCHAR, "
     "\"value\" DOUBLE, tags JSON, metadata JSON, \"name\" VARCHAR, \"type\" VARCHAR, "
@@ -90,12 +89,16 @@ def read(files: list[SourceFile], writer: RunWriter) -> None:
     if summary is not None:
         info.duration_s = summary.duration_s
         info.tool_version = summary.tool_version
+        info.notes.extend(summary.notes)
     line_thresholds: list[tuple[str, str]] = []
     if raw is not None:
         line_thresholds = _write_raw(raw, summary, writer)
     if summary is None or summary.thresholds is None:
         writer.insert("thresholds", pl.DataFrame(line_thresholds, orient="row", schema={
             "metric": pl.Utf8, "expression": pl.Utf8}))
+        if line_thresholds:
+            info.notes.append("thresholds from the NDJSON Metric lines: passed or failed is "
+                              "unknown without a handleSummary or --summary-export file")
     if summary is not None:
         if raw is None:
             _write_summary_only(summary, writer)
@@ -132,18 +135,27 @@ def _write_raw(raw: SourceFile, summary: K6Summary | None,
 
 
 def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
-    """One ``read_ndjson`` scan: Points into ``samples``, then Metric lines into ``metrics``;
+    """Points into ``samples`` in one ``read_ndjson`` scan, then Metric lines into ``metrics``;
     returns the Metric lines' thresholds.
 
-    Metric lines (and invalid lines) pass through ``samples`` as rows without a time, marked in
-    ``extra``, and are deleted once read: one scan of the file, not two.  ``extra`` is the tags
-    object minus the named tags, merged with ``metadata`` (JSON merge-patch, then one cast).
+    A line that is neither a Metric nor a valid Point stops the scan with an error.  ``extra`` is
+    the tags object minus the named tags, merged with ``metadata`` (JSON merge-patch, one cast).
+    The Metric lines, a few among millions, are picked by a second scan that only keeps them:
+    cheaper than passing them through ``samples`` and deleting them inside the transaction.
     """
     paths = "[" + ", ".join(f"'$.\"{k}\"'" for k in NAMED_TAGS) + "]"
     drop_named = "'{" + ",".join(f'"{k}":null' for k in NAMED_TAGS) + "}'"
     tag = {column: f"t[{i + 1}]" for i, column in enumerate(NAMED_TAGS.values())}
-    compression = "gzip" if is_gzip(path) else "none"
-    point = "type = 'Point' AND metric IS NOT NULL AND value IS NOT NULL AND time IS NOT NULL"
+    source = (f"read_ndjson(?, columns = {_NDJSON_COLUMNS}, format = 'newline_delimited', "
+              f"compression = '{'gzip' if is_gzip(path) else 'none'}')")
+    keep = """CASE WHEN type = 'Point' AND metric IS NOT NULL AND data.time IS NOT NULL
+                        AND data.value IS NOT NULL THEN true
+                   WHEN type = 'Metric' AND data.name IS NOT NULL THEN false
+                   ELSE error(CASE WHEN type IN ('Point', 'Metric')
+                                   THEN 'a ' || type || ' line without metric, time or value'
+                                   WHEN type IS NULL THEN 'a JSON line that is not k6 output'
+                                   ELSE 'a line of type ' || type || ' is not k6 output' END)
+              END"""
     with _bulk_insert(writer):
         writer.insert_sql(
             "samples",
@@ -157,45 +169,23 @@ def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
                               if column != 'expected_response')},
                    CASE {tag['expected_response']} WHEN 'true' THEN true WHEN 'false' THEN false
                    END AS expected_response,
-                   CASE WHEN ts IS NULL THEN marker
-                        WHEN x <> '{{}}' THEN CAST(x AS MAP(VARCHAR, VARCHAR)) END AS extra
+                   CASE WHEN x <> '{{}}' THEN CAST(x AS MAP(VARCHAR, VARCHAR)) END AS extra
             FROM (
-                SELECT coalesce(metric, data.name, '') AS metric,
-                       CASE WHEN {point} THEN CAST(time AS TIMESTAMPTZ) END AS ts, value,
-                       CASE WHEN {point} THEN json_extract_string(tags, {paths}) END AS t,
-                       CASE WHEN {point} THEN json_merge_patch(coalesce(tags, '{{}}'),
-                                                               {drop_named},
-                                                               coalesce(metadata, '{{}}'))
-                       END AS x,
-                       CASE WHEN NOT ({point}) THEN MAP(
-                           ['{_LINE}', 'type', 'contains', 'thresholds'],
-                           [coalesce(type, ''), data.type, data.contains,
-                            CAST(data.thresholds AS VARCHAR)])
-                       END AS marker
-                FROM (SELECT type, metric, data, data.time AS time, data.value AS value,
-                             data.tags AS tags, data.metadata AS metadata
-                      FROM read_ndjson(?, columns = {_NDJSON_COLUMNS},
-                                       format = 'newline_delimited',
-                                       compression = '{compression}'))
+                SELECT metric, CAST(data.time AS TIMESTAMPTZ) AS ts, data.value AS value,
+                       json_extract_string(data.tags, {paths}) AS t,
+                       json_merge_patch(coalesce(data.tags, '{{}}'), {drop_named},
+                                        coalesce(data.metadata, '{{}}')) AS x
+                FROM {source} WHERE {keep}
             )
             """,
             [str(path)],
         )
-    marked = writer.con.sql(
-        f"SELECT metric, extra['{_LINE}'] AS line, extra['type'] AS type, "
-        "extra['contains'] AS contains, extra['thresholds'] AS thresholds "
-        "FROM samples WHERE run_id = ? AND ts IS NULL",
-        params=[writer.run_id],
+    lines = writer.con.sql(
+        "SELECT data.name AS metric, data.type AS type, data.contains AS contains, "
+        f"CAST(data.thresholds AS VARCHAR) AS thresholds FROM {source} WHERE type = 'Metric'",
+        params=[str(path)],
     ).pl()
-    writer.con.execute("DELETE FROM samples WHERE run_id = ? AND ts IS NULL", [writer.run_id])
-    bad = marked.filter(pl.col("line") != "Metric")
-    if bad.height:
-        first = bad.row(0, named=True)
-        what = ("a Point line without metric, time or value" if first["line"] == "Point"
-                else f"a line of type {first['line']!r}" if first["line"]
-                else "a JSON line that is not a k6 Metric or Point")
-        raise IngestError(path, f"{bad.height} line(s) are not k6 output (first: {what})")
-    return _insert_metric_lines(path, marked.filter(pl.col("line") == "Metric"), writer)
+    return _insert_metric_lines(path, lines, writer)
 
 
 def _insert_metric_lines(path: Path, lines: pl.DataFrame,
@@ -228,8 +218,10 @@ def _bulk_insert(writer: RunWriter) -> Iterator[None]:
     try:
         yield
     finally:
-        for key, value in before.items():
-            con.execute(f"SET {key} = {bool(value)}")
+        # After a failed statement DuckDB refuses even SET until the ingest's rollback.
+        with suppress(duckdb.TransactionException):
+            for key, value in before.items():
+                con.execute(f"SET {key} = {bool(value)}")
 
 
 def _insert_csv(path: Path, writer: RunWriter) -> None:
@@ -322,23 +314,39 @@ def _load_model(writer: RunWriter) -> str | None:
     """``closed`` or ``open`` from how busy the VUs were, None when the points cannot tell.
 
     k6 does not write the executor.  VU executors keep every active VU inside an iteration, so
-    the summed iteration time about equals the VU-time under the ``vus`` gauge; arrival-rate
-    executors keep their pre-allocated VUs active but idle between arrivals, so the busy share
-    is lower.  (A saturated arrival-rate run looks closed, which is how it behaves.)
+    the iteration time about equals the VU-time under the ``vus`` gauge; arrival-rate executors
+    keep their pre-allocated VUs active but idle between arrivals, so the busy share is lower.
+    (A saturated arrival-rate run looks closed, which is how it behaves.)  Both are measured
+    over the run minus one longest iteration at each end, where iterations still running when
+    the points end would be missing.
     """
     busy = writer.scalar(
         """
-        WITH v AS (SELECT ts, value, lead(ts) OVER (ORDER BY ts) AS next FROM samples
-                   WHERE run_id = ? AND metric = 'vus')
-        SELECT (SELECT sum(value) / 1000 FROM samples
-                WHERE run_id = ? AND metric = 'iteration_duration')
-               / nullif((SELECT sum(value * epoch(next - ts)) FROM v), 0)
+        WITH it AS (
+            SELECT epoch(ts) - value / 1000 AS s, epoch(ts) AS e, value / 1000 AS d
+            FROM samples WHERE run_id = ? AND metric = 'iteration_duration'
+        ), span AS (
+            SELECT CASE WHEN max(e) - max(d) > min(s) + max(d) THEN min(s) + max(d)
+                        ELSE min(s) END AS lo,
+                   CASE WHEN max(e) - max(d) > min(s) + max(d) THEN max(e) - max(d)
+                        ELSE max(e) END AS hi
+            FROM it
+        ), vus AS (
+            SELECT epoch(ts) AS s, epoch(lead(ts) OVER (ORDER BY ts)) AS e, value
+            FROM samples WHERE run_id = ? AND metric = 'vus'
+        )
+        SELECT (SELECT sum(greatest(0, least(e, hi) - greatest(s, lo))) FROM it, span)
+               / nullif((SELECT sum(value * greatest(0, least(e, hi) - greatest(s, lo)))
+                         FROM vus, span), 0)
         """,
         [writer.run_id, writer.run_id],
     )
     if busy is None:
         return None
-    return "closed" if busy >= OPEN_MODEL_BUSY_FRACTION else "open"
+    model = "closed" if busy >= OPEN_MODEL_BUSY_FRACTION else "open"
+    writer.info.notes.append(f"load model {model}: iteration time / VU time = {busy:.2f} "
+                             "(k6 does not record the executor)")
+    return model
 
 
 # --- summaries --------------------------------------------------------------------------------
@@ -347,6 +355,8 @@ def _load_model(writer: RunWriter) -> str | None:
 def _write_summary_only(summary: K6Summary, writer: RunWriter) -> None:
     info = writer.info
     info.grain = "summary"
+    info.notes.append("summary only: k6's own percentiles; endpoints are k6 name tags, methods "
+                      "unknown")
     info.started_at = summary.started_at
     info.ended_at = summary.generated_at
     peak = summary.value("vus", "max")
@@ -379,7 +389,8 @@ _PREFIX = re.compile(r"^(\w+ )*Error: ")
 def _reason(path: Path, exc: duckdb.Error) -> str:
     """One short line from a DuckDB error, with k6-specific explanations where they help."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = _PREFIX.sub("", text).replace(f'"{path}"', "the file").replace(str(path), "the file")
+    text = re.sub(rf'\s*(in )?(file )?"?{re.escape(str(path))}"?,?', "", _PREFIX.sub("", text))
+    text = text.rstrip(" :")
     lowered = text.lower()
     if "gzip" in lowered or "zlib" in lowered or "decompress" in lowered:
         return f"truncated or corrupt gzip data ({_clip(text)})"

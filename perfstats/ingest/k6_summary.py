@@ -43,6 +43,7 @@ class K6Summary:
         duration_s: test run duration (None when the file does not say).
         tool_version: k6 version (machine summary only).
         generated_at: when k6 wrote the summary, i.e. the end of the run (machine summary only).
+        notes: what was inferred rather than read.
     """
 
     format: str
@@ -52,6 +53,7 @@ class K6Summary:
     duration_s: float | None = None
     tool_version: str | None = None
     generated_at: datetime | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def started_at(self) -> datetime | None:
@@ -145,12 +147,18 @@ def read_summary(path: Path, fmt: str) -> K6Summary:
              K6_MACHINE_SUMMARY: _machine_summary}[fmt]
     try:
         return parse(doc)
-    except _Shape as exc:
+    except _Version as exc:
         raise IngestError(path, str(exc)) from None
+    except _Shape as exc:
+        raise IngestError(path, f"not a valid k6 summary ({exc})") from None
 
 
 class _Shape(Exception):
     """A part of the summary has the wrong shape (message = the reason)."""
+
+
+class _Version(Exception):
+    """A machine-readable summary of a schema version this reader does not know."""
 
 
 def _expect(condition: bool, reason: str) -> None:
@@ -232,7 +240,8 @@ def _summary_export(doc: dict[str, Any]) -> K6Summary:
     for counter in ("http_reqs", "iterations"):
         count, rate = summary.value(counter, "count"), summary.value(counter, "rate")
         if count and rate:
-            return replace(summary, duration_s=count / rate)
+            return replace(summary, duration_s=count / rate, notes=(
+                f"test duration = {counter} count / rate (the legacy export has no duration)",))
     return summary
 
 
@@ -265,7 +274,7 @@ def _group_checks(group: Any) -> list[tuple[str | None, str, int, int]]:
 def _machine_summary(doc: dict[str, Any]) -> K6Summary:
     version = doc.get("version")
     if version not in MACHINE_SUMMARY_VERSIONS:
-        raise _Shape(f"unknown k6 machine-readable summary version {version}")
+        raise _Version(f"unknown k6 machine-readable summary version {version}")
     results, config, meta = doc.get("results"), doc.get("config"), doc.get("metadata")
     _expect(isinstance(results, dict), "'results' must be an object")
     _expect(isinstance(results.get("metrics", []), list), "'results.metrics' must be an array")

@@ -1,0 +1,167 @@
+"""Benchmark: ingesting a large k6 NDJSON file into a perfstats store.
+
+Prints, for one synthetic k6 ``--out json`` file (made by ``make_k6_ndjson.py`` unless ``--file``
+is given):
+
+- perfstats ingest throughput (MB/s of uncompressed NDJSON), measured around
+  ``perfstats.ingest()`` in a fresh subprocess writing a fresh file store, and that
+  subprocess's peak RSS (``ru_maxrss``);
+- a bare DuckDB ``read_ndjson`` scan of the same file reading the same fields (the ``columns=``
+  perfstats uses, every field consumed by an aggregate), and an auto-detected ``read_ndjson``
+  scan of every field for reference;
+- a plain-Python ``json.loads`` loop over the lines.
+
+Targets (issue 2): perfstats within 2x of the bare scan, 5x faster than the Python loop, peak
+RSS under 1 GB.
+
+Usage::
+
+    python benchmarks/ingest.py [--size 1GB] [--file PATH] [--gzip] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import make_k6_ndjson  # noqa: E402
+
+_CHILD = """
+import json, resource, sys, time
+import perfstats
+store = perfstats.connect(sys.argv[2])
+start = time.perf_counter()
+run = perfstats.ingest(sys.argv[1], db=store)
+elapsed = time.perf_counter() - start
+points = store.query("SELECT count(*) AS n FROM samples")["n"][0]
+print(json.dumps({"seconds": elapsed, "points": int(points), "run_id": run.run_id,
+                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def perfstats_ingest(path: Path, workdir: Path) -> dict:
+    """Ingest ``path`` into a fresh file store in a subprocess; seconds, points and peak RSS."""
+    db = workdir / "bench.duckdb"
+    for stale in (db, db.with_suffix(".duckdb.wal")):
+        stale.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(db)], env=env,
+                         check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["db_mb"] = db.stat().st_size / 1e6
+    db.unlink()
+    return result
+
+
+def bare_scan(path: Path, *, auto: bool) -> float:
+    """Seconds for DuckDB to read every field of ``path`` (nothing materialised)."""
+    import duckdb
+
+    from perfstats.ingest.detect import is_gzip
+    from perfstats.ingest.k6 import _NDJSON_COLUMNS
+
+    compression = "gzip" if is_gzip(path) else "none"
+    con = duckdb.connect()
+    if auto:
+        sql = ("SELECT count(*), count(type), count(metric), count(data) FROM "
+               f"read_ndjson(?, compression = '{compression}')")
+    else:
+        sql = ("SELECT count(*), count(type), count(metric), count(data.time), sum(data.value), "
+               "count(data.tags), count(data.metadata), count(data.name), count(data.type), "
+               "count(data.contains), count(data.thresholds) FROM "
+               f"read_ndjson(?, columns = {_NDJSON_COLUMNS}, format = 'newline_delimited', "
+               f"compression = '{compression}')")
+    start = time.perf_counter()
+    con.execute(sql, [str(path)]).fetchall()
+    elapsed = time.perf_counter() - start
+    con.close()
+    return elapsed
+
+
+def python_loop(path: Path) -> float:
+    """Seconds for ``json.loads`` on every line (plain or gzip)."""
+    import gzip
+
+    from perfstats.ingest.detect import is_gzip
+
+    opener = gzip.open if is_gzip(path) else open
+    start = time.perf_counter()
+    with opener(path, "rb") as fh:
+        for line in fh:
+            json.loads(line)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=make_k6_ndjson.parse_size, default="1GB",
+                        help="size of the generated file (default 1GB)")
+    parser.add_argument("--file", type=Path, help="use this k6 NDJSON file instead")
+    parser.add_argument("--gzip", action="store_true", help="generate a gzip file")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timing repetitions; the best is reported (default 3)")
+    parser.add_argument("--skip-python", action="store_true", help="skip the json.loads loop")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="perfstats-bench-") as tmp:
+        workdir = Path(tmp)
+        path = args.file
+        if path is None:
+            path = workdir / ("k6.json.gz" if args.gzip else "k6.json")
+            start = time.perf_counter()
+            written, points = make_k6_ndjson.write(path, args.size, compress=args.gzip)
+            print(f"generated {written / 1e6:,.0f} MB, {points:,} points "
+                  f"in {time.perf_counter() - start:.1f} s")
+        mb = _uncompressed_mb(path)
+        print(f"file: {path.name}, {path.stat().st_size / 1e6:,.0f} MB on disk, "
+              f"{mb:,.0f} MB of NDJSON; DuckDB threads: {os.cpu_count()}")
+
+        runs = [perfstats_ingest(path, workdir) for _ in range(args.repeat)]
+        best = min(runs, key=lambda r: r["seconds"])
+        peak = max(r["maxrss_kb"] for r in runs) / 1024
+        bare = min(bare_scan(path, auto=False) for _ in range(args.repeat))
+        auto = min(bare_scan(path, auto=True) for _ in range(args.repeat))
+        loop = None if args.skip_python else python_loop(path)
+
+        times = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+        print(f"perfstats ingest      {best['seconds']:7.2f} s  {mb / best['seconds']:7.1f} MB/s"
+              f"  ({best['points']:,} points, store {best['db_mb']:,.0f} MB; runs: {times} s)")
+        print(f"bare read_ndjson      {bare:7.2f} s  {mb / bare:7.1f} MB/s  (same columns)")
+        print(f"auto read_ndjson      {auto:7.2f} s  {mb / auto:7.1f} MB/s  (auto-detected)")
+        if loop is not None:
+            print(f"python json.loads     {loop:7.2f} s  {mb / loop:7.1f} MB/s")
+        print(f"perfstats peak RSS    {peak:7.0f} MB")
+        print(f"ratios: ingest / bare scan = {best['seconds'] / bare:.2f} (target <= 2); "
+              + (f"python loop / ingest = {loop / best['seconds']:.1f} (target >= 5); "
+                 if loop is not None else "")
+              + f"peak RSS {'<' if peak < 1024 else '>='} 1 GB")
+    return 0
+
+
+def _uncompressed_mb(path: Path) -> float:
+    import gzip
+
+    from perfstats.ingest.detect import is_gzip
+
+    if not is_gzip(path):
+        return path.stat().st_size / 1e6
+    total = 0
+    with gzip.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            total += len(chunk)
+    return total / 1e6
+
+
+if __name__ == "__main__":
+    sys.exit(main())
