@@ -7,6 +7,7 @@ on stderr; ``--debug`` shows the traceback).
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -329,6 +330,79 @@ def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], e
                  title="patterns over time")
         for note in found.notes:
             click.echo(f"note: {note}", err=True)
+
+
+@cli.command(name="compare")
+@click.argument("runs", nargs=-1, metavar="[BASELINE] CANDIDATE")
+@click.option("--baseline", "baseline_option", default=None, metavar="RUN|auto",
+              help="The baseline instead of the first argument; 'auto' pools the stored runs "
+                   "since the last change point of the runs with the --label(s).")
+@label_option
+@click.option("--endpoint", "endpoints", multiple=True, metavar="GLOB",
+              help="Only endpoints matching this glob (repeatable), e.g. 'POST /api/*'.")
+@click.option("--ignore", multiple=True, metavar="GLOB",
+              help="Leave out endpoints matching this glob (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]),
+              default="table", show_default=True)
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Also write a JUnit XML report (one test case per check) to FILE.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE", help="perfstats.toml or pyproject.toml to read instead of the one "
+                                   "found from the working directory up.")
+@db_option
+@click.pass_context
+def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: str | None,
+                    labels: tuple[str, ...], endpoints: tuple[str, ...], ignore: tuple[str, ...],
+                    fmt: str, junit: str | None, config_file: str | None, db: str | None,
+                    debug: bool) -> None:
+    """Is CANDIDATE worse than BASELINE? Exit 0 GO, 1 NO-GO, 2 bad input.
+
+    Each run is a run id (or prefix) in the store or a result path. Every endpoint and the whole
+    run are checked on p50, p95, p99, mean, throughput and error rate; see docs/compare.md.
+    The markdown report is also appended to $GITHUB_STEP_SUMMARY when it is set.
+    """
+    expected = 1 if baseline_option is not None else 2
+    if len(runs) != expected:
+        raise click.UsageError("give BASELINE and CANDIDATE, or --baseline RUN|auto and "
+                               "CANDIDATE")
+    baseline, candidate = (baseline_option, runs[0]) if baseline_option is not None else runs
+    label_map = parse_labels(labels)
+    if label_map and baseline != "auto":
+        raise click.UsageError("--label selects the runs of --baseline auto")
+    if baseline == "auto":
+        if not label_map:
+            raise click.UsageError("--baseline auto needs --label K=V for the line of runs")
+        cand = perfstats.load(candidate, db=db)
+        pooled = perfstats.baseline_runs(db=db, labels=label_map, exclude=[cand.run_id])
+        result = perfstats.compare(pooled, cand, config=config_file, db=db,
+                                   endpoints=endpoints, ignore=ignore)
+    else:
+        result = perfstats.compare(baseline, candidate, config=config_file, db=db,
+                                   endpoints=endpoints, ignore=ignore)
+    markdown = result.to_markdown()
+    if fmt == "json":
+        click.echo(result.to_json())
+    elif fmt == "markdown":
+        click.echo(markdown.rstrip("\n"))
+    else:
+        emit(result.display_frame(), "table",
+             title=f"compare {_ids(result.baseline)} -> {_ids(result.candidate)}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if fmt == "table":
+        click.echo(result.headline())
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")
+    if junit:
+        Path(junit).write_text(result.to_junit(), encoding="utf-8")
+    ctx.exit(EXIT_NO_GO if result.verdict == "NO-GO" else EXIT_OK)
+
+
+def _ids(side: dict[str, Any]) -> str:
+    ids = side.get("run_ids") or []
+    return ids[0] if len(ids) == 1 else f"{len(ids)} pooled runs"
 
 
 def main() -> None:

@@ -1,0 +1,115 @@
+"""``perfstats compare`` on the command line: exit codes, formats, JUnit, step summary, auto."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from click.testing import CliRunner
+
+from perfstats.cli import cli
+
+
+@pytest.fixture
+def no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run from an empty directory so no project configuration is picked up."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    return tmp_path
+
+
+def _compare(*args: str) -> object:
+    return CliRunner().invoke(cli, ["compare", *args], catch_exceptions=False)
+
+
+def test_no_go_is_exit_1_with_table_and_verdict_line(no_config, data_dir):
+    result = _compare(str(data_dir / "k6/baseline"), str(data_dir / "k6/candidate"))
+    assert result.exit_code == 1
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1].startswith("NO-GO: 2 regression")
+    body = "\n".join(lines)
+    # Worst first: the first row of the table is a regression.
+    first_row = next(line for line in lines if "POST /api/" in line)
+    assert "regression" in first_row and "POST /api/quote" in body
+    assert "warning: too few requests for p99" in result.stderr
+
+
+def test_go_is_exit_0(no_config, data_dir):
+    run = str(data_dir / "locust/baseline")
+    result = _compare(run, run, "--format", "json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["verdict"] == "GO" and doc["schema_version"] == 1
+
+
+def test_markdown_step_summary_and_junit(no_config, data_dir, monkeypatch):
+    summary = no_config / "summary.md"
+    summary.write_text("# earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    junit = no_config / "compare.xml"
+    result = _compare(str(data_dir / "artillery/baseline"), str(data_dir / "artillery/candidate"),
+                      "--format", "markdown", "--junit", str(junit), "--ignore", "/health")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("## perfstats compare: **NO-GO**")
+    written = summary.read_text()
+    assert written.startswith("# earlier step\n") and "## perfstats compare: **NO-GO**" in written
+    suite = ElementTree.parse(junit).getroot()
+    assert suite.get("failures") == "2"
+    names = {case.get("name") for case in suite.iter("testcase")}
+    assert "/api/bookings error_rate" in names and not any("/health" in n for n in names)
+
+
+def test_endpoint_globs(no_config, data_dir):
+    result = _compare(str(data_dir / "k6/baseline"), str(data_dir / "k6/candidate"),
+                      "--endpoint", "GET *", "--format", "json")
+    assert result.exit_code == 0  # the injected regressions are on POST endpoints
+    endpoints = {c["endpoint"] for c in json.loads(result.stdout)["checks"]}
+    assert endpoints == {"ALL", "GET /api/deals", "GET /api/deals/{id}", "GET /health"}
+
+
+def test_config_file_option(no_config, data_dir):
+    config = no_config / "gate.toml"
+    config.write_text('[compare.slo]\n"ALL" = "p(95)<50"\n')
+    run = str(data_dir / "k6/baseline")
+    result = _compare(run, run, "--config", str(config), "--format", "json")
+    assert result.exit_code == 1
+    breached = [c for c in json.loads(result.stdout)["checks"] if c["status"] == "slo_breach"]
+    assert [(c["endpoint"], c["metric"]) for c in breached] == [("ALL", "p95")]
+
+
+@pytest.mark.parametrize("args", [
+    ["only-one-run"],
+    ["a", "b", "c"],
+    ["a", "b", "--label", "branch=main"],
+    ["--baseline", "auto", "c"],
+    ["--format", "xml", "a", "b"],
+])
+def test_usage_errors_are_exit_2(no_config, args):
+    assert CliRunner().invoke(cli, ["compare", *args]).exit_code == 2
+
+
+def test_bad_input_is_exit_2_with_one_line(no_config, data_dir):
+    result = CliRunner().invoke(cli, ["compare", "deadbeef", str(data_dir / "k6/baseline"),
+                                      "--db", str(no_config / "empty.duckdb")])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "deadbeef" in result.stderr
+    bad = no_config / "bad.toml"
+    bad.write_text("[compare]\nalpha = 3\n")
+    result = CliRunner().invoke(cli, ["compare", str(data_dir / "k6/baseline"),
+                                      str(data_dir / "k6/baseline"), "--config", str(bad)])
+    assert result.exit_code == 2 and "alpha" in result.stderr
+
+
+def test_baseline_auto_pools_the_labelled_runs(no_config, data_dir):
+    db = str(no_config / "store.duckdb")
+    runner = CliRunner()
+    ingested = runner.invoke(cli, ["ingest", str(data_dir / "k6/baseline"), "--db", db,
+                                   "--label", "branch=main"])
+    assert ingested.exit_code == 0
+    result = runner.invoke(cli, ["compare", "--baseline", "auto", "--label", "branch=main",
+                                 str(data_dir / "k6/candidate"), "--db", db, "--format", "json"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["baseline"]["run_ids"] == [ingested.stdout.strip()]
