@@ -37,7 +37,7 @@ from perfstats.stats.drift import (
 )
 from perfstats.stats.histogram import WindowHistogram, bucket_sql
 from perfstats.stats.windowlevel import WindowSummaries
-from perfstats.store import ALL_ENDPOINTS, Store
+from perfstats.store import ALL_ENDPOINTS, Store, fetch_frame
 
 if TYPE_CHECKING:
     import altair as alt
@@ -325,23 +325,23 @@ def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
     """
     values = ", ".join("(?, ?)" for _ in runs)
     params: list[Any] = [v for run_id, (win, _) in runs.items() for v in (run_id, win)]
-    frame = store.query(f"""
+    # The run bounds come from their own scan, so that the samples are streamed through the
+    # aggregation once and never materialised.
+    where = ("s.metric = 'http_req_duration' AND s.value IS NOT NULL AND s.endpoint IS NOT NULL "
+             "AND s.ts IS NOT NULL")
+    frame = _query(store, f"""
         WITH params(run_id, win) AS (VALUES {values}),
-        s AS (
-            SELECT s.run_id, s.endpoint, s.ts, s.value, p.win,
-                   NOT coalesce(s.expected_response, true) AS failed
-            FROM samples s JOIN params p USING (run_id)
-            WHERE s.metric = 'http_req_duration' AND s.value IS NOT NULL
-              AND s.endpoint IS NOT NULL AND s.ts IS NOT NULL
-        ),
-        t AS (SELECT run_id, min(ts) AS t0, epoch(max(ts) - min(ts)) AS span FROM s
-              GROUP BY run_id)
-        SELECT run_id, endpoint, any_value(span) AS span,
-               CAST(floor(epoch(ts - t0) / win) AS BIGINT) AS w, {bucket_sql("value")} AS b,
-               count(*) AS n, sum(value) AS total, count(*) FILTER (WHERE failed) AS failed
-        FROM s JOIN t USING (run_id)
-        GROUP BY run_id, endpoint, w, b
-        ORDER BY run_id, endpoint, w, b
+        t AS (SELECT s.run_id, any_value(p.win) AS win, min(s.ts) AS t0,
+                     epoch(max(s.ts) - min(s.ts)) AS span
+              FROM samples s JOIN params p USING (run_id) WHERE {where} GROUP BY s.run_id)
+        SELECT s.run_id, s.endpoint, any_value(t.span) AS span,
+               CAST(floor(epoch(s.ts - t.t0) / t.win) AS BIGINT) AS w,
+               {bucket_sql("s.value")} AS b, count(*) AS n, sum(s.value) AS total,
+               count(*) FILTER (WHERE NOT coalesce(s.expected_response, true)) AS failed
+        FROM samples s JOIN t USING (run_id)
+        WHERE {where}
+        GROUP BY s.run_id, s.endpoint, w, b
+        ORDER BY s.run_id, s.endpoint, w, b
         """, params)
     out: dict[str, tuple[dict[str, WindowHistogram], float]] = {}
     for (run_id,), part in frame.partition_by("run_id", as_dict=True, maintain_order=True).items():
@@ -368,11 +368,21 @@ def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
     return out
 
 
+def _query(store: Store, sql: str, params: list[Any]) -> pl.DataFrame:
+    """A read query without DuckDB's progress bar (which would write into ``--format json``)."""
+    with store.connect() as con:
+        con.execute("SET enable_progress_bar = false")
+        try:
+            return fetch_frame(con, sql, params)
+        finally:
+            con.execute("RESET enable_progress_bar")
+
+
 def _window_summaries(store: Store, run_ids: Sequence[str]
                       ) -> dict[str, dict[str, WindowSummaries]]:
     """Per-window summaries of runs whose tools wrote only those (Artillery, Locust history)."""
     marks = ", ".join("?" for _ in run_ids)
-    frame = store.query(f"""
+    frame = _query(store, f"""
         SELECT run_id, endpoint, start, length_s, count, failures, mean, p50, p95, p99,
                total_ms, percentiles,
                epoch(start - min(start) OVER (PARTITION BY run_id)) AS offset_s
