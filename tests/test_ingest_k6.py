@@ -290,6 +290,10 @@ def test_bad_inputs_fail_cleanly_and_leave_the_store_unchanged(tmp_path: Path) -
         assert len(message) < len(str(path)) + 200, (name, message)
         assert reason.lower() in message.lower(), (name, message)
         assert _store_counts(store) == before, name
+    with pytest.raises(IngestError, match="files of different tools"):
+        perfstats.ingest([DATA / "k6" / "baseline" / "points.json.gz",
+                          DATA / "artillery" / "baseline" / "report.json"], db=store)
+    assert _store_counts(store) == before
 
 
 def test_same_content_is_the_same_run() -> None:
