@@ -37,7 +37,7 @@ from perfstats.stats.drift import (
 )
 from perfstats.stats.histogram import WindowHistogram, bucket_sql
 from perfstats.stats.windowlevel import WindowSummaries
-from perfstats.store import ALL_ENDPOINTS, Store, fetch_frame
+from perfstats.store import ALL_ENDPOINTS, Store, fetch_frame, progress_bar_off
 
 if TYPE_CHECKING:
     import altair as alt
@@ -370,12 +370,8 @@ def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
 
 def _query(store: Store, sql: str, params: list[Any]) -> pl.DataFrame:
     """A read query without DuckDB's progress bar (which would write into ``--format json``)."""
-    with store.connect() as con:
-        con.execute("SET enable_progress_bar = false")
-        try:
-            return fetch_frame(con, sql, params)
-        finally:
-            con.execute("RESET enable_progress_bar")
+    with store.connect() as con, progress_bar_off(con):
+        return fetch_frame(con, sql, params)
 
 
 def _window_summaries(store: Store, run_ids: Sequence[str]

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +249,28 @@ def fetch_frame(
     with ``fetchall()``, never ``fetchone()``.)
     """
     return con.sql(sql, params=params or None).pl()
+
+
+@contextmanager
+def progress_bar_off(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run a block without DuckDB's progress bar (it would write into piped output), then
+    restore the setting.
+
+    The setting is only touched when the bar is on: in a Jupyter kernel it is off by default and
+    DuckDB refuses any change of it without ipywidgets (failing the open transaction), which
+    would break ingest and compare in notebooks and reports.
+    """
+    on = bool(con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0])
+    if on:
+        con.execute("SET enable_progress_bar = false")
+    try:
+        yield
+    finally:
+        # After a failed statement DuckDB refuses even SET until the rollback: keep the
+        # block's own error rather than masking it.
+        if on:
+            with suppress(duckdb.TransactionException):
+                con.execute("SET enable_progress_bar = true")
 
 
 def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:

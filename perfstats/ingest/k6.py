@@ -35,7 +35,7 @@ from perfstats.ingest.detect import (
 )
 from perfstats.ingest.k6_summary import K6Summary, read_summary
 from perfstats.ingest.writer import RunWriter, SourceFile
-from perfstats.store import ALL_ENDPOINTS
+from perfstats.store import ALL_ENDPOINTS, progress_bar_off
 
 RAW_FORMATS = (K6_NDJSON, K6_CSV)
 """Raw outputs, finest first."""
@@ -211,12 +211,13 @@ def _bulk_insert(writer: RunWriter) -> Iterator[None]:
     """Let DuckDB write rows in parallel and in any order (samples are always read by time),
     without its own progress bar on the terminal; the settings are restored afterwards."""
     con = writer.con
-    settings = {"preserve_insertion_order": "false", "enable_progress_bar": "false"}
+    settings = {"preserve_insertion_order": "false"}
     before = {k: con.execute(f"SELECT current_setting('{k}')").fetchall()[0][0] for k in settings}
     for key, value in settings.items():
         con.execute(f"SET {key} = {value}")
     try:
-        yield
+        with progress_bar_off(con):
+            yield
     finally:
         # After a failed statement DuckDB refuses even SET until the ingest's rollback.
         with suppress(duckdb.TransactionException):
