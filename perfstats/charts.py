@@ -39,9 +39,10 @@ ALL_COLOR = "#222222"
 RUN_COLORS = {"baseline": "#7f7f7f", "candidate": "#f58518"}
 PERCENTILE_COLORS = {"p50": "#4c78a8", "p90": "#72b7b2", "p95": "#f58518", "p99": "#e45756",
                      "max": "#7f7f7f", "mean": "#54a24b", "min": "#bab0ac"}
-VERDICT_COLORS = {"regression": "#d62728", "worse": "#d62728", "improvement": "#2ca02c",
-                  "better": "#2ca02c", "no change": "#7f7f7f", "unchanged": "#7f7f7f",
-                  "inconclusive": "#bcbd22", "not significant": "#7f7f7f"}
+VERDICT_COLORS = {"regression": "#d62728", "slo_breach": "#9467bd", "inconclusive": "#bcbd22",
+                  "insufficient_data": "#c7c7c7", "improved": "#2ca02c", "ok": "#7f7f7f",
+                  "no change": "#7f7f7f"}
+"""Colours of compare's statuses (``perfstats.compare``), worst first."""
 _ALL = "ALL"
 
 
@@ -311,7 +312,7 @@ def change_per_endpoint(
     order = changes.sort(estimate, descending=True, nulls_last=True)[label].cast(
         pl.String).to_list()
     data = _values(changes, cols)
-    fmt = "+.1%" if percent else ",.3f"
+    fmt = "+.1~%" if percent else "+,.3~f"
     y = alt.Y(f"{label}:N", title=label.replace("_", " "), sort=order)
     x = alt.X(f"{estimate}:Q", title=x_title, axis=alt.Axis(format=fmt))
     tips = [alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{estimate}:Q", title="estimate", format=fmt)]

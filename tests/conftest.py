@@ -32,3 +32,12 @@ def shared_dir() -> Path:
         pytest.skip(f"../shared is not beside the project (looked for {SHARED.name}/ next to the "
                     "repository); corpus and reference tests need it")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def html_reports(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Every notebook template rendered to HTML through the CLI once per session
+    (template -> (click Result, output path)); see tests/report_cases.py."""
+    from report_cases import render_html
+
+    return render_html(tmp_path_factory.mktemp("reports"))

@@ -1,0 +1,172 @@
+"""The HTML reports in a real headless browser: Debian's chromium, driven over the DevTools
+protocol through a pipe (``--remote-debugging-pipe``: no port, no driver download).
+
+Every chart must render (an SVG or a canvas per chart), no JavaScript error or warning may be
+logged, and no request may leave the machine (only file: and data: URLs). A full-page screenshot
+of each report is saved under ``test-artifacts/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from report_cases import CHARTS, TEMPLATES
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--remote-debugging-pipe"]
+TIMEOUT_S = 60.0
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                       reason="Debian's chromium is not installed (apt-get install chromium "
+                              "chromium-driver; .ci/run does it), so the browser test cannot run"),
+]
+
+# Every chart placeholder holds an SVG drawn by vega-embed (or a canvas), or the page is not ready.
+RENDERED = """JSON.stringify(Array.from(document.querySelectorAll("div.perfstats-chart"))
+    .map(el => el.querySelectorAll("svg.marks, canvas.marks").length))"""
+
+
+class Chromium:
+    """A headless chromium spoken to over the DevTools protocol on fds 3 (in) and 4 (out)."""
+
+    def __init__(self, profile: Path) -> None:
+        to_browser_r, to_browser_w = os.pipe()
+        from_browser_r, from_browser_w = os.pipe()
+
+        def pipes_on_3_and_4() -> None:  # runs in the child, before exec
+            read_end, write_end = os.dup(to_browser_r), os.dup(from_browser_w)
+            os.dup2(read_end, 3)
+            os.dup2(write_end, 4)
+
+        self.process = subprocess.Popen(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            preexec_fn=pipes_on_3_and_4, close_fds=False,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._out = os.fdopen(to_browser_w, "wb", buffering=0)
+        self._in = os.fdopen(from_browser_r, "rb")
+        self._messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.events: list[dict[str, Any]] = []
+        self._next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        buffer = b""
+        while chunk := self._in.read1(1 << 16):
+            buffer += chunk
+            while b"\0" in buffer:
+                message, buffer = buffer.split(b"\0", 1)
+                self._messages.put(json.loads(message))
+
+    def send(self, method: str, params: dict[str, Any] | None = None,
+             session: str | None = None) -> dict[str, Any]:
+        """Send one command and wait for its answer; events meanwhile go to ``events``."""
+        self._next_id += 1
+        command: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            command["sessionId"] = session
+        self._out.write(json.dumps(command).encode() + b"\0")
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            message = self._messages.get(timeout=max(0.01, deadline - time.monotonic()))
+            if message.get("id") == self._next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+            self.events.append(message)
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+            self.process.wait(timeout=10)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    chromium = Chromium(tmp_path_factory.mktemp("chromium-profile"))
+    yield chromium
+    chromium.close()
+
+
+def _open(browser: Chromium, page: Path) -> tuple[str, list[int]]:
+    """Open ``page`` in a fresh tab, wait until every chart is drawn; (session, marks per chart)."""
+    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+        "sessionId"]
+    for domain in ("Network", "Runtime", "Log", "Page"):
+        browser.send(f"{domain}.enable", session=session)
+    browser.send("Emulation.setDeviceMetricsOverride", {"width": 1200, "height": 900,
+                                                        "deviceScaleFactor": 1, "mobile": False},
+                 session=session)
+    browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+    deadline = time.monotonic() + TIMEOUT_S
+    drawn: list[int] = []
+    while time.monotonic() < deadline:
+        answer = browser.send("Runtime.evaluate", {"expression": RENDERED, "returnByValue": True},
+                              session=session)
+        drawn = json.loads(answer["result"].get("value") or "[]")
+        if drawn and all(drawn):
+            break
+        time.sleep(0.2)
+    return session, drawn
+
+
+def _screenshot(browser: Chromium, session: str, path: Path) -> None:
+    size = browser.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
+    shot = browser.send("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+    }, session=session)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def _of(session: str, events: list[dict[str, Any]], *methods: str) -> list[dict[str, Any]]:
+    return [e["params"] for e in events if e.get("sessionId") == session
+            and e.get("method") in methods]
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_report_renders_offline_in_chromium(name: str, html_reports: dict,
+                                            browser: Chromium) -> None:
+    result, page = html_reports[name]
+    assert result.exit_code == 0, result.output
+    session, drawn = _open(browser, page)
+    shot = ARTIFACTS / f"report-{name}.png"
+    _screenshot(browser, session, shot)
+    assert len(drawn) == CHARTS[name], f"charts on the page: {drawn}"
+    assert all(n >= 1 for n in drawn), f"a chart did not render (SVG/canvas per chart: {drawn})"
+    assert shot.stat().st_size > 10_000
+
+    events = browser.events
+    requests = [p["request"]["url"] for p in _of(session, events, "Network.requestWillBeSent")]
+    assert requests and all(u.startswith(("file:", "data:")) for u in requests), requests
+    exceptions = [p["exceptionDetails"] for p in _of(session, events, "Runtime.exceptionThrown")]
+    assert not exceptions
+    console = [p for p in _of(session, events, "Runtime.consoleAPICalled")
+               if p["type"] in ("error", "warning", "assert")]
+    assert not console, [[a.get("value") for a in p["args"]] for p in console]
+    logged = [p["entry"] for p in _of(session, events, "Log.entryAdded")
+              if p["entry"]["level"] in ("error", "warning")]
+    assert not logged, logged
