@@ -252,18 +252,15 @@ def _bulk_insert(writer: RunWriter) -> Iterator[None]:
     """Let DuckDB write rows in parallel and in any order (samples are always read by time),
     without its own progress bar on the terminal; the settings are restored afterwards."""
     con = writer.con
-    settings = {"preserve_insertion_order": "false"}
-    before = {k: con.execute(f"SELECT current_setting('{k}')").fetchall()[0][0] for k in settings}
-    for key, value in settings.items():
-        con.execute(f"SET {key} = {value}")
+    ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    con.execute("SET preserve_insertion_order = false")
     try:
         with progress_bar_off(con):
             yield
     finally:
         # After a failed statement DuckDB refuses even SET until the ingest's rollback.
         with suppress(duckdb.TransactionException):
-            for key, value in before.items():
-                con.execute(f"SET {key} = {bool(value)}")
+            con.execute(f"SET preserve_insertion_order = {bool(ordered)}")
 
 
 def _insert_csv(path: Path, writer: RunWriter) -> None:
