@@ -5,7 +5,7 @@ error kind) is measured in one unit, **user-seconds lost per hour of traffic** (
 
 - *SLO excess*: ``sum over requests of max(0, latency - threshold)`` per hour. Exact from raw
   samples (one DuckDB query); from Locust histograms, window summaries or a summary it is an
-  estimate (``slo_estimate``, see :func:`excess_from_percentiles`).
+  estimate (``slo_estimate``, see :func:`perfstats.slo_excess.excess_from_percentiles`).
 - *errors*: failed requests per hour, each costing ``error_cost_s`` (default 5 s: the user notices
   the failure, retries and waits again; set it to your product's own figure).
 - *regression* (with a baseline): extra waiting per hour ``(mean_cand - mean_base) x requests per
@@ -33,16 +33,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
-from scipy import stats
 
 from perfstats.config import load_compare_config, parse_slo
 from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.ingest.derive import FAILED, REQUEST_METRIC
-from perfstats.output import to_markdown, to_records
+from perfstats.output import jsonable, to_markdown, to_records
+from perfstats.patterns import find_patterns
 from perfstats.run import DB, PathLike, Run, load
 from perfstats.slo import Objective
+from perfstats.slo_excess import KNOTS, excess_from_histogram, excess_from_percentiles
 from perfstats.store import ALL_ENDPOINTS
 
 if TYPE_CHECKING:
@@ -60,8 +60,6 @@ COMPONENTS = {
 }
 """Score components (columns of the table) and the driver each one names."""
 
-_KNOTS = ["min", "p50", "p90", "p95", "p99", "max"]
-_KNOTS_U = np.array([0.0, 0.5, 0.9, 0.95, 0.99, 1.0])
 SloSpec = str | float | int
 
 
@@ -165,53 +163,6 @@ def slo_for(endpoint: str, slos: Sequence[LatencySlo]) -> LatencySlo | None:
     return found
 
 
-# ------------------------------------------------------------------------ SLO excess estimates
-
-
-def excess_from_percentiles(knots: np.ndarray, threshold_ms: np.ndarray) -> np.ndarray:
-    """Mean time beyond the threshold per request (ms), estimated from percentile summaries.
-
-    Each row's latency distribution is taken as the piecewise-linear quantile function through
-    ``(0, min), (0.5, p50), (0.9, p90), (0.95, p95), (0.99, p99), (1, max)``; the mean excess is
-    ``integral over u of max(0, Q(u) - T) du``, exact for that function. Missing interior knots
-    (nan) are interpolated from their neighbours; a row without min, p50 or max gives nan.
-
-    Args:
-        knots: ``(R, 6)`` min, p50, p90, p95, p99, max in ms.
-        threshold_ms: ``(R,)`` thresholds in ms.
-
-    Example:
-        >>> excess_from_percentiles(np.array([[0, 50, 90, 95, 99, 100.0]]), np.array([90.0]))
-        array([0.5])
-    """
-    raw = np.asarray(knots, dtype=np.float64)
-    t = np.asarray(threshold_ms, dtype=np.float64)[:, None]
-    cols = np.arange(raw.shape[1])
-    present = np.isfinite(raw)
-    last = raw.shape[1] - 1
-    prev = np.maximum.accumulate(np.where(present, cols, 0), axis=1)
-    nxt = np.minimum.accumulate(np.where(present, cols, last)[:, ::-1], axis=1)[:, ::-1]
-    rows = np.arange(raw.shape[0])[:, None]
-    gap = _KNOTS_U[nxt] - _KNOTS_U[prev]
-    frac = np.where(gap > 0, (_KNOTS_U[cols] - _KNOTS_U[prev]) / np.where(gap > 0, gap, 1.0), 0.0)
-    filled = np.where(present, raw, raw[rows, prev] + frac * (raw[rows, nxt] - raw[rows, prev]))
-    q = np.fmax.accumulate(filled, axis=1)  # a quantile function never decreases
-    a, b = q[:, :-1], q[:, 1:]
-    width = np.diff(_KNOTS_U)[None, :]
-    whole = width * ((a + b) / 2.0 - t)
-    crossing = width * (b - t) ** 2 / (2.0 * np.where(b > a, b - a, 1.0))
-    part = np.where(b <= t, 0.0, np.where(a >= t, whole, crossing))
-    usable = present[:, [0, 1, last]].all(axis=1)
-    return np.where(usable, part.sum(axis=1), np.nan)
-
-
-def excess_from_histogram(bucket_ms: np.ndarray, counts: np.ndarray,
-                          threshold_ms: np.ndarray) -> np.ndarray:
-    """Time beyond the threshold of each histogram bucket: ``count x max(0, bucket - T)`` (ms)."""
-    return np.asarray(counts, dtype=np.float64) * np.maximum(
-        np.asarray(bucket_ms, dtype=np.float64) - np.asarray(threshold_ms, dtype=np.float64), 0.0)
-
-
 # --------------------------------------------------------------------------- per-item inputs
 
 _PART_SCHEMA = {
@@ -253,7 +204,7 @@ def _summary(run: Run) -> pl.DataFrame:
     return run.summary().filter(pl.col("endpoint") != ALL_ENDPOINTS).select(
         "endpoint", pl.col("count").cast(pl.Int64),
         pl.col("failures").cast(pl.Int64).fill_null(0), *(pl.col(c).cast(pl.Float64) for c in
-                                                          ["mean", *_KNOTS]))
+                                                          ["mean", *KNOTS]))
 
 
 def _thresholds(summary: pl.DataFrame, slos: Sequence[LatencySlo]) -> pl.DataFrame:
@@ -323,7 +274,7 @@ def _estimated_excess(run: Run, summary: pl.DataFrame, thresholds: pl.DataFrame)
         if frame.is_empty():
             continue
         mean_excess = excess_from_percentiles(
-            frame.select(_KNOTS).cast(pl.Float64).to_numpy(), frame["slo_ms"].to_numpy())
+            frame.select(KNOTS).cast(pl.Float64).to_numpy(), frame["slo_ms"].to_numpy())
         per_request.append(frame.with_columns(excess=pl.Series(mean_excess) * pl.col("count"))
                            .filter(pl.col("excess").is_not_nan()).group_by("endpoint").agg(
             per_request=pl.col("excess").sum() / pl.col("count").sum(),
@@ -670,263 +621,6 @@ def _gain(row: dict[str, Any], cost: float) -> tuple[float | None, str]:
                         f"({_pct(share / 2.0)} of all waiting)")
 
 
-# ------------------------------------------------------------------------------ patterns
-
-PATTERNS = {
-    "rising latency": "latency rises steadily through the run at a steady load (leak-like)",
-    "spikes": "short windows far above the latency around them",
-    "rising errors": "the error rate climbs through the run",
-    "capacity limit": "throughput stops growing while latency climbs",
-}
-"""The over-time patterns :func:`find_patterns` looks for."""
-
-_PATTERN_SCHEMA = {"endpoint": pl.String, "pattern": pl.String, "start": pl.Datetime("us", "UTC"),
-                   "end": pl.Datetime("us", "UTC"), "p_value": pl.Float64,
-                   "change": pl.Float64, "evidence": pl.String}
-
-
-def _blocks(windows: pl.DataFrame, blocks: int) -> pl.DataFrame:
-    """Windows merged into ``blocks`` equal time blocks per endpoint (exact counts and means).
-
-    A block's length is the time its ``ALL`` windows cover, so partly covered blocks at the edges
-    keep the right request rate; ``users`` is the most concurrent users seen in the block.
-    """
-    t0 = windows["start"].min()
-    frame = windows.with_columns(
-        t=(pl.col("start") - t0).dt.total_microseconds() / 1e6,
-        total=pl.coalesce("total_ms", pl.col("mean") * pl.col("count")),
-    )
-    span = float((frame["t"] + frame["length_s"]).max())
-    width = max(float(frame["length_s"].max()), span / blocks)
-    frame = frame.with_columns(block=(pl.col("t") / width).floor().cast(pl.Int64))
-    whole = frame.filter(pl.col("endpoint") == ALL_ENDPOINTS).group_by("block").agg(
-        covered=pl.col("length_s").sum(), users=pl.col("users").max())
-    return frame.filter(pl.col("count") > 0).group_by("endpoint", "block").agg(
-        count=pl.col("count").sum(), failures=pl.col("failures").fill_null(0).sum(),
-        total=pl.col("total").sum(), start=pl.col("start").min(),
-        end=(pl.col("start") + pl.duration(seconds=pl.col("length_s"))).max(),
-    ).join(whole, on="block", how="left").with_columns(
-        t=(pl.col("block") + 0.5) * width,
-        mean=pl.col("total") / pl.col("count"),
-        rps=pl.col("count") / pl.coalesce("covered", pl.lit(width)),
-        error_rate=pl.col("failures") / pl.col("count"),
-    ).sort("endpoint", "block")
-
-
-def _trend(y: str, t: str = "t") -> list[pl.Expr]:
-    """OLS slope of ``y`` on ``t`` per group, its standard error and the number of points."""
-    n = pl.len()
-    sxx = ((pl.col(t) - pl.col(t).mean()) ** 2).sum()
-    sxy = ((pl.col(t) - pl.col(t).mean()) * (pl.col(y) - pl.col(y).mean())).sum()
-    slope = sxy / sxx
-    resid = pl.col(y) - pl.col(y).mean() - slope * (pl.col(t) - pl.col(t).mean())
-    se = ((resid ** 2).sum() / (n - 2) / sxx).sqrt()
-    return [slope.alias("slope"), se.alias("se"), n.alias("n")]
-
-
-def _one_sided_p(frame: pl.DataFrame) -> pl.Series:
-    """One-sided p-value of a positive slope (t test with n - 2 degrees of freedom)."""
-    tstat = (frame["slope"] / frame["se"]).to_numpy()
-    dof = np.maximum(frame["n"].to_numpy() - 2, 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = stats.t.sf(tstat, dof)
-    return pl.Series(np.where(np.isfinite(p), p, np.where(tstat > 0, 0.0, 1.0)))
-
-
-def _span(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.group_by("endpoint").agg(start=pl.col("start").min(), end=pl.col("end").max())
-
-
-def _rising_latency(blocks: pl.DataFrame, alpha: float, min_rise: float) -> pl.DataFrame:
-    """Slope test on log block means, where the load (users, else total rps) stays steady."""
-    inner = blocks.filter((pl.col("block") > pl.col("block").min())
-                          & (pl.col("block") < pl.col("block").max()))
-    load = pl.coalesce("users", pl.col("rps"))
-    whole = inner.filter(pl.col("endpoint") == ALL_ENDPOINTS)
-    if whole.is_empty():
-        return pl.DataFrame(schema=_PATTERN_SCHEMA)
-    spread = whole.select(load.max() / load.min()).item()
-    if spread is None or spread > 1.3:  # the load moved: a climb is the capacity detector's job
-        return pl.DataFrame(schema=_PATTERN_SCHEMA)
-    usable = blocks.filter(pl.col("count") >= 5).with_columns(y=pl.col("mean").log())
-    fit = usable.group_by("endpoint").agg(
-        *_trend("y"), first=pl.col("mean").first(), last=pl.col("mean").last(),
-        t_span=pl.col("t").max() - pl.col("t").min()).filter(pl.col("n") >= 6)
-    if fit.is_empty():
-        return pl.DataFrame(schema=_PATTERN_SCHEMA)
-    fit = fit.with_columns(p_value=_one_sided_p(fit),
-                           change=(pl.col("slope") * pl.col("t_span")).exp() - 1.0)
-    hits = fit.filter((pl.col("p_value") < alpha) & (pl.col("change") >= min_rise))
-    return hits.join(_span(blocks), on="endpoint").select(
-        "endpoint", pattern=pl.lit("rising latency"), start="start", end="end",
-        p_value="p_value", change="change",
-        evidence=pl.format(
-            "mean latency rose {}% over {} s at a steady load (trend {}%/min on {} time blocks, "
-            "one-sided p = {}); first block {} ms, last {} ms",
-            (pl.col("change") * 100).round(0), pl.col("t_span").round(0),
-            ((pl.col("slope") * 60).exp() * 100 - 100).round(1), pl.col("n"),
-            pl.col("p_value").round_sig_figs(2), pl.col("first").round(1),
-            pl.col("last").round(1)))
-
-
-def _spikes(windows: pl.DataFrame, z_limit: float, min_ratio: float) -> pl.DataFrame:
-    """Windows far above the latency on *both* sides of them (a climb is not a spike).
-
-    The reference of a window is the larger of the median log mean of the 5 windows before it and
-    of the 5 after it; a spike lies ``z_limit`` robust deviations (1.4826 MAD of the residuals)
-    and a factor ``min_ratio`` above it.
-    """
-    k = 5
-    usable = windows.filter(pl.col("count") >= 5).sort("endpoint", "start").with_columns(
-        y=pl.col("mean").log())
-    before = pl.col("y").shift(1).rolling_median(k, min_samples=2)
-    after = pl.col("y").reverse().shift(1).rolling_median(k, min_samples=2).reverse()
-    usable = usable.with_columns(
-        # null (no spike possible) at either end, where one side has fewer than 2 windows
-        local=pl.when(before.over("endpoint").is_not_null()
-                      & after.over("endpoint").is_not_null()).then(
-            pl.max_horizontal(before.over("endpoint"), after.over("endpoint"))),
-        n=pl.len().over("endpoint"),
-    ).filter(pl.col("n") >= 10).with_columns(resid=pl.col("y") - pl.col("local"))
-    usable = usable.with_columns(
-        scale=(pl.col("resid") - pl.col("resid").median()).abs().median().over("endpoint")
-        * 1.4826,
-    ).with_columns(z=pl.col("resid") / pl.col("scale"))
-    spikes = usable.filter((pl.col("z") >= z_limit)
-                           & (pl.col("resid") >= math.log(min_ratio)))
-    if spikes.is_empty():
-        return pl.DataFrame(schema=_PATTERN_SCHEMA)
-    worst = spikes.sort("z", descending=True).group_by("endpoint", maintain_order=True).agg(
-        windows=pl.len(), start=pl.col("start").min(),
-        end=(pl.col("start") + pl.duration(seconds=pl.col("length_s"))).max(),
-        at=pl.col("start").first(), peak=pl.col("mean").first(),
-        around=pl.col("local").first().exp(), z=pl.col("z").first(), total=pl.col("n").first())
-    return worst.select(
-        "endpoint", pattern=pl.lit("spikes"), start="start", end="end",
-        p_value=pl.lit(None, pl.Float64), change=pl.col("peak") / pl.col("around") - 1.0,
-        evidence=pl.format(
-            "{} of {} windows spike; worst at {} UTC: mean {} ms vs {} ms on either side "
-            "({} robust deviations)", pl.col("windows"), pl.col("total"),
-            pl.col("at").dt.strftime("%H:%M:%S"), pl.col("peak").round(1),
-            pl.col("around").round(1), pl.col("z").round(1)))
-
-
-def _rising_errors(blocks: pl.DataFrame, alpha: float) -> pl.DataFrame:
-    """Cochran-Armitage trend test of the error rate over time blocks."""
-    third = pl.col("t").max() / 3.0
-    test = blocks.group_by("endpoint").agg(
-        n=pl.col("count").sum(), x=pl.col("failures").sum(),
-        tx=(pl.col("t") * pl.col("failures")).sum(), tn=(pl.col("t") * pl.col("count")).sum(),
-        t2n=(pl.col("t") ** 2 * pl.col("count")).sum(),
-        early=pl.col("failures").filter(pl.col("t") < third).sum()
-        / pl.col("count").filter(pl.col("t") < third).sum(),
-        late_x=pl.col("failures").filter(pl.col("t") >= 2 * third).sum(),
-        late=pl.col("failures").filter(pl.col("t") >= 2 * third).sum()
-        / pl.col("count").filter(pl.col("t") >= 2 * third).sum(),
-    ).filter(pl.col("x") > 0).with_columns(p=pl.col("x") / pl.col("n"))
-    if test.is_empty():
-        return pl.DataFrame(schema=_PATTERN_SCHEMA)
-    test = test.with_columns(
-        z=(pl.col("tx") - pl.col("p") * pl.col("tn")) / (
-            pl.col("p") * (1 - pl.col("p"))
-            * (pl.col("t2n") - pl.col("tn") ** 2 / pl.col("n"))).sqrt())
-    test = test.with_columns(p_value=pl.Series(stats.norm.sf(test["z"].fill_nan(0).to_numpy())))
-    hits = test.filter((pl.col("p_value") < alpha) & (pl.col("late_x") >= 5)
-                       & (pl.col("late") >= 2 * pl.col("early")))
-    return hits.join(_span(blocks), on="endpoint").select(
-        "endpoint", pattern=pl.lit("rising errors"), start="start", end="end",
-        p_value="p_value", change=pl.col("late") - pl.col("early"),
-        evidence=pl.format(
-            "error rate rose from {}% (first third of the run) to {}% (last third); "
-            "Cochran-Armitage trend z = {}, one-sided p = {}",
-            (pl.col("early") * 100).round(2), (pl.col("late") * 100).round(2),
-            pl.col("z").round(1), pl.col("p_value").round_sig_figs(2)))
-
-
-def _capacity_limit(blocks: pl.DataFrame, alpha: float, min_rise: float) -> pl.DataFrame:
-    """Throughput within 10 % of its peak from some block on, while latency climbs after it.
-
-    The load must have grown after that block (users up 25 %, or without user counts, throughput
-    had grown 50 % before it), and the log latency after it must trend up (one-sided p < alpha).
-    """
-    frame = blocks.with_columns(
-        xs=pl.col("rps").rolling_median(3, min_samples=1, center=True).over("endpoint"),
-        idx=pl.int_range(pl.len()).over("endpoint"),
-    ).with_columns(
-        peak=pl.col("xs").max().over("endpoint"),
-    ).with_columns(
-        knee=pl.col("idx").filter(pl.col("xs") >= 0.9 * pl.col("peak")).min().over("endpoint"),
-    )
-    after = frame.filter(pl.col("idx") >= pl.col("knee")).with_columns(y=pl.col("mean").log())
-    at_knee = frame.filter(pl.col("idx") == pl.col("knee")).select(
-        "endpoint", knee_start="start", knee_rps="xs", knee_mean="mean", knee_users="users")
-    first = frame.filter(pl.col("idx") == 0).select("endpoint", first_rps="xs")
-    fit = after.group_by("endpoint").agg(
-        *_trend("y"), end_mean=pl.col("mean").tail(3).median(),
-        end_users=pl.col("users").tail(3).median(), peak=pl.col("peak").first(),
-    ).filter(pl.col("n") >= 3).join(at_knee, on="endpoint").join(first, on="endpoint")
-    if fit.is_empty():
-        return pl.DataFrame(schema=_PATTERN_SCHEMA)
-    fit = fit.with_columns(p_value=_one_sided_p(fit),
-                           change=pl.col("end_mean") / pl.col("knee_mean") - 1.0)
-    load_grew = pl.when(pl.col("knee_users").is_not_null() & pl.col("end_users").is_not_null()
-                        ).then(pl.col("end_users") >= 1.25 * pl.col("knee_users")).otherwise(
-        pl.col("knee_rps") >= 1.5 * pl.col("first_rps"))
-    hits = fit.filter((pl.col("p_value") < alpha) & (pl.col("change") >= min_rise) & load_grew)
-    users = pl.when(pl.col("knee_users").is_not_null()).then(pl.format(
-        " and users {} -> {}", pl.col("knee_users").round(0), pl.col("end_users").round(0))
-    ).otherwise(pl.lit(""))
-    return hits.join(_span(blocks), on="endpoint").select(
-        "endpoint", pattern=pl.lit("capacity limit"), start="knee_start", end="end",
-        p_value="p_value", change="change",
-        evidence=pl.format(
-            "throughput levelled off at about {} req/s (peak {}) from {} UTC while mean latency "
-            "rose {} -> {} ms{} (latency trend after the plateau: one-sided p = {})",
-            pl.col("knee_rps").round(1), pl.col("peak").round(1),
-            pl.col("knee_start").dt.strftime("%H:%M:%S"), pl.col("knee_mean").round(1),
-            pl.col("end_mean").round(1), users, pl.col("p_value").round_sig_figs(2)))
-
-
-def find_patterns(
-    windows: pl.DataFrame,
-    *,
-    blocks: int = 20,
-    alpha: float = 0.01,
-    min_rise: float = 0.25,
-    spike_z: float = 5.0,
-    spike_ratio: float = 2.0,
-) -> pl.DataFrame:
-    """Over-time patterns per endpoint (and ``ALL``) in a run's windows, with their evidence.
-
-    - ``rising latency`` (leak-like): OLS slope of the log mean latency over ``blocks`` time
-      blocks, one-sided t test p < ``alpha``, a rise of at least ``min_rise`` over the run, and a
-      steady load (users, else total throughput, within 30 % outside the first and last block).
-    - ``spikes``: windows with at least 5 requests whose log mean lies ``spike_z`` robust
-      deviations (1.4826 MAD) and a factor ``spike_ratio`` above the larger of the medians of
-      the 5 windows before and the 5 after them (so the climb into an overload is no spike).
-    - ``rising errors``: Cochran-Armitage trend test over the blocks, p < ``alpha``, the last
-      third's error rate at least twice the first third's, with at least 5 failures in it.
-    - ``capacity limit``: throughput (3-block rolling median) reaches 90 % of its peak and stays
-      there while the log mean latency after that block trends up (p < ``alpha``) by at least
-      ``min_rise`` and the load grows (see :func:`_capacity_limit`).
-
-    Deterministic (no random component). Windows are the ``windows`` table rows of one run.
-    """
-    if windows.is_empty():
-        return pl.DataFrame(schema=_PATTERN_SCHEMA)
-    if blocks < 6:
-        raise ValueError(f"blocks must be at least 6, got {blocks}")
-    merged = _blocks(windows, blocks)
-    found = [
-        _rising_latency(merged, alpha, min_rise),
-        _spikes(windows, spike_z, spike_ratio),
-        _rising_errors(merged, alpha),
-        _capacity_limit(merged, alpha, min_rise),
-    ]
-    return pl.concat([f.cast(_PATTERN_SCHEMA) for f in found]).sort(
-        pl.col("endpoint") != ALL_ENDPOINTS, "endpoint", "pattern")
-
-
 # ------------------------------------------------------------------------------ the result
 
 _NEXT_STEPS = {
@@ -960,7 +654,7 @@ class Bottlenecks:
     Attributes:
         table: one row per item (:data:`TABLE_COLUMNS`), ranked within each kind.
         patterns: over-time patterns per endpoint (endpoint, pattern, start, end, p_value, change,
-            evidence), see :func:`find_patterns`.
+            evidence), see :func:`perfstats.patterns.find_patterns`.
         run_id: the analysed run.
         baseline_id: the baseline run, or None.
         slos: the latency objectives used.
@@ -1018,7 +712,7 @@ class Bottlenecks:
                 "driver": row["driver"], "drivers": drivers, "patterns": patterns,
                 "gain": row["gain"], "next_step": "; then ".join(steps),
             })
-        return [{k: _plain(v) for k, v in item.items()} for item in out]
+        return [{k: jsonable(v) for k, v in item.items()} for item in out]
 
     def _error_names(self) -> dict[str, str]:
         errs = self.table.filter(pl.col("kind").is_in(["status", "error"]))
@@ -1098,16 +792,6 @@ class Bottlenecks:
 
 def _slo_text(s: LatencySlo) -> str:
     return str(s) if s.endpoint == "*" else f"{s.endpoint}: {s}"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _notes(run: Run, baseline: Run | None, slos: Sequence[LatencySlo], table: pl.DataFrame,
