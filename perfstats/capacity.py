@@ -509,13 +509,13 @@ def capacity(
     """Plan capacity from a stepped or ramped run.
 
     The load steps are found from the concurrency the tool recorded (k6 VUs, Locust users),
-    else (open model: Artillery) from the arrival rate (or the completed request rate); per step the steady state
-    (``settle_s`` after the step starts) gives concurrency, throughput, p50/p95/p99 and error
-    rate. Percentiles are exact from raw samples for k6, else the median of the step's window
-    percentiles. Users per instance is the concurrency where the SLO stops holding,
-    interpolated between steps; Kneedle (on p95 against concurrency) and the USL fit give the
-    knee independently. Instances are ``ceil(peak x safety / per instance)``, by users and by
-    request rate.
+    else (open model: Artillery) from the arrival rate (or the completed request rate); per
+    step the steady state (``settle_s`` after the step starts) gives concurrency, throughput,
+    p50/p95/p99 and error rate. Percentiles are exact from raw samples for k6, else the median
+    of the step's window percentiles. Users per instance is the concurrency where the SLO stops
+    holding, interpolated between steps; Kneedle (on p95 against concurrency) and the USL fit
+    give the knee independently. Instances are ``ceil(peak x safety / per instance)``, by users
+    and by request rate.
 
     Args:
         run: a :class:`Run`, a run id (prefix) in ``db``, or a result path.
