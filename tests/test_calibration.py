@@ -40,7 +40,7 @@ def test_power_for_a_fifteen_percent_shift_on_one_endpoint():
     # POST /api/bookings: 15 req/s, median 30 ms, sigma 0.35; 30-minute runs (27,000 requests
     # of that endpoint per run). The whole latency distribution moves by +15 % (so does p95),
     # 5 points beyond the 10 % tolerance.
-    result = simulate_pairs(100, seed=11, duration_s=1800.0, shift=1.0,
+    result = simulate_pairs(200, seed=5, duration_s=1800.0, shift=1.0,
                             target="POST /api/bookings", effect=1.15)
-    assert result.caught_rate >= 0.80  # measured: 0.95 (the p95 check alone: 0.76)
+    assert result.caught_rate >= 0.80  # measured: 0.905 (the p95 check alone: 0.675)
     assert result.false_regression_rate == 0.0
