@@ -503,6 +503,18 @@ def _pool(parts: Sequence[EndpointData]) -> EndpointData:
     return EndpointData(count, errors, summary, windows=pooled)
 
 
+def _empty(loaded: _Loaded) -> EndpointData | None:
+    """An endpoint a pooled run did not call: empty windows when the run has histograms (so the
+    pooled windows of all endpoints stay aligned), else nothing."""
+    hist = next((e.histogram for e in loaded.endpoints.values() if e.histogram is not None), None)
+    if hist is None:
+        return None
+    windows = hist.n_windows
+    return EndpointData(0, 0, histogram=WindowHistogram(
+        buckets=np.zeros(0, dtype=np.int64), counts=np.zeros((windows, 0), dtype=np.int64),
+        sums=np.zeros(windows), errors=np.zeros(windows, dtype=np.int64), lengths=hist.lengths))
+
+
 def _side(loaded: Sequence[_Loaded], config: CompareConfig, warnings: list[str]) -> RunData:
     """The drift input of one side (several runs are pooled), endpoints filtered."""
     names = list(dict.fromkeys(n for part in loaded for n in part.endpoints))
@@ -511,8 +523,8 @@ def _side(loaded: Sequence[_Loaded], config: CompareConfig, warnings: list[str])
     for name in names:
         if name == ALL_ENDPOINTS or not _selected(name, config.endpoints, config.ignore):
             continue
-        parts = [p.endpoints[name] for p in loaded if name in p.endpoints]
-        endpoints[name] = _pool(parts)
+        parts = [p.endpoints[name] if name in p.endpoints else _empty(p) for p in loaded]
+        endpoints[name] = _pool([part for part in parts if part is not None])
     whole = [p.endpoints.get(ALL_ENDPOINTS) for p in loaded]
     hists = [e.histogram for e in endpoints.values() if e.histogram is not None]
     if hists and len(hists) == len(endpoints):

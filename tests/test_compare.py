@@ -190,3 +190,18 @@ def test_bad_inputs():
         compare(42, DATA / "k6/baseline", config=compare_config())
     with pytest.raises(ValueError):
         compare([], DATA / "k6/baseline", config=compare_config())
+
+
+def test_pooled_baseline_with_an_endpoint_missing_from_one_run():
+    store = perfstats.connect(":memory:")
+    full = perfstats.ingest(DATA / "k6/baseline", db=store)
+    short = perfstats.ingest(DATA / "k6/smoke", db=store)
+    with store.connect(write=True) as con:
+        con.execute("DELETE FROM samples WHERE run_id = ? AND endpoint = 'GET /health'",
+                    [short.run_id])
+    cand = perfstats.ingest(DATA / "k6/candidate", db=store)
+    result = compare([full, short], cand, config=compare_config())
+    health = result.checks.filter(pl.col("endpoint") == "GET /health")
+    assert health["n_baseline"][0] == 980  # only the full run called it
+    whole = result.checks.filter(pl.col("endpoint") == "ALL")["n_baseline"][0]
+    assert whole == 6860 + 147 - 21
