@@ -37,7 +37,7 @@ from perfstats.stats.drift import (
 )
 from perfstats.stats.histogram import WindowHistogram, bucket_sql
 from perfstats.stats.windowlevel import WindowSummaries
-from perfstats.store import ALL_ENDPOINTS, Store, fetch_frame, progress_bar_off
+from perfstats.store import ALL_ENDPOINTS, Store
 
 if TYPE_CHECKING:
     import altair as alt
@@ -329,7 +329,7 @@ def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
     # aggregation once and never materialised.
     where = ("s.metric = 'http_req_duration' AND s.value IS NOT NULL AND s.endpoint IS NOT NULL "
              "AND s.ts IS NOT NULL")
-    frame = _query(store, f"""
+    frame = store.query(f"""
         WITH params(run_id, win) AS (VALUES {values}),
         t AS (SELECT s.run_id, any_value(p.win) AS win, min(s.ts) AS t0,
                      epoch(max(s.ts) - min(s.ts)) AS span
@@ -368,17 +368,11 @@ def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
     return out
 
 
-def _query(store: Store, sql: str, params: list[Any]) -> pl.DataFrame:
-    """A read query without DuckDB's progress bar (which would write into ``--format json``)."""
-    with store.connect() as con, progress_bar_off(con):
-        return fetch_frame(con, sql, params)
-
-
 def _window_summaries(store: Store, run_ids: Sequence[str]
                       ) -> dict[str, dict[str, WindowSummaries]]:
     """Per-window summaries of runs whose tools wrote only those (Artillery, Locust history)."""
     marks = ", ".join("?" for _ in run_ids)
-    frame = _query(store, f"""
+    frame = store.query(f"""
         SELECT run_id, endpoint, start, length_s, count, failures, mean, p50, p95, p99,
                total_ms, percentiles,
                epoch(start - min(start) OVER (PARTITION BY run_id)) AS offset_s

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,7 @@ class Store:
         self.lock_timeout = lock_timeout
         self._memory: duckdb.DuckDBPyConnection | None = None
         if raw == ":memory:":
-            self._memory = duckdb.connect(":memory:")
+            self._memory = _without_progress_bar(duckdb.connect(":memory:"))
             _create_schema(self._memory)
 
     @property
@@ -162,7 +162,7 @@ class Store:
             return
         if not write and not Path(self.path).exists():
             # Reading a store that was never written: answer from an empty schema, create no file.
-            con = duckdb.connect(":memory:")
+            con = _without_progress_bar(duckdb.connect(":memory:"))
             _create_schema(con)
             try:
                 yield con
@@ -181,7 +181,7 @@ class Store:
         delay = 0.05
         while True:
             try:
-                return duckdb.connect(self.path)
+                return _without_progress_bar(duckdb.connect(self.path))
             except duckdb.IOException as exc:
                 message = str(exc).splitlines()[0]
                 if "lock" not in message.lower():
@@ -251,26 +251,15 @@ def fetch_frame(
     return con.sql(sql, params=params or None).pl()
 
 
-@contextmanager
-def progress_bar_off(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Run a block without DuckDB's progress bar (it would write into piped output), then
-    restore the setting.
+def _without_progress_bar(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Turn DuckDB's progress bar off: it would write into piped output (``--format json``).
 
-    The setting is only touched when the bar is on: in a Jupyter kernel it is off by default and
-    DuckDB refuses any change of it without ipywidgets (failing the open transaction), which
-    would break ingest and compare in notebooks and reports.
+    Only when it is on: in a Jupyter kernel it is off already, and DuckDB refuses any change of
+    it there without ipywidgets.
     """
-    on = bool(con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0])
-    if on:
+    if con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]:
         con.execute("SET enable_progress_bar = false")
-    try:
-        yield
-    finally:
-        # After a failed statement DuckDB refuses even SET until the rollback: keep the
-        # block's own error rather than masking it.
-        if on:
-            with suppress(duckdb.TransactionException):
-                con.execute("SET enable_progress_bar = true")
+    return con
 
 
 def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:

@@ -36,7 +36,7 @@ from perfstats.ingest.detect import (
 )
 from perfstats.ingest.k6_summary import K6Summary, read_summary
 from perfstats.ingest.writer import RunWriter, SourceFile
-from perfstats.store import ALL_ENDPOINTS, progress_bar_off
+from perfstats.store import ALL_ENDPOINTS
 
 RAW_FORMATS = (K6_NDJSON, K6_CSV)
 """Raw outputs, finest first."""
@@ -249,14 +249,13 @@ def _insert_metric_lines(path: Path, lines: list[dict],
 
 @contextmanager
 def _bulk_insert(writer: RunWriter) -> Iterator[None]:
-    """Let DuckDB write rows in parallel and in any order (samples are always read by time),
-    without its own progress bar on the terminal; the settings are restored afterwards."""
+    """Let DuckDB write rows in parallel and in any order (samples are always read by time);
+    the setting is restored afterwards."""
     con = writer.con
     ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
     con.execute("SET preserve_insertion_order = false")
     try:
-        with progress_bar_off(con):
-            yield
+        yield
     finally:
         # After a failed statement DuckDB refuses even SET until the ingest's rollback.
         with suppress(duckdb.TransactionException):
