@@ -35,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from perfstats.config import load_compare_config, parse_slo
+from perfstats.config import load_compare_config
 from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.ingest.derive import FAILED, REQUEST_METRIC
 from perfstats.output import jsonable, to_markdown, to_records
 from perfstats.patterns import find_patterns
 from perfstats.run import DB, PathLike, Run, load
-from perfstats.slo import Objective
+from perfstats.slo import Objective, parse_slo
 from perfstats.slo_excess import KNOTS, excess_from_histogram, excess_from_percentiles
 from perfstats.store import ALL_ENDPOINTS
 
@@ -126,7 +126,7 @@ def resolve_slos(
 ) -> list[LatencySlo]:
     """Latency objectives from one SLO for every endpoint, ``{endpoint glob: SLO}`` or a list.
 
-    SLOs follow :func:`perfstats.config.parse_slo` (``"p95<500"``, ``"p99<1.2s, errors<1%"``, k6's
+    SLOs follow :func:`perfstats.slo.parse_slo` (``"p95<500"``, ``"p99<1.2s, errors<1%"``, k6's
     ``"p(95)<500"``), or are a number
     of ms that every request should stay under. Of several latency clauses the strictest
     threshold counts; error-rate clauses are left to the errors factor. Later mapping entries

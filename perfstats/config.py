@@ -23,7 +23,7 @@ The file is looked for in the working directory and its parents; the first ``per
     "*" = "p(95)<800, rate<0.01"   # k6 style
     "POST /api/quote" = "p95<300"  # perfstats style
 
-SLO expressions are those of :func:`perfstats.slo.parse_slo` plus k6's spelling: ``p(95)`` for
+SLO expressions are those of :func:`perfstats.slo.parse_slo`, k6 spelling included: ``p(95)`` for
 ``p95``, ``med`` for ``p50``, ``avg`` for ``mean`` and ``rate`` for the error rate.
 """
 
@@ -39,8 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from perfstats.errors import ConfigError
-from perfstats.slo import Objective
-from perfstats.slo import parse_slo as _parse_perfstats_slo
+from perfstats.slo import Objective, parse_slo
 from perfstats.stats.drift import DEFAULT_TOLERANCES, DriftSettings
 
 if sys.version_info >= (3, 11):
@@ -50,32 +49,8 @@ else:  # pragma: no cover
 
 CONFIG_FILE = "perfstats.toml"
 
-_K6_PERCENTILE = re.compile(r"\bp\(\s*(\d+(?:\.\d+)?)\s*\)", re.IGNORECASE)
-_K6_NAMES = [(re.compile(r"\bmed\b", re.IGNORECASE), "p50"),
-             (re.compile(r"\brate\b", re.IGNORECASE), "error_rate")]
 _KNOWN_KEYS = {"alpha", "floor_ms", "resamples", "seed", "window_s", "endpoints", "ignore",
                "tolerances", "slo", "min_tail", "min_windows"}
-
-
-def parse_slo(text: str) -> tuple[Objective, ...]:
-    """Parse an SLO expression, in perfstats or k6 spelling, into objectives.
-
-    Args:
-        text: e.g. ``"p95<500"``, ``"p(95)<500 && rate<0.01"``, ``"p99<1.2s, error_rate<1%"``.
-
-    Raises:
-        ConfigError: the expression is malformed (the message shows the grammar).
-
-    Example:
-        >>> [str(o) for o in parse_slo("p(95)<500, rate<0.01")]
-        ['p95 < 500 ms', 'error_rate < 1%']
-    """
-    if not isinstance(text, str):
-        raise ConfigError(f"bad SLO {text!r}: expected a string such as 'p(95)<500'")
-    normal = _K6_PERCENTILE.sub(lambda m: f"p{m.group(1)}", text)
-    for pattern, name in _K6_NAMES:
-        normal = pattern.sub(name, normal)
-    return _parse_perfstats_slo(normal)
 
 
 def _fraction(value: Any, *, key: str, points: bool = False) -> float:

@@ -4,7 +4,8 @@ Grammar: clauses joined by ``,``, ``;``, ``&&`` or ``and``; a clause is ``METRIC
 METRIC is a latency statistic (``p50``, ``p90``, ``p95``, ``p99``, ``mean``/``avg``, ``max``;
 ``median`` means ``p50``) or the error rate (``error_rate``, ``errors``, ``error``); OP is ``<``
 or ``<=``; latency UNIT is ``ms`` (default) or ``s``; an error rate is a fraction (``0.01``) or
-a percentage (``1%``).
+a percentage (``1%``). k6's threshold spelling is accepted too: ``p(95)<500``, ``med<100``,
+``rate<0.01`` (the error rate).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from perfstats.errors import ConfigError
 
 LATENCY_METRICS = ("p50", "p90", "p95", "p99", "mean", "max")
 ERROR_RATE = "error_rate"
-_ALIASES = {"median": "p50", "avg": "mean", "errors": ERROR_RATE, "error": ERROR_RATE,
-            "err": ERROR_RATE}
+_ALIASES = {"median": "p50", "med": "p50", "avg": "mean", "errors": ERROR_RATE,
+            "error": ERROR_RATE, "err": ERROR_RATE, "rate": ERROR_RATE}
+_K6_PERCENTILE = re.compile(r"\bp\(\s*(\d+(?:\.\d+)?)\s*\)", re.IGNORECASE)
 _SPLIT = re.compile(r"\s*(?:,|;|&&|\band\b)\s*", re.IGNORECASE)
 _CLAUSE = re.compile(
     r"^(?P<metric>[a-z_][a-z0-9_]*)\s*(?P<op><=|<)\s*(?P<value>\d+(?:\.\d*)?|\.\d+)\s*"
@@ -62,7 +64,8 @@ def parse_slo(text: str) -> tuple[Objective, ...]:
     """Parse an SLO expression into its objectives.
 
     Args:
-        text: e.g. ``"p95<500"``, ``"p99 <= 1.2s and error_rate < 1%"``.
+        text: e.g. ``"p95<500"``, ``"p99 <= 1.2s and error_rate < 1%"``,
+            ``"p(95)<500 && rate<0.01"``.
 
     Returns:
         The objectives in the order written.
@@ -73,11 +76,14 @@ def parse_slo(text: str) -> tuple[Objective, ...]:
     Example:
         >>> [str(o) for o in parse_slo("p95<500, errors<1%")]
         ['p95 < 500 ms', 'error_rate < 1%']
+        >>> [str(o) for o in parse_slo("p(95)<500 && rate<0.01")]
+        ['p95 < 500 ms', 'error_rate < 1%']
     """
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"bad SLO {text!r}: expected e.g. 'p95<500' or 'p99<1.2s, errors<1%'")
     objectives = []
-    for clause in _SPLIT.split(text.strip()):
+    normal = _K6_PERCENTILE.sub(lambda m: f"p{m.group(1)}", text.strip())
+    for clause in _SPLIT.split(normal):
         match = _CLAUSE.match(clause)
         if match is None:
             raise ConfigError(
