@@ -380,17 +380,17 @@ def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: 
         result = perfstats.compare(baseline, candidate, config=config_file, db=db,
                                    endpoints=endpoints, ignore=ignore)
     markdown = result.to_markdown()
-    if fmt == "json":
-        click.echo(result.to_json())
-    elif fmt == "markdown":
-        click.echo(markdown.rstrip("\n"))
-    else:
+    if fmt == "table":
+        # Warnings come before the verdict: they say whether it can be trusted.
         emit(result.display_frame(), "table",
              title=f"compare {_ids(result.baseline)} -> {_ids(result.candidate)}")
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if fmt == "table":
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}")
         click.echo(result.headline())
+    else:
+        click.echo(result.to_json() if fmt == "json" else markdown.rstrip("\n"))
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as handle:
