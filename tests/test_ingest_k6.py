@@ -121,7 +121,8 @@ def test_failures_errors_and_windows_from_points(raw_runs) -> None:
     assert errors.select("endpoint", "error", "count").rows() == [("POST /api/bookings", "500", 25)]
     windows = run.windows(ALL_ENDPOINTS)
     assert windows["count"].sum() == 6748
-    assert windows["length_s"].unique().to_list() == [1.0]
+    # 1 s windows; the first and last cover only the part of their second that the run covers.
+    assert windows["length_s"].max() == 1.0 and (windows["length_s"] < 1.0).sum() <= 2
     assert windows["users"].drop_nulls().max() == 20
 
 

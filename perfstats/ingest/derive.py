@@ -78,25 +78,33 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
         [duration, duration],
     )
     bucket = f"time_bucket(INTERVAL '{int(WINDOW_SECONDS * 1000)} milliseconds', ts)"
+    # A window's length is the part of it the run covers: the first and last ones are partial,
+    # and a full 1 s length would show a false drop of throughput at the run's edges.
+    length = (f"greatest(least(epoch(start) + {WINDOW_SECONDS}, epoch(bounds.last)) "
+              "- greatest(epoch(start), epoch(bounds.first)), 0.001)")
     writer.insert_sql(
         "windows",
         f"""
-        WITH users AS (
+        WITH bounds AS (
+            SELECT min(ts) AS first, max(ts) AS last FROM samples WHERE run_id = '{run}'
+        ), users AS (
             SELECT {bucket} AS start, max(value) AS users FROM samples
             WHERE run_id = '{run}' AND metric = 'vus' GROUP BY ALL
         ), w AS (
             SELECT coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint, {bucket} AS start,
                    {_STATS}, sum(value) AS total_ms
             FROM ({requests}) GROUP BY GROUPING SETS ((endpoint, {bucket}), ({bucket}))
+        ), all_windows AS (
+            SELECT w.*, CASE WHEN w.endpoint = '{ALL_ENDPOINTS}' THEN users.users END AS users
+            FROM w LEFT JOIN users USING (start)
+            UNION ALL BY NAME
+            SELECT '{ALL_ENDPOINTS}' AS endpoint, users.start, 0 AS count, 0 AS failures,
+                   users.users
+            FROM users
+            ANTI JOIN (SELECT DISTINCT {bucket} AS start FROM ({requests})) r USING (start)
         )
-        SELECT w.*, {WINDOW_SECONDS} AS length_s,
-               CASE WHEN w.endpoint = '{ALL_ENDPOINTS}' THEN users.users END AS users,
-               'exact' AS percentiles
-        FROM w LEFT JOIN users USING (start)
-        UNION ALL BY NAME
-        SELECT '{ALL_ENDPOINTS}' AS endpoint, users.start, 0 AS count, 0 AS failures,
-               {WINDOW_SECONDS} AS length_s, users.users, 'exact' AS percentiles
-        FROM users ANTI JOIN (SELECT DISTINCT {bucket} AS start FROM ({requests})) r USING (start)
+        SELECT all_windows.*, {length} AS length_s, 'exact' AS percentiles
+        FROM all_windows, bounds
         """,
     )
     writer.insert_sql(
