@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import mmap
 import re
 import zlib
 from collections.abc import Iterator
@@ -47,6 +46,9 @@ SUMMARY_FORMATS = (K6_SUMMARY, K6_SUMMARY_EXPORT, K6_MACHINE_SUMMARY)
 NAMED_TAGS = {"name": "name", "method": "method", "status": "status", "url": "url",
               "group": "grp", "scenario": "scenario", "expected_response": "expected_response",
               "error_code": "error_code", "check": "check_name"}
+
+INSERT_MEMORY_LIMIT = "512MB"
+"""DuckDB's memory cap while points are inserted: keeps ingest under 1 GB RSS at any file size."""
 
 OPEN_MODEL_BUSY_FRACTION = 0.8
 """Below this share of VU-time spent in iterations, a run is taken for an arrival-rate one."""
@@ -195,11 +197,9 @@ def _metric_lines(path: Path) -> list[dict]:
     string a quote is escaped), so only those lines are parsed, and kept when their ``type`` is
     ``Metric``.  The points scan has already validated every line.
     """
-    if not is_gzip(path):
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return _metric_data(mm)
     found = []
-    with gzip.open(path, "rb") as fh:
+    opener = gzip.open if is_gzip(path) else open
+    with opener(path, "rb") as fh:
         rest = b""
         while chunk := fh.read(1 << 22):
             block = rest + chunk
@@ -210,7 +210,7 @@ def _metric_lines(path: Path) -> list[dict]:
     return found
 
 
-def _metric_data(block: bytes | mmap.mmap) -> list[dict]:
+def _metric_data(block: bytes) -> list[dict]:
     out = []
     at = block.find(_METRIC_TOKEN)
     while at >= 0:
@@ -249,17 +249,21 @@ def _insert_metric_lines(path: Path, lines: list[dict],
 
 @contextmanager
 def _bulk_insert(writer: RunWriter) -> Iterator[None]:
-    """Let DuckDB write rows in parallel and in any order (samples are always read by time);
-    the setting is restored afterwards."""
+    """Let DuckDB write rows in parallel and in any order (samples are always read by time),
+    within :data:`INSERT_MEMORY_LIMIT` (it spills beyond); the settings are restored afterwards."""
     con = writer.con
-    ordered = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    before = {name: con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
+              for name in ("preserve_insertion_order", "memory_limit")}
     con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET memory_limit = '{INSERT_MEMORY_LIMIT}'")
     try:
         yield
     finally:
         # After a failed statement DuckDB refuses even SET until the ingest's rollback.
         with suppress(duckdb.TransactionException):
-            con.execute(f"SET preserve_insertion_order = {bool(ordered)}")
+            ordered = bool(before["preserve_insertion_order"])
+            con.execute(f"SET preserve_insertion_order = {ordered}")
+            con.execute(f"SET memory_limit = '{before['memory_limit']}'")
 
 
 def _insert_csv(path: Path, writer: RunWriter) -> None:
