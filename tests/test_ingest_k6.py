@@ -9,6 +9,7 @@ so CSV comparisons allow 1e-9 relative *or* 5e-7 ms absolute.
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import math
@@ -250,6 +251,8 @@ def _store_counts(store: perfstats.Store) -> dict[str, int]:
 def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     smoke = (DATA / "k6" / "smoke" / "points.json").read_bytes()
     baseline_gz = (DATA / "k6" / "baseline" / "points.json.gz").read_bytes()
+    csv_rows = b"\n".join(gzip.decompress((DATA / "k6" / "smoke" / "points.csv.gz").read_bytes())
+                          .split(b"\n")[:40])
     lines = smoke.splitlines(keepends=True)
     files = {
         "empty": (b"", "empty file"),
@@ -264,6 +267,8 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
                                         + lines[50:]), "a Point line without metric, time"),
         "wrong type": (b"".join(lines[:50] + [lines[1].replace(b'"value":1', b'"value":"x"')]
                                 + lines[50:]), "x"),
+        "truncated csv": (csv_rows[:-25], "line 40 has 12 fields, the header 19"),
+        "csv wrong type": (csv_rows.replace(b",1.000000,", b",one,", 1), "'one' to DOUBLE"),
         "unknown version": (json.dumps(_machine_summary("smoke", "2.0.0")).encode(),
                             "unknown k6 machine-readable summary version 2.0.0"),
         "wrong tool": ((DATA / "artillery" / "baseline" / "report.json").read_bytes(),

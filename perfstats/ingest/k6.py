@@ -430,7 +430,13 @@ _PREFIX = re.compile(r"^(\w+ )*Error: ")
 
 def _reason(path: Path, exc: duckdb.Error) -> str:
     """One short line from a DuckDB error, with k6-specific explanations where they help."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    text = lines[0]
+    columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", str(exc))
+    csv_line = re.match(r".*CSV Error on Line: (\d+)", text)
+    if csv_line and columns:
+        return (f"CSV row on line {csv_line.group(1)} has {columns.group(2)} fields, the header "
+                f"{columns.group(1)} (a truncated or garbled row)")
     text = re.sub(rf'\s*(in )?(file )?"?{re.escape(str(path))}"?,?', "", _PREFIX.sub("", text))
     text = text.rstrip(" :")
     lowered = text.lower()
