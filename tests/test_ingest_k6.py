@@ -453,3 +453,14 @@ def test_load_model_from_vu_busy_share(tmp_path: Path, vus: int, model: str) -> 
     run = perfstats.ingest(_arrival_rate_run(tmp_path, vus), db=":memory:")
     assert run.meta["load_model"] == model
     assert run.meta["max_users"] == (None if model == "open" else vus)
+
+
+def test_corpus_summaries_nested_groups_and_failed_legacy_threshold(shared_dir: Path) -> None:
+    corpus = shared_dir / "corpus" / "k6" / "summary-export"
+    nested = perfstats.ingest(corpus / "habiba2811__k6-practice-app__summary.json", db=":memory:")
+    assert nested.table("checks").rows() == [("::Main page", "status is 200", 1, 0)]
+    # Legacy export: "p(99)<400": true means the threshold FAILED (FORMATS.md §1.5).
+    failed = perfstats.ingest(corpus / "rajjo999__K6-GithubActions__summary.json", db=":memory:")
+    assert failed.table("thresholds").rows() == [("http_req_duration", "p(99)<400", False)]
+    passed = perfstats.ingest(corpus / "MichelMOliveira__atd-2025__summary.json", db=":memory:")
+    assert set(passed.table("thresholds")["ok"]) == {True}
