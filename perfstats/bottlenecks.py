@@ -38,7 +38,7 @@ import polars as pl
 from perfstats.config import load_compare_config
 from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.ingest.derive import FAILED, REQUEST_METRIC
-from perfstats.output import jsonable, to_markdown, to_records
+from perfstats.output import jsonable, to_html, to_markdown, to_records
 from perfstats.patterns import find_patterns
 from perfstats.run import DB, PathLike, Run, load
 from perfstats.slo import Objective, parse_slo
@@ -781,10 +781,10 @@ class Bottlenecks:
             head += f" &middot; baseline {html.escape(self.baseline_id)}"
         if self.slos:
             head += " &middot; SLO " + html.escape(", ".join(_slo_text(s) for s in self.slos))
-        out = head + "</p>" + self.summary(10)._repr_html_()
+        out = head + "</p>" + to_html(self.summary(10))
         if not self.patterns.is_empty():
-            out += "<p><b>Patterns over time</b></p>" + self.patterns.select(
-                "endpoint", "pattern", "evidence")._repr_html_()
+            out += "<p><b>Patterns over time</b></p>" + to_html(self.patterns.select(
+                "endpoint", "pattern", "evidence"))
         if self.notes:
             out += "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in self.notes) + "</ul>"
         return out

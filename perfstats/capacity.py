@@ -23,6 +23,7 @@ import polars as pl
 
 from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.knee import find_knee
+from perfstats.output import to_html
 from perfstats.run import Run, load
 from perfstats.slo import ERROR_RATE, Objective, format_slo, parse_endpoint_slos
 from perfstats.steps import LoadStep, detect_steps
@@ -289,7 +290,7 @@ class CapacityPlan:
         return (
             f"<p><b>Capacity plan</b> &middot; run {html.escape(self.run_id)} "
             f"({html.escape(self.tool)}) &middot; SLO {html.escape(self.slo_text)}</p>"
-            f"<ul>{items}</ul>{steps._repr_html_()}"
+            f"<ul>{items}</ul>{to_html(steps)}"
             + (self.usl._repr_html_() if self.usl is not None else "")
             + f"<p>{html.escape(self.little['summary'])}</p>"
             + f"<details><summary>Assumptions</summary><ul>{assumptions}</ul></details>"

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from perfstats.config import CompareConfig, load_compare_config
+from perfstats.output import to_html
 from perfstats.run import Run, load
 from perfstats.stats.decision import FAILING, STATUSES
 from perfstats.stats.drift import (
@@ -227,7 +228,7 @@ class Comparison:
                 f"baseline {html.escape(_describe(self.baseline))} &middot; "
                 f"candidate {html.escape(_describe(self.candidate))}</p>")
         warn = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
-        return head + (f"<ul>{warn}</ul>" if warn else "") + self.display_frame()._repr_html_()
+        return head + (f"<ul>{warn}</ul>" if warn else "") + to_html(self.display_frame())
 
     def __str__(self) -> str:
         return self.headline()

@@ -22,7 +22,7 @@ from scipy import stats
 
 from perfstats.changepoint import Method, detect_change_points
 from perfstats.errors import InsufficientDataError, StoreError
-from perfstats.output import to_markdown, to_records
+from perfstats.output import to_html, to_markdown, to_records
 from perfstats.store import SCHEMA, Store, open_store
 
 if TYPE_CHECKING:
@@ -125,9 +125,9 @@ class History:
         head = (f"<p><b>History</b> of {html.escape(', '.join(self.settings['metrics']))}: "
                 f"{self.series['run_id'].n_unique()} runs, "
                 f"{self.change_points.height} change point(s)</p>")
-        body = _rounded(self.summary())._repr_html_()
+        body = to_html(_rounded(self.summary()))
         if self.change_points.height:
-            body += "<p><b>Change points</b></p>" + _rounded(self.change_points)._repr_html_()
+            body += "<p><b>Change points</b></p>" + to_html(_rounded(self.change_points))
         return head + body
 
     def chart(self, *, endpoint: str | None = None, metric: str | None = None) -> alt.LayerChart:

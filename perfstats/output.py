@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from datetime import date, datetime
@@ -63,6 +64,23 @@ def to_markdown(frame: pl.DataFrame) -> str:
     rows = ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |"
             for row in frame.iter_rows()]
     return "\n".join([header, rule, *rows])
+
+
+def to_html(frame: pl.DataFrame, *, max_rows: int = 200) -> str:
+    """A plain HTML table for notebooks and reports: every row up to ``max_rows``, numbers
+    right-aligned, no dtype row and no quotes around strings."""
+    numeric = [dtype.is_numeric() for dtype in frame.dtypes]
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in frame.columns)
+    rows = []
+    for row in frame.head(max_rows).iter_rows():
+        cells = "".join(
+            f'<td style="text-align:{"right" if num else "left"}">{html.escape(_cell(v))}</td>'
+            for v, num in zip(row, numeric, strict=True))
+        rows.append(f"<tr>{cells}</tr>")
+    more = (f"<p><i>{frame.height - max_rows} more rows not shown</i></p>"
+            if frame.height > max_rows else "")
+    return (f'<table class="perfstats"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>{more}")
 
 
 def to_rich(frame: pl.DataFrame, title: str | None = None) -> Table:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from perfstats.ingest import ingest_sources, resolve_sources
+from perfstats.output import to_html
 from perfstats.store import ALL_ENDPOINTS, Store, open_store
 
 if TYPE_CHECKING:
@@ -90,10 +91,10 @@ class Run:
 
     def table(self, name: str) -> pl.DataFrame:
         """All rows of one run table (``errors``, ``checks``, ``thresholds``, ``histograms``...)."""
-        from perfstats.store import RUN_TABLES
+        from perfstats.store import RUN_TABLES, VIEWS
 
-        if name not in RUN_TABLES:
-            raise ValueError(f"unknown table {name!r}; one of {', '.join(RUN_TABLES)}")
+        if name not in RUN_TABLES and name not in VIEWS:
+            raise ValueError(f"unknown table {name!r}; one of {', '.join([*RUN_TABLES, *VIEWS])}")
         return self.store.query(f"SELECT * EXCLUDE (run_id) FROM {name} WHERE run_id = ?",
                                 [self.run_id])
 
@@ -230,7 +231,7 @@ class Run:
                 f"{html.escape(k)}={html.escape(v)}" for k, v in self.labels.items())
         table = self.summary().drop("method", "tool_name").with_columns(
             pl.col(pl.Float64).round(3))
-        return head + "</p>" + table._repr_html_()
+        return head + "</p>" + to_html(table)
 
     def __str__(self) -> str:
         return f"Run {self.run_id} ({self.tool}, {self.meta.get('format')}, {self.grain})"
