@@ -76,15 +76,20 @@ def write_run(store: perfstats.Store, run_id: str, samples: int, *, duration_s: 
             "TIMESTAMPTZ '2026-01-01 00:00:00+00', "
             "TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(?), ?, 'closed', 100, "
             "MAP {}, now())", [run_id, run_id, duration_s, duration_s])
+        names = ", ".join(f"('{n}')" for n, *_ in ENDPOINTS)
         con.execute(f"""
-            INSERT INTO samples (run_id, metric, ts, value, endpoint, expected_response)
+            INSERT INTO tag_sets (run_id, tag_set, endpoint, expected_response)
+            SELECT ?, hash(endpoint, ok), endpoint, ok
+            FROM (VALUES {names}) e(endpoint), (VALUES (true), (false)) o(ok)
+            """, [run_id])
+        con.execute(f"""
+            INSERT INTO points (run_id, metric, ts, value, tag_set)
             SELECT ?, 'http_req_duration',
                    TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_microseconds(
                        CAST(i * {duration_s * 1e6 / samples!r} AS BIGINT)),
                    (CASE {median} END) * exp((CASE {sigma} END)
                        * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())),
-                   CASE {endpoint} END,
-                   random() >= (CASE {error} END)
+                   hash(CASE {endpoint} END, random() >= (CASE {error} END))
             FROM (SELECT i, random() AS u FROM range(?) t(i))
             """, [run_id, samples])
 

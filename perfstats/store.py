@@ -38,11 +38,14 @@ SCHEMA: dict[str, str] = {
         "duration_s DOUBLE, load_model VARCHAR, max_users DOUBLE, "
         "labels MAP(VARCHAR, VARCHAR), notes VARCHAR[], ingested_at TIMESTAMPTZ NOT NULL"
     ),
-    "samples": (
+    "points": (
         "run_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, ts TIMESTAMPTZ, value DOUBLE, "
-        "endpoint VARCHAR, name VARCHAR, method VARCHAR, status VARCHAR, url VARCHAR, "
-        "grp VARCHAR, scenario VARCHAR, expected_response BOOLEAN, error_code VARCHAR, "
-        "check_name VARCHAR, extra MAP(VARCHAR, VARCHAR)"
+        "tag_set UBIGINT, vu INTEGER, iter BIGINT"
+    ),
+    "tag_sets": (
+        "run_id VARCHAR NOT NULL, tag_set UBIGINT, endpoint VARCHAR, name VARCHAR, "
+        "method VARCHAR, status VARCHAR, url VARCHAR, grp VARCHAR, scenario VARCHAR, "
+        "expected_response BOOLEAN, error_code VARCHAR, check_name VARCHAR, extra JSON"
     ),
     "windows": (
         "run_id VARCHAR NOT NULL, endpoint VARCHAR NOT NULL, start TIMESTAMPTZ NOT NULL, "
@@ -72,6 +75,17 @@ SCHEMA: dict[str, str] = {
         "stat VARCHAR, value DOUBLE"
     ),
 }
+VIEWS: dict[str, str] = {
+    # A tag set's endpoint applies to HTTP metrics only.
+    "samples": (
+        "SELECT p.run_id, p.metric, p.ts, p.value, "
+        "CASE WHEN starts_with(p.metric, 'http_') THEN t.endpoint END AS endpoint, "
+        "t.name, t.method, t.status, t.url, t.grp, t.scenario, t.expected_response, "
+        "t.error_code, t.check_name, t.extra, p.vu, p.iter "
+        "FROM points p JOIN tag_sets t USING (run_id, tag_set)"
+    ),
+}
+"""Views over the tables, created with them: ``samples`` is every point with its tags."""
 RUN_TABLES = [t for t in SCHEMA if t not in ("perfstats_meta", "runs")]
 """Tables whose rows belong to one run (keyed by ``run_id``)."""
 
@@ -84,6 +98,8 @@ _MEMORY_LOCK = threading.RLock()
 def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
     for table, columns in SCHEMA.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    for view, query in VIEWS.items():
+        con.execute(f"CREATE VIEW IF NOT EXISTS {view} AS {query}")
     con.execute(
         "INSERT OR REPLACE INTO perfstats_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )

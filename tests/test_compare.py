@@ -197,8 +197,9 @@ def test_pooled_baseline_with_an_endpoint_missing_from_one_run():
     full = perfstats.ingest(DATA / "k6/baseline", db=store)
     short = perfstats.ingest(DATA / "k6/smoke", db=store)
     with store.connect(write=True) as con:
-        con.execute("DELETE FROM samples WHERE run_id = ? AND endpoint = 'GET /health'",
-                    [short.run_id])
+        con.execute("DELETE FROM points WHERE run_id = $run AND starts_with(metric, 'http_') "
+                    "AND tag_set IN (SELECT tag_set FROM tag_sets WHERE run_id = $run "
+                    "AND endpoint = 'GET /health')", {"run": short.run_id})
     cand = perfstats.ingest(DATA / "k6/candidate", db=store)
     result = compare([full, short], cand, config=compare_config())
     health = result.checks.filter(pl.col("endpoint") == "GET /health")

@@ -349,7 +349,8 @@ def test_ndjson_shapes_of_every_version(tmp_path: Path) -> None:
     run = perfstats.ingest(path, db=":memory:")
     samples = run.store.query(
         "SELECT metric, epoch_us(ts) AS us, value, endpoint, name, method, status, url, grp, "
-        "expected_response, error_code, check_name, extra FROM samples ORDER BY ts, metric")
+        "expected_response, error_code, check_name, extra, vu, iter FROM samples "
+        "ORDER BY ts, metric")
     rows = samples.rows(named=True)
     assert [r["us"] for r in rows] == [1634296509080000, 1634296509500000, 1634296509999999,
                                        1634296510000000, 1634296510000001]
@@ -357,7 +358,8 @@ def test_ndjson_shapes_of_every_version(tmp_path: Path) -> None:
     assert request["endpoint"] == "GET http://x/a?b=1&c=2"
     assert request["name"] is None and request["expected_response"] is False
     assert (request["status"], request["error_code"]) == ("0", "1050")
-    assert request["extra"] == {"team": "a<b", "proto": "HTTP/2.0", "vu": "3", "iter": "7"}
+    assert json.loads(request["extra"]) == {"team": "a<b", "proto": "HTTP/2.0"}
+    assert (request["vu"], request["iter"]) == (3, 7)
     check = next(r for r in rows if r["metric"] == "checks")
     assert (check["check_name"], check["grp"], check["extra"]) == ("p95 < 500 ✓", "::g", None)
     assert [r["extra"] for r in rows if r["metric"] == "vus"] == [None, None]
@@ -390,8 +392,9 @@ def test_csv_time_formats_tags_and_metadata(tmp_path: Path, stamp: str, us: int)
     assert sample["us"] == us and sample["value"] == 30.309
     assert (sample["endpoint"], sample["status"], sample["grp"]) == ("POST /api/x", "201", "::g")
     assert sample["expected_response"] is True
-    assert sample["extra"] == {"proto": "HTTP/1.1", "tls_version": "tls1.3", "team": "a b",
-                               "note": "x=y", "vu": "3", "iter": "9"}
+    assert json.loads(sample["extra"]) == {"proto": "HTTP/1.1", "tls_version": "tls1.3",
+                                           "team": "a b", "note": "x=y"}
+    assert (sample["vu"], sample["iter"]) == (3, 9)
 
 
 def test_old_csv_header_without_expected_response(tmp_path: Path) -> None:
@@ -424,9 +427,11 @@ def test_benchmark_generator_output_ingests(tmp_path: Path) -> None:
     assert set(summary["endpoint"]) == {
         "POST /api/auth/login", "GET /api/deals", "GET /api/deals/{id}", "POST /api/quote",
         "POST /api/bookings", "GET /health", ALL_ENDPOINTS}
-    extra = run.store.query("SELECT extra FROM samples WHERE metric = 'http_reqs' LIMIT 1")
-    assert set(extra["extra"][0]) == {"proto", "team", "vu", "iter"}
-    assert extra["extra"][0]["team"] == "checkout&pay"
+    row = run.store.query("SELECT extra, vu, iter FROM samples WHERE metric = 'http_reqs' "
+                          "LIMIT 1").row(0, named=True)
+    assert json.loads(row["extra"]).keys() == {"proto", "team"}
+    assert json.loads(row["extra"])["team"] == "checkout&pay"
+    assert row["vu"] is not None and row["iter"] is not None
     assert run.meta["load_model"] == "closed"
 
 

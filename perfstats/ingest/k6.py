@@ -2,10 +2,12 @@
 
 A run is the finest raw output given (NDJSON over CSV; :func:`used_sources` drops the other one
 before the run's content is hashed) plus at most one summary file, from which thresholds, checks,
-the test duration and the metric values are taken.  Raw points are read by one DuckDB scan that
-writes every Point of every metric into ``samples`` (tags split into the named columns, all other
-tags and the metadata into ``extra``); summaries, windows, errors and checks are then derived in
-SQL.  A summary alone gives a run of grain ``summary`` with the tool's own numbers.
+the test duration and the metric values are taken.  Raw points are read by two DuckDB scans: one
+groups the distinct tag sets (and the Metric lines) into ``tag_sets`` (tags split into the named
+columns, all other tags into ``extra``), one writes every Point of every metric into ``points``
+(keyed to its tag set by a hash, with the metadata's ``vu`` and ``iter``); summaries, windows,
+errors and checks are then derived in SQL from the ``samples`` view that joins them.  A summary
+alone gives a run of grain ``summary`` with the tool's own numbers.
 """
 
 from __future__ import annotations
@@ -35,14 +37,14 @@ from perfstats.ingest.detect import (
 )
 from perfstats.ingest.k6_summary import K6Summary, read_summary
 from perfstats.ingest.writer import RunWriter, SourceFile
-from perfstats.store import ALL_ENDPOINTS
+from perfstats.store import ALL_ENDPOINTS, fetch_frame
 
 RAW_FORMATS = (K6_NDJSON, K6_CSV)
 """Raw outputs, finest first."""
 SUMMARY_FORMATS = (K6_SUMMARY, K6_SUMMARY_EXPORT, K6_MACHINE_SUMMARY)
 """Summary files, most informative first (the machine summary has no thresholds)."""
 
-# k6 tag -> samples column. Every other tag goes into ``extra`` with the metadata.
+# k6 tag -> tag_sets column. Every other tag goes into ``extra``.
 NAMED_TAGS = {"name": "name", "method": "method", "status": "status", "url": "url",
               "group": "grp", "scenario": "scenario", "expected_response": "expected_response",
               "error_code": "error_code", "check": "check_name"}
@@ -55,8 +57,8 @@ OPEN_MODEL_BUSY_FRACTION = 0.8
 
 _NDJSON_COLUMNS = (
     "{'type': 'VARCHAR', 'metric': 'VARCHAR', 'data': 'STRUCT(\"time\" VARCHAR, "
-    "\"value\" DOUBLE, tags JSON, metadata JSON, \"name\" VARCHAR, \"type\" VARCHAR, "
-    "contains VARCHAR, thresholds JSON)'}"
+    "\"value\" DOUBLE, tags JSON, metadata STRUCT(vu VARCHAR, iter VARCHAR), \"name\" VARCHAR, "
+    "\"type\" VARCHAR, contains VARCHAR, thresholds JSON)'}"
 )
 
 
@@ -127,7 +129,7 @@ def _write_raw(raw: SourceFile, summary: K6Summary | None,
             _insert_csv(raw.path, writer)
     except duckdb.Error as exc:
         raise IngestError(raw.path, _reason(raw.path, exc)) from exc
-    points = writer.scalar("SELECT count(*) FROM samples WHERE run_id = ?", [writer.run_id])
+    points = writer.scalar("SELECT count(*) FROM points WHERE run_id = ?", [writer.run_id])
     if not points:
         raise IngestError(raw.path, "no data points (k6 wrote no Point line / row)")
     if summary is not None:
@@ -138,90 +140,82 @@ def _write_raw(raw: SourceFile, summary: K6Summary | None,
 
 
 def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
-    """Points into ``samples`` in one ``read_ndjson`` scan, then Metric lines into ``metrics``;
-    returns the Metric lines' thresholds.
+    """Points into ``points`` and tag sets into ``tag_sets`` in two ``read_ndjson`` scans, Metric
+    lines into ``metrics``; returns the Metric lines' thresholds.
 
-    A line that is neither a Metric nor a valid Point stops the scan with an error.  ``extra`` is
-    the tags object minus the named tags, merged with ``metadata`` (JSON merge-patch, one cast).
-    The Metric lines, a few among millions, are then picked by a byte scan (:func:`_metric_lines`):
-    cheaper than a second DuckDB scan, or than passing them through ``samples`` and deleting
-    them inside the transaction (which makes the commit rewrite the table).
+    The first scan validates every line (one that is neither a Metric nor a valid Point stops it
+    with an error) and groups the rest: one row per Metric line and per distinct tags object.
+    The second writes the points, each keyed to its tag set by ``hash(data.tags)``; tags are
+    split into the named columns once per tag set, not once per point.  Of the metadata only
+    ``vu`` and ``iter`` are kept.
     """
-    paths = "[" + ", ".join(f"'$.\"{k}\"'" for k in NAMED_TAGS) + "]"
-    drop_named = "'{" + ",".join(f'"{k}":null' for k in NAMED_TAGS) + "}'"
-    tag = {column: f"t[{i + 1}]" for i, column in enumerate(NAMED_TAGS.values())}
     source = (f"read_ndjson(?, columns = {_NDJSON_COLUMNS}, format = 'newline_delimited', "
               f"compression = '{'gzip' if is_gzip(path) else 'none'}')")
-    keep = """CASE WHEN type = 'Point' AND metric IS NOT NULL AND data.time IS NOT NULL
-                        AND data.value IS NOT NULL THEN true
-                   WHEN type = 'Metric' AND data.name IS NOT NULL THEN false
-                   ELSE error(CASE WHEN type IN ('Point', 'Metric')
-                                   THEN 'a ' || type || ' line without metric, time or value'
-                                   WHEN type IS NULL THEN 'a JSON line that is not k6 output'
-                                   ELSE 'a line of type ' || type || ' is not k6 output' END)
-              END"""
+    valid = """CASE WHEN type = 'Point' AND metric IS NOT NULL AND data.time IS NOT NULL
+                         AND data.value IS NOT NULL THEN true
+                    WHEN type = 'Metric' AND data.name IS NOT NULL THEN true
+                    ELSE error(CASE WHEN type IN ('Point', 'Metric')
+                                    THEN 'a ' || type || ' line without metric, time or value'
+                                    WHEN type IS NULL THEN 'a JSON line that is not k6 output'
+                                    ELSE 'a line of type ' || type || ' is not k6 output' END)
+               END"""
+    paths = "[" + ", ".join(f"'$.\"{k}\"'" for k in NAMED_TAGS) + "]"
+    drop_named = "'{" + ",".join(f'"{k}":null' for k in NAMED_TAGS) + "}'"
     with _bulk_insert(writer):
-        writer.insert_sql(
-            "samples",
+        groups = fetch_frame(
+            writer.con,
             f"""
-            SELECT metric, ts, value,
-                   CASE WHEN starts_with(metric, 'http_')
-                        THEN nullif(concat_ws(' ', {tag['method']},
-                                              coalesce({tag['name']}, {tag['url']})), '')
-                   END AS endpoint,
+            SELECT type, hash(tags) AS tag_set, json_extract_string(tags, {paths}) AS t,
+                   json_merge_patch(coalesce(tags, '{{}}'), {drop_named}) AS x,
+                   name, metric_type, contains, CAST(thresholds AS VARCHAR) AS thresholds
+            FROM (SELECT type, data.tags AS tags, data.name AS name, data.type AS metric_type,
+                         data.contains AS contains, data.thresholds AS thresholds
+                  FROM {source} WHERE {valid} GROUP BY ALL)
+            """,
+            [str(path)],
+        )
+        tag = {column: f"t[{i + 1}]" for i, column in enumerate(NAMED_TAGS.values())}
+        _insert_tag_sets(writer, groups.filter(pl.col("type") == "Point"), tag,
+                         "CASE WHEN x <> '{}' THEN x END")
+        writer.insert_sql(
+            "points",
+            f"""
+            SELECT metric, CAST(data.time AS TIMESTAMPTZ) AS ts, data.value AS value,
+                   hash(data.tags) AS tag_set, TRY_CAST(data.metadata.vu AS INTEGER) AS vu,
+                   TRY_CAST(data.metadata.iter AS BIGINT) AS iter
+            FROM {source} WHERE type = 'Point'
+            """,
+            [str(path)],
+        )
+    lines = [{"name": r["name"], "type": r["metric_type"], "contains": r["contains"],
+              "thresholds": None if r["thresholds"] is None else json.loads(r["thresholds"])}
+             for r in groups.filter(pl.col("type") == "Metric").sort("name").iter_rows(named=True)]
+    return _insert_metric_lines(path, lines, writer)
+
+
+def _insert_tag_sets(writer: RunWriter, groups: pl.DataFrame, tag: dict[str, str], extra: str,
+                     rows: str = "_perfstats_groups") -> None:
+    """One ``tag_sets`` row per row of ``groups``: its ``tag_set`` and the named columns and
+    ``extra`` computed by the SQL expressions ``tag`` (column -> expression) and ``extra`` over
+    ``rows`` (``groups``, registered as ``_perfstats_groups``, or a query of it)."""
+    writer.con.register("_perfstats_groups", groups.to_arrow())
+    try:
+        writer.insert_sql(
+            "tag_sets",
+            f"""
+            SELECT tag_set,
+                   nullif(concat_ws(' ', {tag['method']}, coalesce({tag['name']}, {tag['url']})),
+                          '') AS endpoint,
                    {', '.join(f'{expr} AS {column}' for column, expr in tag.items()
                               if column != 'expected_response')},
                    CASE {tag['expected_response']} WHEN 'true' THEN true WHEN 'false' THEN false
                    END AS expected_response,
-                   CASE WHEN x <> '{{}}' THEN CAST(x AS MAP(VARCHAR, VARCHAR)) END AS extra
-            FROM (
-                SELECT metric, CAST(data.time AS TIMESTAMPTZ) AS ts, data.value AS value,
-                       json_extract_string(data.tags, {paths}) AS t,
-                       json_merge_patch(coalesce(data.tags, '{{}}'), {drop_named},
-                                        coalesce(data.metadata, '{{}}')) AS x
-                FROM {source} WHERE {keep}
-            )
+                   {extra} AS extra
+            FROM {rows}
             """,
-            [str(path)],
         )
-    return _insert_metric_lines(path, _metric_lines(path), writer)
-
-
-_METRIC_TOKEN = b'"Metric"'
-
-
-def _metric_lines(path: Path) -> list[dict]:
-    """The ``data`` of every Metric line, by a byte scan (no JSON parse of the Point lines).
-
-    A line can only be a Metric line if it holds the JSON string token ``"Metric"`` (inside a
-    string a quote is escaped), so only those lines are parsed, and kept when their ``type`` is
-    ``Metric``.  The points scan has already validated every line.
-    """
-    found = []
-    opener = gzip.open if is_gzip(path) else open
-    with opener(path, "rb") as fh:
-        rest = b""
-        while chunk := fh.read(1 << 22):
-            block = rest + chunk
-            end = block.rfind(b"\n") + 1
-            found.extend(_metric_data(block[:end]))
-            rest = block[end:]
-        found.extend(_metric_data(rest))
-    return found
-
-
-def _metric_data(block: bytes) -> list[dict]:
-    out = []
-    at = block.find(_METRIC_TOKEN)
-    while at >= 0:
-        start = block.rfind(b"\n", 0, at) + 1
-        end = block.find(b"\n", at)
-        end = len(block) if end < 0 else end
-        line = json.loads(block[start:end])
-        if line.get("type") == "Metric" and isinstance(line.get("data"), dict):
-            out.append(line["data"])
-        at = block.find(_METRIC_TOKEN, end)
-    return out
+    finally:
+        writer.con.unregister("_perfstats_groups")
 
 
 def _insert_metric_lines(path: Path, lines: list[dict],
@@ -277,12 +271,14 @@ def _insert_csv(path: Path, writer: RunWriter) -> None:
     def tag(name: str) -> str:
         return col.get(name, "NULL")
 
-    other = [h for h in header if h not in NAMED_TAGS and h not in (
-        "metric_name", "timestamp", "metric_value", "extra_tags", "metadata")]
+    tags = [h for h in header if h not in ("metric_name", "timestamp", "metric_value", "metadata")]
+    other = [h for h in tags if h not in NAMED_TAGS and h != "extra_tags"]
     entries = [f"[{{'key': '{_sql_str(h)}', 'value': {col[h]}}}]" for h in other]
-    entries += [_kv_entries(col[h]) for h in ("extra_tags", "metadata") if h in col]
+    if "extra_tags" in col:
+        entries.append(_kv_entries(col["extra_tags"]))
     all_entries = f"list_concat({', '.join(entries)})" if len(entries) > 1 else (
         entries[0] if entries else "[]::STRUCT(key VARCHAR, value VARCHAR)[]")
+    tag_set = f"hash({', '.join(col[h] for h in tags)})" if tags else "hash(NULL)"
     raw_ts = col["timestamp"]
     digits = f"CAST({raw_ts} AS BIGINT)"
     ts = f"""CASE WHEN regexp_full_match({raw_ts}, '[0-9]+') THEN timezone('UTC', make_timestamp(
@@ -291,40 +287,38 @@ def _insert_csv(path: Path, writer: RunWriter) -> None:
                       WHEN {digits} < 100000000000000000 THEN {digits}
                       ELSE {digits} // 1000 END))
              ELSE CAST({raw_ts} AS TIMESTAMPTZ) END"""
+    meta = {key: (f"TRY_CAST(nullif(regexp_extract({col['metadata']}, '(^|&){key}=([^&]*)', 2), "
+                  f"'') AS {kind})" if "metadata" in col else "NULL")
+            for key, kind in (("vu", "INTEGER"), ("iter", "BIGINT"))}
     compression = "gzip" if is_gzip(path) else "none"
+    source = (f"read_csv(?, columns = {columns}, header = true, auto_detect = false, "
+              f"delim = ',', quote = '\"', escape = '\"', compression = '{compression}')")
     with _bulk_insert(writer):
+        groups = fetch_frame(
+            writer.con,
+            f"SELECT DISTINCT {tag_set} AS tag_set, {', '.join(col[h] for h in tags) or 1} "
+            f"FROM {source}",
+            [str(path)],
+        )
+        # Only the tag columns remain: the named tags by their CSV name, the rest into extra.
+        _insert_tag_sets(
+            writer, groups, {column: tag(name) for name, column in NAMED_TAGS.items()},
+            "CASE WHEN len(e) > 0 THEN to_json(map_from_entries(e))::VARCHAR END",
+            f"""(SELECT *, list_filter(entries, lambda x, i: x.value IS NOT NULL AND
+                        list_position(list_transform(entries, lambda y: y.key), x.key) = i) AS e
+                 FROM (SELECT *, {all_entries} AS entries FROM _perfstats_groups))""",
+        )
         writer.insert_sql(
-            "samples",
+            "points",
             f"""
-            SELECT metric, ts, value,
-                   CASE WHEN starts_with(metric, 'http_')
-                        THEN nullif(concat_ws(' ', method, coalesce(name, url)), '')
-                   END AS endpoint,
-                   name, method, status, url, grp, scenario, expected_response, error_code,
-                   check_name,
-                   CASE WHEN len(e) > 0 THEN map_from_entries(e) END AS extra
-            FROM (
-                SELECT *, list_filter(entries, lambda x, i: x.value IS NOT NULL AND list_position(
-                           list_transform(entries, lambda y: y.key), x.key) = i) AS e
-                FROM (
-                    SELECT coalesce({col['metric_name']}, '') AS metric, {ts} AS ts,
-                           CAST({col['metric_value']} AS DOUBLE) AS value,
-                           {tag('name')} AS name, {tag('method')} AS method,
-                           {tag('status')} AS status, {tag('url')} AS url, {tag('group')} AS grp,
-                           {tag('scenario')} AS scenario,
-                           CASE {tag('expected_response')} WHEN 'true' THEN true
-                                WHEN 'false' THEN false END AS expected_response,
-                           {tag('error_code')} AS error_code, {tag('check')} AS check_name,
-                           {all_entries} AS entries
-                    FROM read_csv(?, columns = {columns}, header = true, auto_detect = false,
-                                  delim = ',', quote = '"', escape = '"',
-                                  compression = '{compression}')
-                )
-            )
+            SELECT coalesce({col['metric_name']}, '') AS metric, {ts} AS ts,
+                   CAST({col['metric_value']} AS DOUBLE) AS value, {tag_set} AS tag_set,
+                   {meta['vu']} AS vu, {meta['iter']} AS iter
+            FROM {source}
             """,
             [str(path)],
         )
-    missing = writer.scalar("SELECT count(*) FROM samples WHERE run_id = ? AND "
+    missing = writer.scalar("SELECT count(*) FROM points WHERE run_id = ? AND "
                             "(metric = '' OR ts IS NULL OR value IS NULL)", [writer.run_id])
     if missing:
         raise IngestError(path, f"{missing} row(s) without metric_name, timestamp or value")
@@ -345,7 +339,7 @@ def _check_same_run(raw: SourceFile, summary: K6Summary, writer: RunWriter) -> N
     expected = summary.value("http_reqs", "count")
     if expected is None:
         return
-    found = writer.scalar("SELECT count(*) FROM samples WHERE run_id = ? AND metric = 'http_reqs'",
+    found = writer.scalar("SELECT count(*) FROM points WHERE run_id = ? AND metric = 'http_reqs'",
                           [writer.run_id])
     if found != expected:
         raise IngestError(raw.path, f"not the run of the summary given with it: {found} "
@@ -366,7 +360,7 @@ def _load_model(writer: RunWriter) -> str | None:
         """
         WITH it AS (
             SELECT epoch(ts) - value / 1000 AS s, epoch(ts) AS e, value / 1000 AS d
-            FROM samples WHERE run_id = ? AND metric = 'iteration_duration'
+            FROM points WHERE run_id = ? AND metric = 'iteration_duration'
         ), span AS (
             SELECT CASE WHEN max(e) - max(d) > min(s) + max(d) THEN min(s) + max(d)
                         ELSE min(s) END AS lo,
@@ -375,7 +369,7 @@ def _load_model(writer: RunWriter) -> str | None:
             FROM it
         ), vus AS (
             SELECT epoch(ts) AS s, epoch(lead(ts) OVER (ORDER BY ts)) AS e, value
-            FROM samples WHERE run_id = ? AND metric = 'vus'
+            FROM points WHERE run_id = ? AND metric = 'vus'
         )
         SELECT (SELECT sum(greatest(0, least(e, hi) - greatest(s, lo))) FROM it, span)
                / nullif((SELECT sum(value * greatest(0, least(e, hi) - greatest(s, lo)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,26 +40,58 @@ class RunWriter:
     """Inserts one run's rows; every row gets the run's id.
 
     Readers receive a writer bound to an open transaction: nothing they insert is visible
-    until the whole ingest succeeds, and everything is rolled back if it fails.
+    until the whole ingest succeeds, and everything is rolled back if it fails.  ``run_id`` may
+    be a function, called once when the id is first needed (the content hash is computed while
+    a reader scans its files).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, info: RunInfo):
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str | Callable[[], str],
+                 info: RunInfo):
         self.con = con
-        self.run_id = run_id
+        self._run_id = run_id
         self.info = info
 
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        if not isinstance(self._run_id, str):
+            self._run_id = self._run_id()
+        return self._run_id
+
     def insert(self, table: str, frame: pl.DataFrame) -> None:
-        """Append a polars frame to ``table`` (columns matched by name)."""
+        """Append a polars frame to ``table`` (columns matched by name).
+
+        ``samples`` (a view) is split: each distinct combination of the tag columns (all but
+        metric, ts, value, vu and iter) into ``tag_sets``, the rest into ``points``.
+        """
         if frame.is_empty():
             return
         self.con.register("_perfstats_frame", frame.to_arrow())
         try:
-            self.con.execute(
-                f"INSERT INTO {table} BY NAME SELECT ? AS run_id, * FROM _perfstats_frame",
-                [self.run_id],
-            )
+            if table == "samples":
+                self._insert_samples(frame.columns)
+            else:
+                self.con.execute(
+                    f"INSERT INTO {table} BY NAME SELECT ? AS run_id, * FROM _perfstats_frame",
+                    [self.run_id],
+                )
         finally:
             self.con.unregister("_perfstats_frame")
+
+    def _insert_samples(self, columns: list[str]) -> None:
+        point_columns = [c for c in columns if c in ("metric", "ts", "value", "vu", "iter")]
+        tags = [f'"{c}"' for c in columns if c not in point_columns]
+        tag_set = f"hash({', '.join(tags) or 'NULL'}) AS tag_set"
+        self.con.execute(
+            f"INSERT INTO tag_sets BY NAME SELECT DISTINCT ? AS run_id, {tag_set}"
+            f"{''.join(', ' + t for t in tags)} FROM _perfstats_frame",
+            [self.run_id],
+        )
+        self.con.execute(
+            f"INSERT INTO points BY NAME SELECT ? AS run_id, {tag_set}"
+            f"{''.join(', ' + c for c in point_columns)} FROM _perfstats_frame",
+            [self.run_id],
+        )
 
     def insert_sql(self, table: str, select_sql: str, params: list[Any] | None = None) -> None:
         """Append the result of a SELECT (run in DuckDB, never through Python) to ``table``."""
