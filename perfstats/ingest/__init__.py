@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -124,26 +125,32 @@ def ingest_sources(
     """
     tool = TOOL_OF[sources[0].format]
     reader = _reader(tool)
-    digest = content_hash(s.path for s in sources)
-    run_id = digest[:12]
     labels = {str(k): str(v) for k, v in (labels or {}).items()}
     where = ", ".join(str(s.path) for s in sources)
-    with store.connect(write=True) as con:
-        rows = con.execute("SELECT run_id, labels FROM runs WHERE content_hash = ?",
-                           [digest]).fetchall()
-        if rows:
-            row = rows[0]
-            if labels:
-                merged = {**dict(row[1] or {}), **labels}
-                con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",
-                            [list(merged), list(merged.values()), row[0]])
-            return str(row[0]), True
-        writer = RunWriter(con, run_id, RunInfo(tool=tool, format=sources[0].format))
+    # hashlib releases the GIL: the hash runs while the reader's first DuckDB scan does.
+    with ThreadPoolExecutor(1) as pool, store.connect(write=True) as con:
+        digest = pool.submit(content_hash, [s.path for s in sources])
+
+        def new_run_id() -> str:
+            rows = con.execute("SELECT run_id, labels FROM runs WHERE content_hash = ?",
+                               [digest.result()]).fetchall()
+            if rows:
+                raise _AlreadyStored(str(rows[0][0]), dict(rows[0][1] or {}))
+            return digest.result()[:12]
+
+        writer = RunWriter(con, new_run_id, RunInfo(tool=tool, format=sources[0].format))
         con.execute("BEGIN TRANSACTION")
         try:
             reader(sources, writer)
-            _insert_run_row(writer, sources, digest, labels)
+            _insert_run_row(writer, sources, digest.result(), labels)
             con.execute("COMMIT")
+        except _AlreadyStored as stored:
+            con.execute("ROLLBACK")
+            if labels:
+                merged = {**stored.labels, **labels}
+                con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",
+                            [list(merged), list(merged.values()), stored.run_id])
+            return stored.run_id, True
         except BaseException as exc:
             con.execute("ROLLBACK")
             if isinstance(exc, IngestError):
@@ -155,7 +162,16 @@ def ingest_sources(
                 raise IngestError(where, f"cannot parse ({type(exc).__name__}: "
                                          f"{_one_line(exc)})") from exc
             raise
-    return run_id, False
+    return writer.run_id, False
+
+
+class _AlreadyStored(Exception):
+    """Raised inside an ingest when its content hash names a stored run (nothing is written)."""
+
+    def __init__(self, run_id: str, labels: dict[str, str]):
+        super().__init__(run_id)
+        self.run_id = run_id
+        self.labels = labels
 
 
 def _insert_run_row(writer: RunWriter, sources: list[SourceFile], digest: str,
