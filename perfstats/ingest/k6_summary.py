@@ -256,19 +256,23 @@ def _group_checks(group: Any) -> list[tuple[str | None, str, int, int]]:
     checks = list(checks.values()) if isinstance(checks, dict) else checks
     _expect(isinstance(checks, list), "group checks must be an array or an object")
     path = group.get("path", "")
-    for check in checks:
-        _expect(isinstance(check, dict) and isinstance(check.get("name"), str),
-                "a check must be an object with a name")
-        passes, fails = _number(check.get("passes")), _number(check.get("fails"))
-        _expect(passes is not None and fails is not None,
-                f"check {check['name']!r}: passes and fails must be numbers")
-        rows.append((path, check["name"], int(passes), int(fails)))
+    rows.extend(_check_row(path, check) for check in checks)
     groups = group.get("groups") or []
     groups = list(groups.values()) if isinstance(groups, dict) else groups
     _expect(isinstance(groups, list), "sub-groups must be an array or an object")
     for sub in groups:
         rows.extend(_group_checks(sub))
     return rows
+
+
+def _check_row(path: str | None, check: Any) -> tuple[str | None, str, int, int]:
+    """One check as ``(group path, name, passes, fails)``, validated."""
+    _expect(isinstance(check, dict) and isinstance(check.get("name"), str),
+            "a check must be an object with a name")
+    passes, fails = _number(check.get("passes")), _number(check.get("fails"))
+    _expect(passes is not None and fails is not None,
+            f"check {check['name']!r}: passes and fails must be numbers")
+    return path, check["name"], int(passes), int(fails)
 
 
 def _machine_summary(doc: dict[str, Any]) -> K6Summary:
@@ -293,13 +297,7 @@ def _machine_summary(doc: dict[str, Any]) -> K6Summary:
     checks_part = results.get("checks") or {}
     _expect(isinstance(checks_part, dict), "'results.checks' must be an object")
     checks = []
-    for check in checks_part.get("results") or []:
-        _expect(isinstance(check, dict) and isinstance(check.get("name"), str),
-                "a check must be an object with a name")
-        passes, fails = _number(check.get("passes")), _number(check.get("fails"))
-        _expect(passes is not None and fails is not None,
-                f"check {check['name']!r}: passes and fails must be numbers")
-        checks.append((None, check["name"], int(passes), int(fails)))
+    checks.extend(_check_row(None, check) for check in checks_part.get("results") or [])
     duration = _number(config.get("duration")) if isinstance(config, dict) else None
     meta = meta if isinstance(meta, dict) else {}
     generated = _rfc3339(meta["generatedAt"]) if "generatedAt" in meta else None
