@@ -605,11 +605,17 @@ def _profile_warnings(base: Sequence[_Loaded], cand: _Loaded, base_data: RunData
     for metric, endpoints in few.items():
         out.append(f"too few requests for {metric} ({_need(checks, metric)}) on "
                    f"{', '.join(endpoints)}: insufficient_data")
-    threshold_only = sorted({c.endpoint for c in checks if c.method == "threshold-only"})
-    if threshold_only:
-        out.append(f"no per-window data for some checks of {', '.join(threshold_only)}: "
-                   "tolerances applied to the tools' summaries with no significance test "
-                   "(threshold-only, p_value null)")
+    by_reason: dict[str, set[str]] = {}
+    for check in checks:
+        if check.method == "threshold-only":
+            by_reason.setdefault(check.note, set()).add(
+                check.endpoint if check.note == "no per-window data"
+                else f"{check.endpoint} {check.metric}")
+    if by_reason:
+        reasons = "; ".join(f"{note} for {', '.join(sorted(items))}"
+                            for note, items in sorted(by_reason.items()))
+        out.append(f"threshold-only checks ({reasons}): tolerances applied to the tools' "
+                   "summaries with no significance test (p_value null)")
     return out
 
 
