@@ -23,7 +23,7 @@ import polars as pl
 
 from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.knee import find_knee
-from perfstats.output import to_html
+from perfstats.output import jsonable, to_html
 from perfstats.run import Run, load
 from perfstats.slo import ERROR_RATE, Objective, format_slo, parse_endpoint_slos
 from perfstats.steps import LoadStep, detect_steps
@@ -204,7 +204,7 @@ class CapacityPlan:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (infinite and NaN numbers as null, times as ISO 8601)."""
-        return _jsonable({
+        return jsonable({
             "run_id": self.run_id,
             "tool": self.tool,
             "concurrency": self.concurrency,
@@ -346,22 +346,6 @@ def _n(value: float | None, digits: int = 3) -> str:
     if isinstance(value, int):
         return str(value)
     return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:,.0f}"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Objective):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    return value
 
 
 def _markdown_table(frame: pl.DataFrame) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from perfstats.config import CompareConfig, load_compare_config
-from perfstats.output import to_html
+from perfstats.output import to_html, to_records
 from perfstats.run import Run, load
 from perfstats.stats.decision import FAILING, STATUSES
 from perfstats.stats.drift import (
@@ -117,8 +117,7 @@ class Comparison:
             "candidate": self.candidate,
             "settings": self.settings,
             "warnings": list(self.warnings),
-            "checks": [{k: _json_value(v) for k, v in row.items()}
-                       for row in self.checks.iter_rows(named=True)],
+            "checks": to_records(self.checks),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -232,12 +231,6 @@ class Comparison:
 
     def __str__(self) -> str:
         return self.headline()
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _format_value(metric: str, value: float | None) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 from rich.console import Console
 from rich.table import Table
@@ -33,17 +35,20 @@ def _cell(value: Any) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """Convert dates, NaN and nested values of a frame row to JSON-able ones."""
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+    """Convert a value to plain JSON-able data: NaN and infinities to None, dates to ISO 8601,
+    numpy scalars to Python ones, tuples to lists, DuckDB MAPs (key/value structs) to dicts."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         if value and isinstance(value[0], dict) and set(value[0]) == {"key", "value"}:
             return {d["key"]: d["value"] for d in value}
         return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
     return value
 
 

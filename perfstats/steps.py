@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from perfstats.output import jsonable
+
 _MAD_TO_SD = 1.4826
 _MAX_GAP = 2
 _IDLE_FRACTION = 1e-3
@@ -49,16 +51,12 @@ class LoadStep:
         """Plain JSON-able values (datetimes as ISO 8601)."""
         return {
             "index": self.index,
-            "start": _jsonable(self.start),
-            "end": _jsonable(self.end),
+            "start": jsonable(self.start),
+            "end": jsonable(self.end),
             "level": self.level,
             "n_samples": self.n_samples,
             "duration_s": self.duration_s,
         }
-
-
-def _jsonable(value: float | datetime) -> float | str:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _to_seconds(times: Any) -> tuple[np.ndarray, bool]:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from perfstats.output import jsonable
 from perfstats.stats.bootstrap import (
     HistogramBootstrap,
     Replicates,
@@ -176,13 +177,7 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready: no nan)."""
-        return {k: _clean(v) for k, v in asdict(self).items()}
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+        return jsonable(asdict(self))
 
 
 @dataclass(frozen=True)
