@@ -23,7 +23,7 @@ import polars as pl
 
 from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.knee import find_knee
-from perfstats.output import jsonable, to_html
+from perfstats.output import jsonable, to_html, to_markdown
 from perfstats.run import Run, load
 from perfstats.slo import ERROR_RATE, Objective, format_slo, parse_endpoint_slos
 from perfstats.steps import LoadStep, detect_steps
@@ -263,7 +263,7 @@ class CapacityPlan:
             "error_rate", "requests", "little_ratio", "slo_ok")
         out = [f"## Capacity plan: run {self.run_id}", ""]
         out += [f"- {line}" for line in self.headline()[1:]]
-        out += ["", "### Load steps", "", _markdown_table(steps), ""]
+        out += ["", "### Load steps", "", to_markdown(steps, cell=_markdown_cell), ""]
         if self.usl is not None:
             ci = self.usl.ci
             out += ["### Universal Scalability Law", "",
@@ -348,18 +348,10 @@ def _n(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:,.0f}"
 
 
-def _markdown_table(frame: pl.DataFrame) -> str:
-    def cell(v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float):
-            return _n(v, 4)
-        return str(v)
-
-    head = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
-    return "\n".join([head, rule, *rows])
+def _markdown_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return _n(value, 4) if isinstance(value, float) else str(value)
 
 
 # --------------------------------------------------------------------------- measuring steps

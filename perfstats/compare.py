@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from perfstats.config import CompareConfig, load_compare_config
-from perfstats.output import to_html, to_records
+from perfstats.output import to_html, to_markdown, to_records
 from perfstats.run import Run, load
 from perfstats.stats.decision import FAILING, STATUSES
 from perfstats.stats.drift import (
@@ -158,11 +158,11 @@ class Comparison:
             lines += ["**Warnings**", ""] + [f"- {w}" for w in self.warnings] + [""]
         attention = self.display_frame(all_checks=False)
         if attention.height:
-            lines += [_markdown_table(attention), ""]
+            lines += [to_markdown(attention), ""]
         else:
             lines += ["Every check is ok or improved.", ""]
         lines += ["<details><summary>All checks</summary>", "",
-                  _markdown_table(self.display_frame()), "", "</details>", ""]
+                  to_markdown(self.display_frame()), "", "</details>", ""]
         return "\n".join(lines)
 
     def to_junit(self) -> str:
@@ -255,14 +255,6 @@ def _format_interval(row: Mapping[str, Any]) -> str:
     unit = " pp" if row["ci_unit"] == "pp" else "%"
     digits = 2 if row["ci_unit"] == "pp" else 1
     return f"[{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]{unit}"
-
-
-def _markdown_table(frame: pl.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(str(v or "").replace("|", "\\|") for v in row) + " |"
-            for row in frame.iter_rows()]
-    return "\n".join([header, rule, *body])
 
 
 def _describe(side: Mapping[str, Any]) -> str:

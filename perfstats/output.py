@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -62,11 +62,11 @@ def to_json(frame: pl.DataFrame) -> str:
     return json.dumps(to_records(frame), indent=2)
 
 
-def to_markdown(frame: pl.DataFrame) -> str:
-    """A GitHub-flavoured markdown table."""
+def to_markdown(frame: pl.DataFrame, *, cell: Callable[[Any], str] = _cell) -> str:
+    """A GitHub-flavoured markdown table (``cell`` formats each value)."""
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |"
+    rows = ["| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |"
             for row in frame.iter_rows()]
     return "\n".join([header, rule, *rows])
 
