@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from perfstats.errors import ReportError
-from perfstats.run import Run, _is_locust_prefix
+from perfstats.ingest import locust_prefix_files
+from perfstats.run import Run
 from perfstats.store import Store
 
 CHART_MIMETYPE = "application/vnd.vegalite.v6+json"
@@ -257,7 +258,7 @@ def _parameters(
                     "see; pass its result path (re-ingested in the notebook) or use a file store")
             stores.add(str(Path(value.store.path).resolve()))
             values[name] = value.run_id
-        elif os.path.exists(value) or _is_locust_prefix(value):
+        elif os.path.exists(value) or locust_prefix_files(value):
             values[name] = str(Path(value).resolve())
         else:
             values[name] = os.fspath(value)

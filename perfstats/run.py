@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from perfstats.ingest import ingest_sources, resolve_sources
+from perfstats.ingest import ingest_sources, locust_prefix_files, resolve_sources
 from perfstats.output import to_html
 from perfstats.store import ALL_ENDPOINTS, Store, open_store
 
@@ -276,18 +276,11 @@ def load(run_or_path: Run | PathLike, *, db: DB = None) -> Run:
     """
     if isinstance(run_or_path, Run):
         return run_or_path
-    if os.path.exists(run_or_path) or _is_locust_prefix(run_or_path):
+    if os.path.exists(run_or_path) or locust_prefix_files(run_or_path):
         return ingest(run_or_path, db=db if db is not None else Store(":memory:"))
     store = open_store(db)
     run_id = store.resolve_run_id(os.fspath(run_or_path))
     return Run(run_id, store, store.run_meta(run_id))
-
-
-def _is_locust_prefix(path: PathLike) -> bool:
-    from pathlib import Path
-
-    p = Path(path)
-    return any(p.parent.glob(f"{p.name}_stats*.csv")) if p.name else False
 
 
 def runs(db: DB = None, *, labels: dict[str, str] | None = None) -> pl.DataFrame:

@@ -43,13 +43,19 @@ def _detect_or_none(path: Path) -> SourceFile | None:
         return None
 
 
+def locust_prefix_files(prefix: PathLike) -> list[Path]:
+    """The files of a Locust ``--csv PREFIX`` family (``PREFIX_stats.csv`` ...), sorted."""
+    prefix = Path(prefix)
+    if not prefix.name:
+        return []
+    return sorted(p for p in prefix.parent.glob(f"{prefix.name}_*.csv")
+                  if p.name[len(prefix.name):] in _LOCUST_SUFFIXES)
+
+
 def _locust_siblings(path: Path) -> list[Path]:
-    name = path.name
     for suffix in _LOCUST_SUFFIXES:
-        if name.endswith(suffix):
-            prefix = name[: -len(suffix)]
-            return sorted(p for p in path.parent.glob(f"{prefix}_*.csv")
-                          if p.name[len(prefix):] in _LOCUST_SUFFIXES)
+        if path.name.endswith(suffix):
+            return locust_prefix_files(path.with_name(path.name[: -len(suffix)]))
     return [path]
 
 
@@ -79,9 +85,8 @@ def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None) -> lis
                     if extra is not None and extra.format.startswith("locust-"):
                         found.setdefault(sibling, extra)
         else:
-            siblings = sorted(p for p in path.parent.glob(f"{path.name}_*.csv")
-                              if p.name[len(path.name):] in _LOCUST_SUFFIXES)
-            detected = [s for s in map(_detect_or_none, siblings) if s is not None]
+            detected = [s for s in map(_detect_or_none, locust_prefix_files(path))
+                        if s is not None]
             if not detected:
                 raise IngestError(path, "no such file, directory or Locust --csv prefix")
             found.update((s.path, s) for s in detected)
