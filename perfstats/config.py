@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from perfstats.errors import ConfigError
-from perfstats.slo import Objective, parse_slo
+from perfstats.slo import Objective, parse_endpoint_slos
 from perfstats.stats.drift import DEFAULT_TOLERANCES, DriftSettings
 
 if sys.version_info >= (3, 11):
@@ -201,17 +201,15 @@ def compare_config(table: Mapping[str, Any] | None = None, *, source: str | None
 
 
 def _slos(spec: Any) -> tuple[tuple[str, Objective], ...]:
-    if isinstance(spec, str):
-        spec = {"*": spec}
-    if not isinstance(spec, Mapping):
+    if not isinstance(spec, str | Mapping):
         raise ConfigError(f"slo: expected a table glob -> expression, got {spec!r}")
-    out = []
-    for glob, text in spec.items():
-        try:
-            out.extend((str(glob), o) for o in parse_slo(text))
-        except ConfigError as exc:
-            raise ConfigError(f"slo[{glob!r}]: {exc}") from None
-    return tuple(out)
+    if not spec:
+        return ()
+    try:
+        parsed = parse_endpoint_slos(spec, default_endpoint="*")
+    except TypeError as exc:
+        raise ConfigError(f"slo: {exc}") from None
+    return tuple((glob, o) for glob, objectives in parsed.items() for o in objectives)
 
 
 def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:

@@ -8,10 +8,10 @@ from perfstats.config import (
     compare_config,
     find_config,
     load_compare_config,
-    parse_slo,
     read_config,
 )
 from perfstats.errors import ConfigError
+from perfstats.slo import parse_slo
 
 EXAMPLE = """
 [compare]
