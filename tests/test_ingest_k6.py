@@ -300,6 +300,9 @@ def test_bad_inputs_fail_cleanly_and_leave_the_store_unchanged(tmp_path: Path) -
         perfstats.ingest([DATA / "k6" / "baseline" / "points.json.gz",
                           DATA / "artillery" / "baseline" / "report.json"], db=store)
     assert _store_counts(store) == before
+    # The failed scans left nothing behind that stops the next NDJSON ingest on this connection.
+    assert perfstats.ingest(DATA / "k6" / "baseline" / "points.json.gz", db=store).summary()[
+        "count"].sum() > 0
 
 
 def test_same_content_is_the_same_run() -> None:
@@ -368,6 +371,34 @@ def test_ndjson_shapes_of_every_version(tmp_path: Path) -> None:
         ("http_req_duration", "p(95)<500"), ("vus", "value<60")]
     assert run.table("errors").filter(pl.col("kind") == "error_code")["error"].to_list() == [
         "1050"]
+
+
+def test_tag_sets_and_metric_lines_seen_anywhere_in_a_long_file(tmp_path: Path) -> None:
+    """One scan, many vectors on several threads: a tag set first seen on the last line and a
+    Metric line in the middle are found, each tag set is stored once, and every point keeps its
+    tags."""
+    def point(i: int, status: str) -> str:
+        return json.dumps({"metric": "http_req_duration", "type": "Point", "data": {
+            "time": f"2026-01-01T00:{i // 6000 % 60:02d}:{i // 100 % 60:02d}.{i % 100:02d}Z",
+            "value": float(i % 97), "tags": {"method": "GET", "name": f"/api/{i % 7}",
+                                            "status": status}}})
+    n = 300_000
+    lines = [point(i, "200") for i in range(n - 1)] + [point(n - 1, "503")]
+    lines.insert(n // 2, json.dumps({"type": "Metric", "metric": "late_trend", "data": {
+        "name": "late_trend", "type": "trend", "contains": "time", "thresholds": ["p(99)<9"]}}))
+    path = tmp_path / "long.json"
+    path.write_text("\n".join(lines) + "\n")
+    run = perfstats.ingest(path, db=":memory:")
+    counts = run.store.query(
+        "SELECT (SELECT count(*) FROM points) AS points, (SELECT count(*) FROM samples) AS "
+        "samples, (SELECT count(*) FROM tag_sets) AS tag_sets, (SELECT count(DISTINCT tag_set) "
+        "FROM tag_sets) AS distinct_sets").row(0, named=True)
+    assert counts == {"points": n, "samples": n, "tag_sets": 8, "distinct_sets": 8}
+    late = run.store.query("SELECT endpoint, value FROM samples WHERE status = '503'")
+    assert late.rows() == [(f"GET /api/{(n - 1) % 7}", float((n - 1) % 97))]
+    assert run.table("metrics").filter(pl.col("metric") == "late_trend")["type"].to_list() == [
+        "trend"]
+    assert run.table("thresholds").rows() == [("late_trend", "p(99)<9", None)]
 
 
 CSV_HEADER = ("metric_name,timestamp,metric_value,check,error,error_code,expected_response,group,"

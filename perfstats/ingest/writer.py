@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +12,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
+_FUNCTION_IDS = itertools.count(1)
 
 
 @dataclass
@@ -99,6 +103,22 @@ class RunWriter:
             f"INSERT INTO {table} BY NAME SELECT ? AS run_id, * FROM ({select_sql})",
             [self.run_id, *(params or [])],
         )
+
+    @contextmanager
+    def function(self, name: str, function: Callable[..., Any], parameters: list[str],
+                 return_type: str) -> Iterator[str]:
+        """Register a Python function of Arrow arrays for the SQL run inside the block, and
+        yield its SQL name.  It may keep state: DuckDB calls it once per vector of rows, nulls
+        included, from its worker threads.
+
+        The name gets a unique suffix: when a statement fails, the rollback drops the function
+        from DuckDB's catalog but not from the client's registry, so the name stays taken.
+        """
+        sql_name = f"{name}_{next(_FUNCTION_IDS)}"
+        self.con.create_function(sql_name, function, parameters, return_type, type="arrow",
+                                 null_handling="special", side_effects=True)
+        yield sql_name
+        self.con.remove_function(sql_name)
 
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
         """First column of the first row of a query (``None`` when there is no row)."""
