@@ -122,10 +122,17 @@ def ingest(paths: tuple[str, ...], db: str | None, debug: bool, labels: tuple[st
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=stderr, disable=not stderr.is_terminal, transient=True) as progress:
         task = progress.add_task("ingesting", total=sum(sizes) or None)
+        done = 0
         for path, size in zip(paths, sizes, strict=True):
             progress.update(task, description=f"ingesting {Path(path).name}")
-            run = perfstats.ingest(path, db=store, labels=label_map, fmt=fmt)
-            progress.advance(task, size)
+
+            def within(share: float, before: int = done, size: int = size) -> None:
+                progress.update(task, completed=before + share * size)
+
+            run = perfstats.ingest(path, db=store, labels=label_map, fmt=fmt,
+                                   progress=within if progress.live.is_started else None)
+            done += size
+            progress.update(task, completed=done)
             click.echo(run.run_id)
             if run.existed:
                 click.echo(f"perfstats: {path}: same content as run {run.run_id}; not added again",

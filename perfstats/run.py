@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -243,6 +243,7 @@ def ingest(
     db: DB = None,
     labels: dict[str, str] | None = None,
     fmt: str | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Run:
     """Ingest one run from a file, a directory, a Locust prefix, or several files of one run.
 
@@ -251,6 +252,8 @@ def ingest(
         db: a :class:`Store`, a database path, or None for the default store.
         labels: free ``key=value`` labels (commit, branch, environment...).
         fmt: force a format (see ``perfstats.ingest.detect.FORMATS``) instead of detecting it.
+        progress: called now and then (from another thread) with the share done, 0 to 1, of
+            the long scans of a k6 raw output; for a progress bar.
 
     Returns:
         The run; ``run.existed`` tells that the same content was already stored.
@@ -264,7 +267,7 @@ def ingest(
     paths = [path_or_paths] if isinstance(path_or_paths, str | os.PathLike) else path_or_paths
     store = open_store(db)
     sources = resolve_sources(paths, fmt=fmt)
-    run_id, existed = ingest_sources(store, sources, labels=labels)
+    run_id, existed = ingest_sources(store, sources, labels=labels, progress=progress)
     return Run(run_id, store, store.run_meta(run_id), existed)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 import perfstats
+from perfstats import cli as cli_module
 from perfstats.cli import cli
 from perfstats.run import SUMMARY_COLUMNS
 
@@ -52,6 +55,18 @@ def test_ingest_runs_and_summary(tmp_path: Path, data_dir: Path) -> None:
     assert set(SUMMARY_COLUMNS) <= set(rows[0])
     total = next(r for r in rows if r["endpoint"] == "ALL")
     assert total["count"] == 147  # k6 smoke: http_reqs=147
+
+
+def test_ingest_draws_a_progress_bar_on_a_terminal(tmp_path: Path, data_dir: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = io.StringIO()
+    monkeypatch.setattr(cli_module, "stderr", Console(file=terminal, force_terminal=True,
+                                                       width=100))
+    result = CliRunner().invoke(cli, ["ingest", str(data_dir / "k6/baseline/points.json.gz"),
+                                      "--db", str(tmp_path / "s.duckdb")])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.split()) == 1
+    assert "ingesting points.json.gz" in terminal.getvalue()
 
 
 def test_summary_of_a_path_uses_a_throwaway_store(tmp_path: Path, data_dir: Path,

@@ -22,6 +22,7 @@ import pytest
 import perfstats
 from perfstats.errors import IngestError
 from perfstats.ingest import resolve_sources
+from perfstats.ingest import writer as writer_module
 from perfstats.store import ALL_ENDPOINTS, RUN_TABLES
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -464,6 +465,23 @@ def test_benchmark_generator_output_ingests(tmp_path: Path) -> None:
     assert json.loads(row["extra"])["team"] == "checkout&pay"
     assert row["vu"] is not None and row["iter"] is not None
     assert run.meta["load_model"] == "closed"
+
+
+def test_progress_within_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A progress callback hears how far the scans of one raw file are, ending at 1."""
+    monkeypatch.setattr(writer_module, "PROGRESS_INTERVAL_S", 0.002)
+    generator = _load_generator()
+    path = tmp_path / "synthetic.json"
+    generator.write(path, generator.parse_size("24MB"), seed=5, compress=False)
+    shares: list[float] = []
+    perfstats.ingest(path, db=":memory:", progress=shares.append)
+    assert shares[-1] == 1.0 and shares == sorted(shares) and 0 <= shares[0]
+    assert any(0 < share < 1 for share in shares), shares
+    # CSV: two scans (tag sets, then points), each reported as one half.
+    csv_shares: list[float] = []
+    perfstats.ingest(DATA / "k6" / "baseline" / "points.csv.gz", db=":memory:",
+                     progress=csv_shares.append)
+    assert csv_shares[-1] == 1.0 and 0.5 in csv_shares and csv_shares == sorted(csv_shares)
 
 
 def _arrival_rate_run(tmp_path: Path, vus: int) -> Path:

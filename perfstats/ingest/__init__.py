@@ -126,9 +126,13 @@ def _one_line(exc: BaseException) -> str:
 
 
 def ingest_sources(
-    store: Store, sources: list[SourceFile], *, labels: dict[str, str] | None = None
+    store: Store, sources: list[SourceFile], *, labels: dict[str, str] | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> tuple[str, bool]:
     """Write one run made of ``sources`` into ``store`` atomically.
+
+    ``progress``, when given, is called now and then with the share (0 to 1) of the reader's
+    long scans that is done (k6 raw outputs; other readers are quick).
 
     Returns:
         ``(run_id, existed)``: ``existed`` is True when the same content was already stored (its
@@ -150,7 +154,8 @@ def ingest_sources(
                 raise _AlreadyStored(str(rows[0][0]), dict(rows[0][1] or {}))
             return digest.result()[:12]
 
-        writer = RunWriter(con, new_run_id, RunInfo(tool=tool, format=sources[0].format))
+        writer = RunWriter(con, new_run_id, RunInfo(tool=tool, format=sources[0].format),
+                           progress)
         con.execute("BEGIN TRANSACTION")
         try:
             reader(sources, writer)

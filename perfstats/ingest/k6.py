@@ -166,7 +166,7 @@ def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
                END"""
     collector = _LineCollector()
     with (writer.function("perfstats_k6_line", collector, ["BOOLEAN", "UBIGINT", *["VARCHAR"] * 5],
-                          "BOOLEAN") as note_line, _bulk_insert(writer)):
+                          "BOOLEAN") as note_line, _bulk_insert(writer), writer.scan_progress()):
         writer.insert_sql(
             "points",
             f"""
@@ -352,12 +352,13 @@ def _insert_csv(path: Path, writer: RunWriter) -> None:
     source = (f"read_csv(?, columns = {columns}, header = true, auto_detect = false, "
               f"delim = ',', quote = '\"', escape = '\"', compression = '{compression}')")
     with _bulk_insert(writer):
-        groups = fetch_frame(
-            writer.con,
-            f"SELECT DISTINCT {tag_set} AS tag_set, {', '.join(col[h] for h in tags) or 1} "
-            f"FROM {source}",
-            [str(path)],
-        )
+        with writer.scan_progress(0.0, 0.5):
+            groups = fetch_frame(
+                writer.con,
+                f"SELECT DISTINCT {tag_set} AS tag_set, {', '.join(col[h] for h in tags) or 1} "
+                f"FROM {source}",
+                [str(path)],
+            )
         # Only the tag columns remain: the named tags by their CSV name, the rest into extra.
         _insert_tag_sets(
             writer, groups, {column: tag(name) for name, column in NAMED_TAGS.items()},
@@ -366,16 +367,17 @@ def _insert_csv(path: Path, writer: RunWriter) -> None:
                         list_position(list_transform(entries, lambda y: y.key), x.key) = i) AS e
                  FROM (SELECT *, {all_entries} AS entries FROM _perfstats_groups))""",
         )
-        writer.insert_sql(
-            "points",
-            f"""
-            SELECT coalesce({col['metric_name']}, '') AS metric, {ts} AS ts,
-                   CAST({col['metric_value']} AS DOUBLE) AS value, {tag_set} AS tag_set,
-                   {meta['vu']} AS vu, {meta['iter']} AS iter
-            FROM {source}
-            """,
-            [str(path)],
-        )
+        with writer.scan_progress(0.5, 1.0):
+            writer.insert_sql(
+                "points",
+                f"""
+                SELECT coalesce({col['metric_name']}, '') AS metric, {ts} AS ts,
+                       CAST({col['metric_value']} AS DOUBLE) AS value, {tag_set} AS tag_set,
+                       {meta['vu']} AS vu, {meta['iter']} AS iter
+                FROM {source}
+                """,
+                [str(path)],
+            )
     missing = writer.scalar("SELECT count(*) FROM points WHERE run_id = ? AND "
                             "(metric = '' OR ts IS NULL OR value IS NULL)", [writer.run_id])
     if missing:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,6 +15,9 @@ import duckdb
 import polars as pl
 
 _FUNCTION_IDS = itertools.count(1)
+
+PROGRESS_INTERVAL_S = 0.2
+"""How often :meth:`RunWriter.scan_progress` asks DuckDB how far a statement is."""
 
 
 @dataclass
@@ -46,14 +50,16 @@ class RunWriter:
     Readers receive a writer bound to an open transaction: nothing they insert is visible
     until the whole ingest succeeds, and everything is rolled back if it fails.  ``run_id`` may
     be a function, called once when the id is first needed (the content hash is computed while
-    a reader scans its files).
+    a reader scans its files).  ``progress``, when given, is called now and then with the
+    share (0 to 1) of the reader's long scans that is done (see :meth:`scan_progress`).
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str | Callable[[], str],
-                 info: RunInfo):
+                 info: RunInfo, progress: Callable[[float], None] | None = None):
         self.con = con
         self._run_id = run_id
         self.info = info
+        self.progress = progress
 
     @property
     def run_id(self) -> str:
@@ -120,7 +126,45 @@ class RunWriter:
         yield sql_name
         self.con.remove_function(sql_name)
 
+    @contextmanager
+    def scan_progress(self, start: float = 0.0, end: float = 1.0) -> Iterator[None]:
+        """Report :attr:`progress` while the block runs a long statement: every
+        :data:`PROGRESS_INTERVAL_S`, DuckDB's estimate of the share of it done, mapped onto
+        ``start``..``end``, and ``end`` once it has finished."""
+        if self.progress is None or not _track_progress(self.con):
+            yield
+            return
+        report = self.progress
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(PROGRESS_INTERVAL_S):
+                done = self.con.query_progress()
+                if done >= 0:
+                    report(start + (end - start) * min(done, 100.0) / 100)
+
+        thread = threading.Thread(target=poll, name="perfstats-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+        report(end)
+
     def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
         """First column of the first row of a query (``None`` when there is no row)."""
         rows = self.con.execute(sql, params or []).fetchall()
         return rows[0][0] if rows else None
+
+
+def _track_progress(con: duckdb.DuckDBPyConnection) -> bool:
+    """Let DuckDB estimate the progress of running statements without printing a bar of its own
+    (the store opens connections with it off); False where DuckDB refuses (a Jupyter kernel
+    without ipywidgets)."""
+    try:
+        con.execute("SET enable_progress_bar_print = false")
+        con.execute("SET enable_progress_bar = true")
+    except duckdb.Error:
+        return False
+    return True
