@@ -54,7 +54,8 @@ NAMED_TAGS = {"name": "name", "method": "method", "status": "status", "url": "ur
               "error_code": "error_code", "check": "check_name"}
 
 INSERT_MEMORY_LIMIT = "512MB"
-"""DuckDB's memory cap while points are inserted: keeps ingest under 1 GB RSS at any file size."""
+"""DuckDB's memory cap while points are inserted and derived from: keeps ingest under 1 GB RSS
+at any file size."""
 
 OPEN_MODEL_BUSY_FRACTION = 0.8
 """Below this share of VU-time spent in iterations, a run is taken for an arrival-rate one."""
@@ -126,20 +127,21 @@ def _write_raw(raw: SourceFile, summary: K6Summary | None,
     """Insert the points and derive from them; returns the Metric lines' thresholds."""
     writer.info.grain = "samples"
     thresholds: list[tuple[str, str]] = []
-    try:
-        if raw.format == K6_NDJSON:
-            thresholds = _insert_ndjson(raw.path, writer)
-        else:
-            _insert_csv(raw.path, writer)
-    except duckdb.Error as exc:
-        raise IngestError(raw.path, _reason(raw.path, exc)) from exc
-    points = writer.scalar("SELECT count(*) FROM points WHERE run_id = ?", [writer.run_id])
-    if not points:
-        raise IngestError(raw.path, "no data points (k6 wrote no Point line / row)")
-    if summary is not None:
-        _check_same_run(raw, summary, writer)
-    writer.info.load_model = _load_model(writer)
-    derive_from_samples(writer, checks=summary is None or not _has_groups(summary))
+    with _bulk_insert(writer):
+        try:
+            if raw.format == K6_NDJSON:
+                thresholds = _insert_ndjson(raw.path, writer)
+            else:
+                _insert_csv(raw.path, writer)
+        except duckdb.Error as exc:
+            raise IngestError(raw.path, _reason(raw.path, exc)) from exc
+        points = writer.scalar("SELECT count(*) FROM points WHERE run_id = ?", [writer.run_id])
+        if not points:
+            raise IngestError(raw.path, "no data points (k6 wrote no Point line / row)")
+        if summary is not None:
+            _check_same_run(raw, summary, writer)
+        writer.info.load_model = _load_model(writer)
+        derive_from_samples(writer, checks=summary is None or not _has_groups(summary))
     return thresholds
 
 
@@ -166,7 +168,7 @@ def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
                END"""
     collector = _LineCollector()
     with (writer.function("perfstats_k6_line", collector, ["BOOLEAN", "UBIGINT", *["VARCHAR"] * 5],
-                          "BOOLEAN") as note_line, _bulk_insert(writer), writer.scan_progress()):
+                          "BOOLEAN") as note_line, writer.scan_progress()):
         writer.insert_sql(
             "points",
             f"""
@@ -301,8 +303,9 @@ def _insert_metric_lines(path: Path, lines: list[dict],
 
 @contextmanager
 def _bulk_insert(writer: RunWriter) -> Iterator[None]:
-    """Let DuckDB write rows in parallel and in any order (samples are always read by time),
-    within :data:`INSERT_MEMORY_LIMIT` (it spills beyond); the settings are restored afterwards."""
+    """While a raw output is inserted and derived from, let DuckDB write rows in parallel and
+    in any order (samples are always read by time, derived rows by their keys), within
+    :data:`INSERT_MEMORY_LIMIT` (it spills beyond); the settings are restored afterwards."""
     con = writer.con
     before = {name: con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
               for name in ("preserve_insertion_order", "memory_limit")}
@@ -351,33 +354,32 @@ def _insert_csv(path: Path, writer: RunWriter) -> None:
     compression = "gzip" if is_gzip(path) else "none"
     source = (f"read_csv(?, columns = {columns}, header = true, auto_detect = false, "
               f"delim = ',', quote = '\"', escape = '\"', compression = '{compression}')")
-    with _bulk_insert(writer):
-        with writer.scan_progress(0.0, 0.5):
-            groups = fetch_frame(
-                writer.con,
-                f"SELECT DISTINCT {tag_set} AS tag_set, {', '.join(col[h] for h in tags) or 1} "
-                f"FROM {source}",
-                [str(path)],
-            )
-        # Only the tag columns remain: the named tags by their CSV name, the rest into extra.
-        _insert_tag_sets(
-            writer, groups, {column: tag(name) for name, column in NAMED_TAGS.items()},
-            "CASE WHEN len(e) > 0 THEN to_json(map_from_entries(e))::VARCHAR END",
-            f"""(SELECT *, list_filter(entries, lambda x, i: x.value IS NOT NULL AND
-                        list_position(list_transform(entries, lambda y: y.key), x.key) = i) AS e
-                 FROM (SELECT *, {all_entries} AS entries FROM _perfstats_groups))""",
+    with writer.scan_progress(0.0, 0.5):
+        groups = fetch_frame(
+            writer.con,
+            f"SELECT DISTINCT {tag_set} AS tag_set, {', '.join(col[h] for h in tags) or 1} "
+            f"FROM {source}",
+            [str(path)],
         )
-        with writer.scan_progress(0.5, 1.0):
-            writer.insert_sql(
-                "points",
-                f"""
-                SELECT coalesce({col['metric_name']}, '') AS metric, {ts} AS ts,
-                       CAST({col['metric_value']} AS DOUBLE) AS value, {tag_set} AS tag_set,
-                       {meta['vu']} AS vu, {meta['iter']} AS iter
-                FROM {source}
-                """,
-                [str(path)],
-            )
+    # Only the tag columns remain: the named tags by their CSV name, the rest into extra.
+    _insert_tag_sets(
+        writer, groups, {column: tag(name) for name, column in NAMED_TAGS.items()},
+        "CASE WHEN len(e) > 0 THEN to_json(map_from_entries(e))::VARCHAR END",
+        f"""(SELECT *, list_filter(entries, lambda x, i: x.value IS NOT NULL AND
+                    list_position(list_transform(entries, lambda y: y.key), x.key) = i) AS e
+             FROM (SELECT *, {all_entries} AS entries FROM _perfstats_groups))""",
+    )
+    with writer.scan_progress(0.5, 1.0):
+        writer.insert_sql(
+            "points",
+            f"""
+            SELECT coalesce({col['metric_name']}, '') AS metric, {ts} AS ts,
+                   CAST({col['metric_value']} AS DOUBLE) AS value, {tag_set} AS tag_set,
+                   {meta['vu']} AS vu, {meta['iter']} AS iter
+            FROM {source}
+            """,
+            [str(path)],
+        )
     missing = writer.scalar("SELECT count(*) FROM points WHERE run_id = ? AND "
                             "(metric = '' OR ts IS NULL OR value IS NULL)", [writer.run_id])
     if missing:
