@@ -27,6 +27,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from perfstats.errors import IngestError
 from perfstats.ingest.derive import derive_from_samples
@@ -151,9 +152,9 @@ def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
 
     The scan validates every line (one that is neither a Metric nor a valid Point stops it with
     an error) and writes the points, each keyed to its tag set by ``hash(data.tags)``; on the
-    way a :class:`_LineCollector` notes each new tag set and every Metric line.  Tags are then
-    split into the named columns once per tag set, not once per point.  Of the metadata only
-    ``vu`` and ``iter`` are kept.
+    way the functions of a :class:`_LineCollector` note each new tag set and every Metric
+    line.  Tags are then split into the named columns once per tag set, not once per point.  Of
+    the metadata only ``vu`` and ``iter`` are kept.
     """
     source = (f"read_ndjson(?, columns = {_NDJSON_COLUMNS}, format = 'newline_delimited', "
               f"compression = '{'gzip' if is_gzip(path) else 'none'}')")
@@ -166,18 +167,25 @@ def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
                                     WHEN type IS NULL THEN 'a JSON line that is not k6 output'
                                     ELSE 'a line of type ' || type || ' is not k6 output' END)
                END"""
-    collector = _LineCollector()
-    with (writer.function("perfstats_k6_line", collector, ["BOOLEAN", "UBIGINT", *["VARCHAR"] * 5],
-                          "BOOLEAN") as note_line, writer.scan_progress()):
+    seen = _LineCollector()
+    with (writer.function("perfstats_new_tag_set", seen.new_tag_set, ["UBIGINT"],
+                          "BOOLEAN") as new_tag_set,
+          writer.function("perfstats_tag_text", seen.tag_text, ["UBIGINT", "VARCHAR"],
+                          "UBIGINT") as tag_text,
+          writer.function("perfstats_metric_line", seen.metric_line, ["VARCHAR"] * 4,
+                          "BOOLEAN") as metric_line,
+          writer.scan_progress()):
         writer.insert_sql(
             "points",
             f"""
             SELECT metric, CAST(data.time AS TIMESTAMPTZ) AS ts, data.value AS value,
-                   hash(data.tags) AS tag_set, TRY_CAST(data.metadata.vu AS INTEGER) AS vu,
+                   CASE WHEN {new_tag_set}(hash(data.tags))
+                        THEN {tag_text}(hash(data.tags), data.tags)
+                        ELSE hash(data.tags) END AS tag_set,
+                   TRY_CAST(data.metadata.vu AS INTEGER) AS vu,
                    TRY_CAST(data.metadata.iter AS BIGINT) AS iter
             FROM {source}
-            WHERE {note_line}({valid}, hash(data.tags), data.tags, data.name, data.type,
-                              data.contains, data.thresholds)
+            WHERE {valid} OR {metric_line}(data.name, data.type, data.contains, data.thresholds)
             """,
             [str(path)],
         )
@@ -185,25 +193,29 @@ def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
     drop_named = "'{" + ",".join(f'"{k}":null' for k in NAMED_TAGS) + "}'"
     tag = {column: f"t[{i + 1}]" for i, column in enumerate(NAMED_TAGS.values())}
     _insert_tag_sets(
-        writer, collector.tag_sets(), tag, "CASE WHEN x <> '{}' THEN x END",
+        writer, seen.tag_sets(), tag, "CASE WHEN x <> '{}' THEN x END",
         f"""(SELECT tag_set, json_extract_string(tags, {paths}) AS t,
                     json_merge_patch(coalesce(tags, '{{}}'), {drop_named}) AS x
              FROM _perfstats_groups)""",
     )
     lines = [{"name": r["name"], "type": r["type"], "contains": r["contains"],
               "thresholds": None if r["thresholds"] is None else json.loads(r["thresholds"])}
-             for r in collector.metric_lines().iter_rows(named=True)]
+             for r in seen.metric_lines().iter_rows(named=True)]
     return _insert_metric_lines(path, lines, writer)
 
 
 class _LineCollector:
-    """What the points scan sees besides the points: new tag sets and the Metric lines.
+    """What the points scan notes besides the points: the text of each tag set, once, and the
+    Metric lines.
 
-    DuckDB calls it (as an Arrow function in the scan's WHERE) on each vector of lines, from
-    its worker threads; it returns which lines are Points.  Seen tag sets are kept as a sorted
-    array of hashes, so the text of a tag set is copied once, not once per point.  This lets
-    one scan do the work of two: a second ``read_ndjson`` pass to group the tags cost 0.6-0.9 s
-    per GB (and a second decompression of a gzip file); this costs about 0.3 s.
+    Its three methods are Arrow functions of that scan; DuckDB calls them once per vector of
+    rows, from its worker threads.  :meth:`new_tag_set` flags the first row of each tag set not
+    seen before (seen ones are kept as a sorted array of hashes); :meth:`tag_text` is called on
+    the flagged rows only (the THEN branch of a CASE) and keeps their text; :meth:`metric_line`
+    is called on the lines that are not Points only (the right side of an OR) and keeps them.
+    So the tags text crosses to Python once per tag set, not once per point, and one scan does
+    the work of two: a second ``read_ndjson`` pass to group the tags cost 0.6-0.9 s per GB (and
+    a second decompression of a gzip file); these functions cost about 0.2 s.
     """
 
     def __init__(self) -> None:
@@ -212,31 +224,36 @@ class _LineCollector:
         self._tag_sets: list[pa.Table] = []
         self._metric_lines: list[pa.Table] = []
 
-    def __call__(self, point: pa.Array, tag_set: pa.Array, tags: pa.Array, name: pa.Array,
-                 metric_type: pa.Array, contains: pa.Array, thresholds: pa.Array) -> pa.Array:
-        is_point = point.to_numpy(zero_copy_only=False)
-        if not is_point.all():
-            metric = pa.array(~is_point)
-            metric_lines = pa.table({"name": name, "type": metric_type, "contains": contains,
-                                     "thresholds": thresholds}).filter(metric)
-            with self._lock:
-                self._metric_lines.append(metric_lines)
+    def new_tag_set(self, tag_set: pa.Array) -> pa.Array:
+        """True on the first row of each tag set (hash) not seen before, false elsewhere."""
         hashes = tag_set.to_numpy()
         known = self._known  # replaced, never changed in place: safe to read without the lock
-        new = is_point.copy()
-        if len(known):
-            new &= known[np.minimum(np.searchsorted(known, hashes), len(known) - 1)] != hashes
+        first_seen = np.zeros(len(hashes), dtype=bool)
+        new = (known[np.minimum(np.searchsorted(known, hashes), len(known) - 1)] != hashes
+               if len(known) else np.ones(len(hashes), dtype=bool))
         if new.any():
             rows = np.flatnonzero(new)
             unique, first = np.unique(hashes[rows], return_index=True)
             with self._lock:
                 fresh = ~np.isin(unique, self._known, assume_unique=True)
-                if fresh.any():
-                    self._known = np.union1d(self._known, unique[fresh])
-                    take = pa.array(rows[first[fresh]])
-                    self._tag_sets.append(pa.table({"tag_set": tag_set.take(take),
-                                                    "tags": tags.take(take)}))
-        return point
+                self._known = np.union1d(self._known, unique[fresh])
+            first_seen[rows[first[fresh]]] = True
+        return pa.array(first_seen)
+
+    def tag_text(self, tag_set: pa.Array, tags: pa.Array) -> pa.Array:
+        """Keeps the tags text of new tag sets; returns their hashes."""
+        with self._lock:
+            self._tag_sets.append(pa.table({"tag_set": tag_set, "tags": tags}))
+        return tag_set
+
+    def metric_line(self, name: pa.Array, metric_type: pa.Array, contains: pa.Array,
+                    thresholds: pa.Array) -> pa.Array:
+        """Keeps Metric lines; false for every row (they are not points)."""
+        lines = pa.table({"name": name, "type": metric_type, "contains": contains,
+                          "thresholds": thresholds})
+        with self._lock:
+            self._metric_lines.append(lines.filter(pc.is_valid(name)))
+        return pa.array(np.zeros(len(lines), dtype=bool))
 
     def tag_sets(self) -> pl.DataFrame:
         """``tag_set`` (the hash) and ``tags`` (JSON text or null), one row per tag set."""
