@@ -26,6 +26,8 @@ from perfstats.output import render
 from perfstats.run import SUMMARY_COLUMNS
 
 EXIT_OK, EXIT_NO_GO, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report a process stopped by SIGINT."""
 
 stderr = Console(stderr=True, soft_wrap=True)
 
@@ -44,6 +46,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except KeyboardInterrupt:
+            # An ingest in progress has been rolled back: the store is as it was.
+            click.echo("perfstats: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
         except PerfstatsError as exc:
             _fail(ctx, f"error: {exc}")
         except Exception as exc:  # a bug, but the user still gets one line and exit 2

@@ -69,6 +69,17 @@ def test_ingest_draws_a_progress_bar_on_a_terminal(tmp_path: Path, data_dir: Pat
     assert "ingesting points.json.gz" in terminal.getvalue()
 
 
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path, data_dir: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(perfstats, "ingest", interrupted)
+    result = CliRunner().invoke(cli, ["ingest", str(data_dir / "k6/smoke"),
+                                      "--db", str(tmp_path / "s.duckdb")])
+    assert (result.exit_code, result.stderr) == (130, "perfstats: interrupted\n")
+
+
 def test_summary_of_a_path_uses_a_throwaway_store(tmp_path: Path, data_dir: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -21,6 +21,7 @@ import pytest
 
 import perfstats
 from perfstats.errors import IngestError
+from perfstats.ingest import k6 as k6_module
 from perfstats.ingest import resolve_sources
 from perfstats.ingest import writer as writer_module
 from perfstats.store import ALL_ENDPOINTS, RUN_TABLES
@@ -465,6 +466,23 @@ def test_benchmark_generator_output_ingests(tmp_path: Path) -> None:
     assert json.loads(row["extra"])["team"] == "checkout&pay"
     assert row["vu"] is not None and row["iter"] is not None
     assert run.meta["load_model"] == "closed"
+
+
+def test_ctrl_c_during_the_scan_stops_the_ingest_and_stores_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C lands in whichever thread runs Python: inside a function DuckDB calls, DuckDB
+    turns it into its own error, which must come out as KeyboardInterrupt, not as bad input."""
+    store = perfstats.connect(":memory:")
+    perfstats.ingest(DATA / "k6" / "smoke", db=store)
+    before = _store_counts(store)
+
+    def interrupted(self: object, tag_set: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(k6_module._LineCollector, "new_tag_set", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        perfstats.ingest(DATA / "k6" / "baseline" / "points.json.gz", db=store)
+    assert _store_counts(store) == before
 
 
 def test_progress_within_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

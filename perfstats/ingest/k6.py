@@ -135,6 +135,8 @@ def _write_raw(raw: SourceFile, summary: K6Summary | None,
             else:
                 _insert_csv(raw.path, writer)
         except duckdb.Error as exc:
+            if "KeyboardInterrupt" in str(exc):  # Ctrl-C while DuckDB ran a function of ours
+                raise KeyboardInterrupt from exc
             raise IngestError(raw.path, _reason(raw.path, exc)) from exc
         points = writer.scalar("SELECT count(*) FROM points WHERE run_id = ?", [writer.run_id])
         if not points:
