@@ -20,14 +20,16 @@ FAILED = (
     "ELSE coalesce(try_cast(status AS INTEGER), 0) NOT BETWEEN 200 AND 399 END"
 )
 
+# The four percentiles from one sort per group (a list of quantiles), spread out by _PERCENTILES.
 _STATS = """
     count(*) AS count,
     count(*) FILTER (WHERE failed) AS failures,
     min(value) AS min, avg(value) AS mean,
-    quantile_cont(value, 0.5) AS p50, quantile_cont(value, 0.9) AS p90,
-    quantile_cont(value, 0.95) AS p95, quantile_cont(value, 0.99) AS p99,
+    quantile_cont(value, [0.5, 0.9, 0.95, 0.99]) AS quantiles,
     max(value) AS max
 """
+_PERCENTILES = ("quantiles[1] AS p50, quantiles[2] AS p90, quantiles[3] AS p95, "
+                "quantiles[4] AS p99")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -67,13 +69,15 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
     writer.insert_sql(
         "summaries",
         f"""
-        SELECT coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint,
-               CASE WHEN endpoint IS NULL THEN NULL ELSE any_value(name) END AS tool_name,
-               CASE WHEN endpoint IS NULL THEN NULL ELSE any_value(method) END AS method,
-               {_STATS},
-               CASE WHEN ? > 0 THEN count(*) / ? END AS rps,
-               'exact' AS percentiles
-        FROM ({requests}) GROUP BY GROUPING SETS ((endpoint), ())
+        SELECT * EXCLUDE (quantiles), {_PERCENTILES} FROM (
+            SELECT coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint,
+                   CASE WHEN endpoint IS NULL THEN NULL ELSE any_value(name) END AS tool_name,
+                   CASE WHEN endpoint IS NULL THEN NULL ELSE any_value(method) END AS method,
+                   {_STATS},
+                   CASE WHEN ? > 0 THEN count(*) / ? END AS rps,
+                   'exact' AS percentiles
+            FROM ({requests}) GROUP BY GROUPING SETS ((endpoint), ())
+        )
         """,
         [duration, duration],
     )
@@ -103,7 +107,8 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
             FROM users
             ANTI JOIN (SELECT DISTINCT {bucket} AS start FROM ({requests})) r USING (start)
         )
-        SELECT all_windows.*, {length} AS length_s, 'exact' AS percentiles
+        SELECT all_windows.* EXCLUDE (quantiles), {_PERCENTILES}, {length} AS length_s,
+               'exact' AS percentiles
         FROM all_windows, bounds
         """,
     )
