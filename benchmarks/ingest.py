@@ -75,7 +75,7 @@ def bare_scan(path: Path, *, auto: bool) -> float:
     from perfstats.ingest.detect import is_gzip
     from perfstats.ingest.k6 import _NDJSON_COLUMNS
 
-    compression = "gzip" if is_gzip(path) else "none"
+    compression = "gzip" if is_gzip(path) else "uncompressed"
     con = duckdb.connect()
     if auto:
         sql = ("SELECT count(*), count(type), count(metric), count(data) FROM "
@@ -103,7 +103,7 @@ def points_only(path: Path, workdir: Path) -> float:
     from perfstats.ingest.k6 import _NDJSON_COLUMNS
 
     db = workdir / "points-only.duckdb"
-    compression = "gzip" if is_gzip(path) else "none"
+    compression = "gzip" if is_gzip(path) else "uncompressed"
     con = duckdb.connect(str(db))
     con.execute("SET preserve_insertion_order = false")
     start = time.perf_counter()

@@ -159,7 +159,7 @@ def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
     the metadata only ``vu`` and ``iter`` are kept.
     """
     source = (f"read_ndjson(?, columns = {_NDJSON_COLUMNS}, format = 'newline_delimited', "
-              f"compression = '{'gzip' if is_gzip(path) else 'none'}')")
+              f"compression = '{'gzip' if is_gzip(path) else 'uncompressed'}')")
     # True for a Point, false for a Metric line, an error for anything else.
     valid = """CASE WHEN type = 'Point' AND metric IS NOT NULL AND data.time IS NOT NULL
                          AND data.value IS NOT NULL THEN true
@@ -370,7 +370,7 @@ def _insert_csv(path: Path, writer: RunWriter) -> None:
     meta = {key: (f"TRY_CAST(nullif(regexp_extract({col['metadata']}, '(^|&){key}=([^&]*)', 2), "
                   f"'') AS {kind})" if "metadata" in col else "NULL")
             for key, kind in (("vu", "INTEGER"), ("iter", "BIGINT"))}
-    compression = "gzip" if is_gzip(path) else "none"
+    compression = "gzip" if is_gzip(path) else "uncompressed"
     source = (f"read_csv(?, columns = {columns}, header = true, auto_detect = false, "
               f"delim = ',', quote = '\"', escape = '\"', compression = '{compression}')")
     with writer.scan_progress(0.0, 0.5):
@@ -518,7 +518,11 @@ def _reason(path: Path, exc: duckdb.Error) -> str:
     if "gzip" in lowered or "zlib" in lowered or "decompress" in lowered:
         return f"truncated or corrupt gzip data ({_clip(text)})"
     if "json" in lowered or "malformed" in lowered:
-        last = _truncated_last_line(path)
+        try:
+            last = _truncated_last_line(path)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            # DuckDB 1.4 reports a cut gzip stream as malformed JSON.
+            return f"truncated or corrupt gzip data ({_clip(str(error) or type(error).__name__)})"
         if last is not None:
             return (f"truncated last line (line {last} is incomplete; k6 was probably stopped "
                     "mid-write). Remove that line to ingest the rest")
@@ -531,7 +535,11 @@ def _clip(text: str, limit: int = 160) -> str:
 
 
 def _truncated_last_line(path: Path) -> int | None:
-    """Number of the last line when it is an incomplete JSON object, else None."""
+    """Number of the last line when it is an incomplete JSON object, else None.
+
+    Raises:
+        EOFError, zlib.error, gzip.BadGzipFile: the file is a cut or corrupt gzip stream.
+    """
     lines = 0
     tail = b""
     try:
@@ -540,7 +548,9 @@ def _truncated_last_line(path: Path) -> int | None:
             while chunk := fh.read(1 << 20):
                 lines += chunk.count(b"\n")
                 tail = (tail + chunk)[-(1 << 16):]
-    except (OSError, EOFError, zlib.error):
+    except gzip.BadGzipFile:
+        raise
+    except OSError:
         return None
     last = tail.rsplit(b"\n", 1)[-1].strip()
     if not last:
