@@ -404,6 +404,23 @@ def test_tag_sets_and_metric_lines_seen_anywhere_in_a_long_file(tmp_path: Path) 
     assert run.table("thresholds").rows() == [("late_trend", "p(99)<9", None)]
 
 
+def test_a_tag_set_per_point(tmp_path: Path) -> None:
+    """A per-request tag (say a request id) makes every point its own tag set: each is stored
+    once and every point keeps its tags (1 M such points ingest in about 2.7 s: docs/ingest.md)."""
+    n = 50_000
+    path = tmp_path / "ids.json"
+    path.write_text("".join(json.dumps({"metric": "http_req_duration", "type": "Point", "data": {
+        "time": f"2026-01-01T00:00:{i // 1000 % 60:02d}.{i % 1000:03d}Z", "value": 1.0,
+        "tags": {"method": "GET", "name": "/x", "request_id": f"r{i}"}}}) + "\n"
+        for i in range(n)))
+    run = perfstats.ingest(path, db=":memory:")
+    counts = run.store.query(
+        "SELECT count(*) AS sets, count(DISTINCT tag_set) AS distinct_sets, "
+        "count(DISTINCT extra) AS extras, (SELECT count(*) FROM samples) AS samples "
+        "FROM tag_sets").row(0, named=True)
+    assert counts == {"sets": n, "distinct_sets": n, "extras": n, "samples": n}
+
+
 CSV_HEADER = ("metric_name,timestamp,metric_value,check,error,error_code,expected_response,group,"
               "method,name,proto,scenario,service,status,subproto,tls_version,url,extra_tags,"
               "metadata\n")

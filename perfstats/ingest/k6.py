@@ -212,7 +212,7 @@ class _LineCollector:
 
     Its three methods are Arrow functions of that scan; DuckDB calls them once per vector of
     rows, from its worker threads.  :meth:`new_tag_set` flags the first row of each tag set not
-    seen before (seen ones are kept as a sorted array of hashes); :meth:`tag_text` is called on
+    seen before (seen ones are kept as a set of hashes); :meth:`tag_text` is called on
     the flagged rows only (the THEN branch of a CASE) and keeps their text; :meth:`metric_line`
     is called on the lines that are not Points only (the right side of an OR) and keeps them.
     So the tags text crosses to Python once per tag set, not once per point, and one scan does
@@ -222,24 +222,18 @@ class _LineCollector:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._known = np.empty(0, dtype=np.uint64)
+        self._known: set[int] = set()
         self._tag_sets: list[pa.Table] = []
         self._metric_lines: list[pa.Table] = []
 
     def new_tag_set(self, tag_set: pa.Array) -> pa.Array:
         """True on the first row of each tag set (hash) not seen before, false elsewhere."""
-        hashes = tag_set.to_numpy()
-        known = self._known  # replaced, never changed in place: safe to read without the lock
-        first_seen = np.zeros(len(hashes), dtype=bool)
-        new = (known[np.minimum(np.searchsorted(known, hashes), len(known) - 1)] != hashes
-               if len(known) else np.ones(len(hashes), dtype=bool))
-        if new.any():
-            rows = np.flatnonzero(new)
-            unique, first = np.unique(hashes[rows], return_index=True)
-            with self._lock:
-                fresh = ~np.isin(unique, self._known, assume_unique=True)
-                self._known = np.union1d(self._known, unique[fresh])
-            first_seen[rows[first[fresh]]] = True
+        unique, first = np.unique(tag_set.to_numpy(), return_index=True)
+        with self._lock:
+            fresh = [i for i, value in enumerate(unique.tolist()) if value not in self._known]
+            self._known.update(unique[fresh].tolist())
+        first_seen = np.zeros(len(tag_set), dtype=bool)
+        first_seen[first[fresh]] = True
         return pa.array(first_seen)
 
     def tag_text(self, tag_set: pa.Array, tags: pa.Array) -> pa.Array:
