@@ -57,3 +57,10 @@ class ReportError(PerfstatsError):
         self.cell_index = cell_index
         self.ename = ename
         super().__init__(message)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when the message is empty): the
+    one line a user is shown of a library's multi-line error."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from perfstats.errors import RunNotFoundError, StoreError
+from perfstats.errors import RunNotFoundError, StoreError, first_line
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = "perfstats.duckdb"
@@ -105,11 +105,11 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _check_schema(con: duckdb.DuckDBPyConnection, where: str, *, writable: bool) -> None:
+def _check_schema(con: duckdb.DuckDBPyConnection, where: str) -> None:
+    """Create the schema in an empty database, refuse a foreign or newer one, migrate an older."""
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     if not tables:
-        if writable:
-            _create_schema(con)
+        _create_schema(con)
         return
     if "perfstats_meta" not in tables:
         raise StoreError(f"{where}: not a perfstats store (a DuckDB file without perfstats tables)")
@@ -121,9 +121,6 @@ def _check_schema(con: duckdb.DuckDBPyConnection, where: str, *, writable: bool)
             f"this version reads up to {SCHEMA_VERSION}. Upgrade perfstats."
         )
     if version < SCHEMA_VERSION:
-        if not writable:
-            raise StoreError(f"{where}: store schema version {version} needs a migration; "
-                             "run any writing command (e.g. perfstats ingest) to migrate it")
         missing = [v for v in range(version, SCHEMA_VERSION) if v not in MIGRATIONS]
         if missing:
             raise StoreError(f"{where}: no migration from store schema version {version}")
@@ -187,7 +184,7 @@ class Store:
             return
         con = self._open_file()
         try:
-            _check_schema(con, self.path, writable=True)
+            _check_schema(con, self.path)
             yield con
         finally:
             con.close()
@@ -199,7 +196,7 @@ class Store:
             try:
                 return _without_progress_bar(duckdb.connect(self.path))
             except duckdb.IOException as exc:
-                message = str(exc).splitlines()[0]
+                message = first_line(exc)
                 if "lock" not in message.lower():
                     raise StoreError(f"{self.path}: cannot open store: {message}") from exc
                 if time.monotonic() >= deadline:
@@ -210,7 +207,7 @@ class Store:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
             except duckdb.Error as exc:
-                message = str(exc).splitlines()[0]
+                message = first_line(exc)
                 raise StoreError(f"{self.path}: cannot open store: {message}") from exc
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:

@@ -18,7 +18,7 @@ from pathlib import Path
 import blake3
 import duckdb
 
-from perfstats.errors import IngestError, PerfstatsError
+from perfstats.errors import IngestError, PerfstatsError, first_line
 from perfstats.ingest.detect import FORMATS, TOOL_OF, detect_format
 from perfstats.ingest.writer import RunInfo, RunWriter, SourceFile
 from perfstats.store import Store
@@ -81,6 +81,8 @@ def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None) -> lis
             found[path] = source
             if source.format.startswith("locust-") and not fmt:
                 for sibling in _locust_siblings(path):
+                    if sibling in found:
+                        continue
                     extra = _detect_or_none(sibling)
                     if extra is not None and extra.format.startswith("locust-"):
                         found.setdefault(sibling, extra)
@@ -118,11 +120,6 @@ def content_hash(files: Iterable[Path]) -> str:
             while size := fh.readinto(buffer):
                 digest.update(view[:size])
     return digest.hexdigest()
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def ingest_sources(
@@ -170,14 +167,12 @@ def ingest_sources(
             return stored.run_id, True
         except BaseException as exc:
             con.execute("ROLLBACK")
-            if isinstance(exc, IngestError):
-                raise
             if isinstance(exc, PerfstatsError | KeyboardInterrupt):
                 raise
             if isinstance(exc, duckdb.Error | ValueError | KeyError | TypeError | IndexError
                           | AttributeError | OSError | EOFError | UnicodeError):
                 raise IngestError(where, f"cannot parse ({type(exc).__name__}: "
-                                         f"{_one_line(exc)})") from exc
+                                         f"{first_line(exc)})") from exc
             raise
     return writer.run_id, False
 

@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from perfstats.errors import IngestError
-from perfstats.ingest.detect import ARTILLERY_V1, load_json
+from perfstats.ingest.detect import ARTILLERY_V1, json_number, load_json
 from perfstats.ingest.writer import RunWriter, SourceFile
 from perfstats.store import ALL_ENDPOINTS
 
@@ -132,13 +132,6 @@ def read(files: list[SourceFile], writer: RunWriter) -> None:
 # --------------------------------------------------------------------------- shape helpers
 
 
-def _number(value: Any) -> float | None:
-    """A finite JSON number as float; None for null, NaN and non-numbers."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _mapping(obj: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     value = obj.get(key)
     if value is None:
@@ -154,7 +147,7 @@ def _counts(obj: dict[str, Any], where: str) -> dict[str, int]:
     for name, value in obj.items():
         if value is None:
             continue
-        number = _number(value)
+        number = json_number(value)
         if number is None:
             raise _Shape(f"{where}[{name!r}] is not a number")
         out[name] = int(number)
@@ -176,7 +169,7 @@ def _epoch(value: Any) -> datetime | None:
             value = float(value)
         except ValueError:
             raise _Shape(f"timestamp {value!r} is not epoch milliseconds") from None
-    ms = _number(value)
+    ms = json_number(value)
     return datetime.fromtimestamp(ms / 1000, timezone.utc) if ms else None
 
 
@@ -214,9 +207,9 @@ def _records(doc: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]
 def _tool_stats(summary: dict[str, Any] | None) -> dict[str, float | None]:
     """min/mean/p50/p90/p95/p99/max of an Artillery summary (``median`` when ``p50`` is absent)."""
     summary = summary or {}
-    stats = {name: _number(summary.get(name)) for name in _STAT_COLUMNS}
+    stats = {name: json_number(summary.get(name)) for name in _STAT_COLUMNS}
     if stats["p50"] is None:
-        stats["p50"] = _number(summary.get("median"))
+        stats["p50"] = json_number(summary.get("median"))
     return stats
 
 
@@ -225,7 +218,7 @@ def _traffic(summary: dict[str, Any] | None, codes: dict[int, int], errors: dict
              responses: int | None = None) -> _Traffic:
     """Traffic from a tool summary; ``sketch`` (a serialised DDSketch) supplies the exact sum."""
     stats = _tool_stats(summary)
-    latencies = _number((summary or {}).get("count"))
+    latencies = json_number((summary or {}).get("count"))
     if responses is None:
         responses = int(latencies) if latencies is not None else sum(codes.values())
     total = None
@@ -242,7 +235,7 @@ def _sketch_sum(sketch: dict[str, Any] | None) -> tuple[float, float] | None:
     """(sum, count) of a serialised DDSketch: exact, unlike its bucketed quantiles."""
     if sketch is None:
         return None
-    total, count = _number(sketch.get("sum")), _number(sketch.get("count"))
+    total, count = json_number(sketch.get("sum")), json_number(sketch.get("count"))
     return (total, count) if total is not None and count else None
 
 
@@ -379,7 +372,7 @@ def _is_sketch(value: dict[str, Any]) -> bool:
 def _period(record: dict[str, Any], where: str) -> _Period:
     counters = _counts(_mapping(record, "counters", where), f"{where}.counters")
     rates = {k: float(v) for k, v in _mapping(record, "rates", where).items()
-             if _number(v) is not None}
+             if json_number(v) is not None}
     summaries = _summaries(record, "summaries", where)
     histograms = _summaries(record, "histograms", where)
     # Before 2.0.0-18 histograms are serialised DDSketch objects (only their exact sum is used:
@@ -477,7 +470,7 @@ def _metrics_v2(p: _Period, keys: _Keys) -> list[tuple[str, str, str | None, str
     for name, summary in p.summaries.items():
         if name == "http.response_time" or keys.is_endpoint_summary(name):
             continue
-        stats = {k: _number(v) for k, v in summary.items()}
+        stats = {k: json_number(v) for k, v in summary.items()}
         if stats.get("mean") is None and (exact := _sketch_sum(p.sketches.get(name))):
             stats["mean"] = exact[0] / exact[1]
         contains = _contains(name, "histogram", keys)
@@ -527,10 +520,10 @@ def _record(raw: dict[str, Any], where: str) -> _Record:
         if (status := _status(code)) is not None:
             codes[status] = codes.get(status, 0) + n
     rps = _mapping(raw, "rps", where)
-    sent, rate = _number(rps.get("count")), _number(rps.get("mean"))
+    sent, rate = json_number(rps.get("count")), json_number(rps.get("mean"))
     return _Record(
         timestamp=_iso(raw.get("timestamp"), where),
-        responses=int(_number(raw.get("requestsCompleted")) or 0),
+        responses=int(json_number(raw.get("requestsCompleted")) or 0),
         latency=_mapping(raw, "latency", where),
         latencies=_latencies_ms(raw.get("latencies"), where),
         codes=codes,
@@ -539,8 +532,8 @@ def _record(raw: dict[str, Any], where: str) -> _Record:
         custom=_summaries(raw, "customStats", where),
         # rps.mean is requests sent over the seconds since the previous report
         elapsed_s=sent / rate if sent and rate else PERIOD_S,
-        concurrency=_number(raw.get("concurrency")),
-        scenarios_created=_number(raw.get("scenariosCreated")),
+        concurrency=json_number(raw.get("concurrency")),
+        scenarios_created=json_number(raw.get("scenariosCreated")),
     )
 
 
@@ -621,11 +614,11 @@ def _metrics_v1(aggregate: dict[str, Any], keys: _Keys
                 ) -> list[tuple[str, str, str | None, str, float]]:
     rows: list[tuple[str, str, str | None, str, float]] = []
     for name, value in aggregate.items():
-        if (number := _number(value)) is not None:
+        if (number := json_number(value)) is not None:
             rows.append((name, "counter", None, "count", number))
     rps = _mapping(aggregate, "rps", "aggregate")
     rows.extend(("rps", "rate", None, stat, v) for stat, value in rps.items()
-                if (v := _number(value)) is not None)
+                if (v := json_number(value)) is not None)
     for group in ("scenarioCounts", "codes", "errors"):
         counts = _counts(_mapping(aggregate, group, "aggregate"), f"aggregate.{group}")
         rows.extend((f"{group}.{name}", "counter", None, "count", float(n))
@@ -640,7 +633,7 @@ def _metrics_v1(aggregate: dict[str, Any], keys: _Keys
             continue
         contains = _contains(name, "histogram", keys)
         rows.extend((name, "histogram", contains, stat, v) for stat, value in summary.items()
-                    if (v := _number(value)) is not None)
+                    if (v := json_number(value)) is not None)
     return rows
 
 

@@ -6,8 +6,10 @@ import csv
 import gzip
 import io
 import json
+import math
 import re
 from pathlib import Path
+from typing import Any
 
 from perfstats.errors import IngestError
 
@@ -59,7 +61,8 @@ def read_head(path: Path, size: int = _HEAD_BYTES) -> str:
         raise IngestError(path, f"cannot read file ({exc})") from exc
 
 
-def _csv_header(head: str) -> list[str]:
+def csv_header(head: str) -> list[str]:
+    """The column names of the first non-blank line of a CSV text, stripped."""
     for line in head.splitlines():
         if line.strip():
             return [c.strip() for c in next(csv.reader([line]))]
@@ -131,27 +134,28 @@ def detect_format(path: str | Path) -> str:
         first_line = stripped.split("\n", 1)[0]
         if _NDJSON_LINE.search(first_line) and first_line.rstrip().endswith("}"):
             return K6_NDJSON
-        doc = _load_json(path)
+        doc = load_json(path)
         if isinstance(doc, dict):
             found = _detect_json_object(doc)
             if found:
                 return found
         raise IngestError(path, "JSON that is not a k6, Artillery or Locust result")
     if stripped[0] == "[":
-        doc = _load_json(path)
+        doc = load_json(path)
         if isinstance(doc, list) and all(isinstance(e, dict) for e in doc):
             if doc and all("num_requests" in e and "response_times" in e for e in doc):
                 return LOCUST_JSON
             if not doc:
                 raise IngestError(path, "empty JSON array (a Locust --json with no requests?)")
         raise IngestError(path, "JSON array that is not a Locust --json result")
-    found = _detect_csv(_csv_header(head))
+    found = _detect_csv(csv_header(head))
     if found:
         return found
     raise IngestError(path, "not a k6, Artillery or Locust result (unrecognised content)")
 
 
-def _load_json(path: Path) -> object:
+def load_json(path: Path) -> object:
+    """Parse a whole (plain or gzip) JSON document; errors become :class:`IngestError`."""
     try:
         with open_text(path) as fh:
             return json.load(fh)
@@ -162,6 +166,11 @@ def _load_json(path: Path) -> object:
         raise IngestError(path, f"cannot read file ({exc})") from exc
 
 
-def load_json(path: Path) -> object:
-    """Parse a whole (plain or gzip) JSON document; errors become :class:`IngestError`."""
-    return _load_json(path)
+
+def json_number(value: Any) -> float | None:
+    """A finite JSON number as float; None for null, NaN, infinities and non-numbers (booleans
+    included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -13,7 +13,6 @@ a run of grain ``summary`` with the tool's own numbers.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import json
 import re
@@ -29,7 +28,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from perfstats.errors import IngestError
+from perfstats.errors import IngestError, first_line
 from perfstats.ingest.derive import derive_from_samples
 from perfstats.ingest.detect import (
     K6_CSV,
@@ -37,6 +36,7 @@ from perfstats.ingest.detect import (
     K6_NDJSON,
     K6_SUMMARY,
     K6_SUMMARY_EXPORT,
+    csv_header,
     is_gzip,
     read_head,
 )
@@ -135,8 +135,6 @@ def _write_raw(raw: SourceFile, summary: K6Summary | None,
             else:
                 _insert_csv(raw.path, writer)
         except duckdb.Error as exc:
-            if "KeyboardInterrupt" in str(exc):  # Ctrl-C while DuckDB ran a function of ours
-                raise KeyboardInterrupt from exc
             raise IngestError(raw.path, _reason(raw.path, exc)) from exc
         points = writer.scalar("SELECT count(*) FROM points WHERE run_id = ?", [writer.run_id])
         if not points:
@@ -267,10 +265,10 @@ class _LineCollector:
 
 
 def _insert_tag_sets(writer: RunWriter, groups: pl.DataFrame, tag: dict[str, str], extra: str,
-                     rows: str = "_perfstats_groups") -> None:
+                     rows: str) -> None:
     """One ``tag_sets`` row per row of ``groups``: its ``tag_set`` and the named columns and
     ``extra`` computed by the SQL expressions ``tag`` (column -> expression) and ``extra`` over
-    ``rows`` (``groups``, registered as ``_perfstats_groups``, or a query of it)."""
+    ``rows``, a query of ``groups`` registered as ``_perfstats_groups``."""
     writer.con.register("_perfstats_groups", groups.to_arrow())
     try:
         writer.insert_sql(
@@ -335,8 +333,7 @@ def _bulk_insert(writer: RunWriter) -> Iterator[None]:
 
 
 def _insert_csv(path: Path, writer: RunWriter) -> None:
-    header = next(csv.reader([read_head(path, 1 << 16).lstrip("\ufeff").split("\n", 1)[0]]))
-    header = [h.strip() for h in header]
+    header = csv_header(read_head(path))
     if len(set(header)) != len(header):
         raise IngestError(path, "the CSV header repeats a column name")
     columns = "{" + ", ".join(f"'{_sql_str(h)}': 'VARCHAR'" for h in header) + "}"
@@ -499,8 +496,7 @@ _PREFIX = re.compile(r"^(\w+ )*Error: ")
 
 def _reason(path: Path, exc: duckdb.Error) -> str:
     """One short line from a DuckDB error, with k6-specific explanations where they help."""
-    lines = str(exc).strip().splitlines() or [type(exc).__name__]
-    text = lines[0]
+    text = first_line(exc)
     columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", str(exc))
     csv_line = re.match(r".*CSV Error on Line: (\d+)", text)
     if csv_line and columns:

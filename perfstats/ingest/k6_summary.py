@@ -10,7 +10,6 @@ requests, as in k6.  Threshold ``ok`` is always True when the threshold passed.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -18,12 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from perfstats.errors import IngestError
-from perfstats.ingest.detect import K6_MACHINE_SUMMARY, K6_SUMMARY, K6_SUMMARY_EXPORT, load_json
+from perfstats.ingest.derive import REQUEST_METRIC
+from perfstats.ingest.detect import (
+    K6_MACHINE_SUMMARY,
+    K6_SUMMARY,
+    K6_SUMMARY_EXPORT,
+    json_number,
+    load_json,
+)
 
 MACHINE_SUMMARY_VERSIONS = ("1.0.0",)
 """Schema versions of the machine-readable summary this reader knows."""
 
-REQUEST_METRIC = "http_req_duration"
 _ENDPOINT_TAGS = {"name", "method", "url"}
 _PERCENTILES = {"p50": ("med", "p(50)"), "p90": ("p(90)",), "p95": ("p(95)",),
                 "p99": ("p(99)",)}
@@ -166,17 +171,9 @@ def _expect(condition: bool, reason: str) -> None:
         raise _Shape(reason)
 
 
-def _number(value: Any) -> float | None:
-    """A JSON number as float; None for null (k6 writes NaN as null) and non-numbers."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _values(name: str, raw: Any) -> dict[str, float]:
     _expect(isinstance(raw, dict), f"metric {name!r}: values must be an object")
-    return {k: v for k, v in ((k, _number(v)) for k, v in raw.items()) if v is not None}
+    return {k: v for k, v in ((k, json_number(v)) for k, v in raw.items()) if v is not None}
 
 
 def _metrics_object(doc: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +197,7 @@ def _handle_summary(doc: dict[str, Any]) -> K6Summary:
                     f"metric {name!r}: threshold {expression!r} has no boolean 'ok'")
             thresholds.append((name, expression, result["ok"]))
     state = doc.get("state")
-    duration_ms = _number(state.get("testRunDurationMs")) if isinstance(state, dict) else None
+    duration_ms = json_number(state.get("testRunDurationMs")) if isinstance(state, dict) else None
     return K6Summary(
         format=K6_SUMMARY, metrics=metrics, thresholds=thresholds,
         checks=_group_checks(doc.get("root_group")),
@@ -269,7 +266,7 @@ def _check_row(path: str | None, check: Any) -> tuple[str | None, str, int, int]
     """One check as ``(group path, name, passes, fails)``, validated."""
     _expect(isinstance(check, dict) and isinstance(check.get("name"), str),
             "a check must be an object with a name")
-    passes, fails = _number(check.get("passes")), _number(check.get("fails"))
+    passes, fails = json_number(check.get("passes")), json_number(check.get("fails"))
     _expect(passes is not None and fails is not None,
             f"check {check['name']!r}: passes and fails must be numbers")
     return path, check["name"], int(passes), int(fails)
@@ -298,7 +295,7 @@ def _machine_summary(doc: dict[str, Any]) -> K6Summary:
     _expect(isinstance(checks_part, dict), "'results.checks' must be an object")
     checks = []
     checks.extend(_check_row(None, check) for check in checks_part.get("results") or [])
-    duration = _number(config.get("duration")) if isinstance(config, dict) else None
+    duration = json_number(config.get("duration")) if isinstance(config, dict) else None
     meta = meta if isinstance(meta, dict) else {}
     generated = _rfc3339(meta["generatedAt"]) if "generatedAt" in meta else None
     version_text = meta.get("k6Version")

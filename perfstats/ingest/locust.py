@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from perfstats.errors import IngestError
+from perfstats.errors import IngestError, first_line
 from perfstats.ingest.detect import (
     LOCUST_DISTRIBUTION_V0,
     LOCUST_EXCEPTIONS,
@@ -51,6 +51,9 @@ _FINEST_FIRST = (LOCUST_JSON, LOCUST_HISTORY, LOCUST_STATS, LOCUST_REQUESTS_V0,
                  LOCUST_DISTRIBUTION_V0, LOCUST_FAILURES, LOCUST_EXCEPTIONS)
 """The run's ``format`` is the finest of its files."""
 _AGGREGATE_NAMES = ("Aggregated", "Total")
+_JSON_ENDPOINT = ("CASE WHEN coalesce(e.method, '') = '' THEN e.name "
+                  "ELSE e.method || ' ' || e.name END")
+"""Canonical endpoint of a JSON stats or error entry ``e`` (SQL)."""
 _ADDRESS = r"at 0x[0-9a-fA-F]+"
 """Per-object memory addresses in error reprs; replaced so one logical error is one row."""
 _ADDRESS_PLACEHOLDER = "at 0x..."
@@ -102,9 +105,7 @@ def read(files: list[SourceFile], writer: RunWriter) -> None:
     try:
         _read(files, writer, where)
     except pl.exceptions.PolarsError as exc:  # a shape no check above foresaw
-        lines = str(exc).strip().splitlines()
-        raise IngestError(where, f"cannot parse Locust data ({lines[0] if lines else exc})") \
-            from exc
+        raise IngestError(where, f"cannot parse Locust data ({first_line(exc)})") from exc
 
 
 def _read(files: list[SourceFile], writer: RunWriter, where: str) -> None:
@@ -226,8 +227,7 @@ def _parsing(path: Path) -> Iterator[None]:
     try:
         yield
     except pl.exceptions.PolarsError as exc:
-        lines = str(exc).strip().splitlines()
-        raise IngestError(path, f"malformed Locust CSV ({lines[0] if lines else exc})") from exc
+        raise IngestError(path, f"malformed Locust CSV ({first_line(exc)})") from exc
 
 
 def _text(path: Path) -> str:
@@ -568,10 +568,9 @@ def _json_query(writer: RunWriter, path: Path, select: str) -> pl.DataFrame:
                 CASE WHEN json_type(json) = 'ARRAY' THEN json ELSE json -> 'stats' END, ?)) AS e
             FROM doc
         ), stats AS (
-            SELECT e.*, CASE WHEN coalesce(e.method, '') = '' THEN e.name
-                             ELSE e.method || ' ' || e.name END AS endpoint
+            SELECT e.*, {_JSON_ENDPOINT} AS endpoint
             FROM entries
-            WHERE NOT (coalesce(e.name, '') IN ('Aggregated', 'Total')
+            WHERE NOT (coalesce(e.name, '') IN {_AGGREGATE_NAMES}
                        AND coalesce(e.method, '') = '')
         )
         {select}
@@ -579,8 +578,7 @@ def _json_query(writer: RunWriter, path: Path, select: str) -> pl.DataFrame:
     try:
         return fetch_frame(writer.con, sql, [str(path), _JSON_ENTRY])
     except duckdb.Error as exc:
-        lines = str(exc).strip().splitlines()
-        raise IngestError(path, f"malformed Locust JSON ({lines[0] if lines else exc})") from exc
+        raise IngestError(path, f"malformed Locust JSON ({first_line(exc)})") from exc
 
 
 def _read_json(path: Path, writer: RunWriter, version: _VersionRange) -> _JsonRun:
@@ -719,8 +717,7 @@ def _json_windows(per_second: pl.DataFrame, has_failures: bool) -> pl.DataFrame:
 def _json_errors(path: Path, writer: RunWriter) -> tuple[pl.DataFrame, float | None]:
     """Errors and user count of a 0.x worker payload (``--json`` output has neither)."""
     errors = _json_query(writer, path, f"""
-        SELECT CASE WHEN coalesce(e.method, '') = '' THEN e.name
-                    ELSE e.method || ' ' || e.name END AS endpoint,
+        SELECT {_JSON_ENDPOINT} AS endpoint,
                'error' AS kind, e.error AS error,
                coalesce(e.occurrences, e.occurences, 0) AS count
         FROM (SELECT unnest(map_values(json_transform(json -> 'errors',

@@ -118,12 +118,19 @@ class RunWriter:
         included, from its worker threads.
 
         The name gets a unique suffix: when a statement fails, the rollback drops the function
-        from DuckDB's catalog but not from the client's registry, so the name stays taken.
+        from DuckDB's catalog but not from the client's registry, so the name stays taken.  A
+        Ctrl-C that lands in the function (DuckDB wraps it in its own error) comes out as
+        ``KeyboardInterrupt``.
         """
         sql_name = f"{name}_{next(_FUNCTION_IDS)}"
         self.con.create_function(sql_name, function, parameters, return_type, type="arrow",
                                  null_handling="special", side_effects=True)
-        yield sql_name
+        try:
+            yield sql_name
+        except duckdb.Error as exc:
+            if "KeyboardInterrupt" in str(exc):
+                raise KeyboardInterrupt from exc
+            raise
         self.con.remove_function(sql_name)
 
     @contextmanager
