@@ -24,8 +24,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +38,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import duckdb  # noqa: E402
 import make_k6_ndjson  # noqa: E402
+
+from perfstats.ingest.detect import is_gzip  # noqa: E402
+from perfstats.ingest.k6 import _NDJSON_COLUMNS  # noqa: E402
 
 _CHILD = """
 import json, resource, sys, time
@@ -70,22 +76,14 @@ def perfstats_ingest(path: Path, workdir: Path) -> dict:
 
 def bare_scan(path: Path, *, auto: bool) -> float:
     """Seconds for DuckDB to read every field of ``path`` (nothing materialised)."""
-    import duckdb
-
-    from perfstats.ingest.detect import is_gzip
-    from perfstats.ingest.k6 import _NDJSON_COLUMNS
-
-    compression = "gzip" if is_gzip(path) else "uncompressed"
     con = duckdb.connect()
     if auto:
         sql = ("SELECT count(*), count(type), count(metric), count(data) FROM "
-               f"read_ndjson(?, compression = '{compression}')")
+               f"read_ndjson(?, compression = '{_compression(path)}')")
     else:
         sql = ("SELECT count(*), count(type), count(metric), count(data.time), sum(data.value), "
                "count(data.tags), count(data.metadata), count(data.name), count(data.type), "
-               "count(data.contains), count(data.thresholds) FROM "
-               f"read_ndjson(?, columns = {_NDJSON_COLUMNS}, format = 'newline_delimited', "
-               f"compression = '{compression}')")
+               f"count(data.contains), count(data.thresholds) FROM {_ndjson_source(path)}")
     start = time.perf_counter()
     con.execute(sql, [str(path)]).fetchall()
     elapsed = time.perf_counter() - start
@@ -97,13 +95,7 @@ def points_only(path: Path, workdir: Path) -> float:
     """Seconds for DuckDB to store the point columns alone (``CREATE TABLE AS`` into a fresh
     file): the least that any ingest keeping every point does, before tag sets, Metric lines,
     validation, derived tables and the content hash."""
-    import duckdb
-
-    from perfstats.ingest.detect import is_gzip
-    from perfstats.ingest.k6 import _NDJSON_COLUMNS
-
     db = workdir / "points-only.duckdb"
-    compression = "gzip" if is_gzip(path) else "uncompressed"
     con = duckdb.connect(str(db))
     con.execute("SET preserve_insertion_order = false")
     start = time.perf_counter()
@@ -111,8 +103,7 @@ def points_only(path: Path, workdir: Path) -> float:
         "CREATE TABLE points AS SELECT metric, CAST(data.time AS TIMESTAMPTZ) AS ts, "
         "data.value AS value, hash(data.tags) AS tag_set, "
         "TRY_CAST(data.metadata.vu AS INTEGER) AS vu, TRY_CAST(data.metadata.iter AS BIGINT) "
-        f"AS iter FROM read_ndjson(?, columns = {_NDJSON_COLUMNS}, format = 'newline_delimited', "
-        f"compression = '{compression}') WHERE type = 'Point'", [str(path)])
+        f"AS iter FROM {_ndjson_source(path)} WHERE type = 'Point'", [str(path)])
     elapsed = time.perf_counter() - start
     con.close()
     db.unlink()
@@ -121,10 +112,6 @@ def points_only(path: Path, workdir: Path) -> float:
 
 def python_loop(path: Path) -> float:
     """Seconds for ``json.loads`` on every line (plain or gzip)."""
-    import gzip
-
-    from perfstats.ingest.detect import is_gzip
-
     opener = gzip.open if is_gzip(path) else open
     start = time.perf_counter()
     with opener(path, "rb") as fh:
@@ -180,24 +167,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"auto read_ndjson      {auto:7.2f} s  {mb / auto:7.1f} MB/s  (auto-detected)")
         print(f"points only (CTAS)    {stored:7.2f} s  {mb / stored:7.1f} MB/s  "
               f"({stored / bare:.1f}x the bare scan)")
-        ratio = _median([r["ingest"]["seconds"] / r["bare"] for r in rows])
+        ratio = statistics.median([r["ingest"]["seconds"] / r["bare"] for r in rows])
         ratios = [f"ingest / bare scan = {ratio:.1f} (target <= 2)"]
         if not args.skip_python:
             loop = min(r["loop"] for r in rows)
             print(f"python json.loads     {loop:7.2f} s  {mb / loop:7.1f} MB/s")
-            ratios.append(f"python loop / ingest = "
-                          f"{_median([r['loop'] / r['ingest']['seconds'] for r in rows]):.1f}"
-                          " (target >= 5)")
+            speedup = statistics.median(r["loop"] / r["ingest"]["seconds"] for r in rows)
+            ratios.append(f"python loop / ingest = {speedup:.1f} (target >= 5)")
         print(f"perfstats peak RSS    {peak:7.0f} MB  (target < 1024)")
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
         print("median ratios per repetition: " + "; ".join(ratios))
     return 0
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+def _compression(path: Path) -> str:
+    return "gzip" if is_gzip(path) else "uncompressed"
+
+
+def _ndjson_source(path: Path) -> str:
+    """The ``read_ndjson`` call of perfstats' k6 reader (same columns), for the file in ``?``."""
+    return (f"read_ndjson(?, columns = {_NDJSON_COLUMNS}, format = 'newline_delimited', "
+            f"compression = '{_compression(path)}')")
 
 
 def _read_through(path: Path) -> None:
@@ -207,10 +197,6 @@ def _read_through(path: Path) -> None:
 
 
 def _uncompressed_mb(path: Path) -> float:
-    import gzip
-
-    from perfstats.ingest.detect import is_gzip
-
     if not is_gzip(path):
         return path.stat().st_size / 1e6
     total = 0

@@ -526,7 +526,7 @@ def capacity(
     if think_time_s is not None and think_time_s < 0:
         raise ValueError(f"think_time_s must be >= 0, got {think_time_s}")
     objectives = _objectives(slo, error_budget)
-    loaded = load(run, db=db) if not isinstance(run, Run) else run
+    loaded = load(run, db=db)
     # DuckDB hands back 'Etc/UTC'; python's timezone.utc compares only with 'UTC'.
     windows = loaded.windows().with_columns(
         pl.col("start").dt.convert_time_zone("UTC")).sort("endpoint", "start")
@@ -717,8 +717,8 @@ def _fit(n: np.ndarray, x: np.ndarray, warns: list[str]) -> USLFit | None:
 
 
 def _knee(table: pl.DataFrame, slo_crossing: float | None, usl: USLFit | None) -> dict[str, Any]:
-    found = find_knee(table["concurrency"].to_numpy(), table["p95_ms"].fill_null(np.nan)
-                      .to_numpy(), curve="convex", direction="increasing") \
+    found = find_knee(table["concurrency"].to_numpy(), table["p95_ms"].to_numpy(),
+                      curve="convex", direction="increasing") \
         if table["p95_ms"].null_count() == 0 else None
     kneedle = None if found is None else found.x
     agreement = kneedle / slo_crossing if kneedle is not None and slo_crossing else None

@@ -28,6 +28,8 @@ from typing import Any
 import altair as alt
 import polars as pl
 
+from perfstats.store import ALL_ENDPOINTS
+
 MAX_ROWS = 20_000
 """Most rows a builder accepts; aggregate larger data first (e.g. ``Run.timeline()``)."""
 
@@ -43,7 +45,6 @@ VERDICT_COLORS = {"regression": "#d62728", "slo_breach": "#9467bd", "inconclusiv
                   "insufficient_data": "#c7c7c7", "improved": "#2ca02c", "ok": "#7f7f7f",
                   "no change": "#7f7f7f"}
 """Colours of compare's statuses (``perfstats.compare``), worst first."""
-_ALL = "ALL"
 
 
 def _values(frame: pl.DataFrame, columns: Sequence[str]) -> alt.InlineData:
@@ -82,14 +83,15 @@ def _title(text: str, subtitle: str | None = None) -> alt.TitleParams:
 def _endpoint_order(frame: pl.DataFrame, column: str = "endpoint") -> list[str]:
     """``ALL`` first, then the endpoints alphabetically."""
     names = sorted(str(v) for v in frame.get_column(column).unique().drop_nulls().to_list())
-    return ([_ALL] if _ALL in names else []) + [n for n in names if n != _ALL]
+    first = [ALL_ENDPOINTS] if ALL_ENDPOINTS in names else []
+    return first + [n for n in names if n != ALL_ENDPOINTS]
 
 
 def _endpoint_scale(order: Sequence[str]) -> alt.Scale:
-    others = [n for n in order if n != _ALL]
+    others = [n for n in order if n != ALL_ENDPOINTS]
     colors = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(others)}
-    if _ALL in order:
-        colors = {_ALL: ALL_COLOR, **colors}
+    if ALL_ENDPOINTS in order:
+        colors = {ALL_ENDPOINTS: ALL_COLOR, **colors}
     return alt.Scale(domain=list(colors), range=list(colors.values()))
 
 
@@ -501,7 +503,7 @@ def history_series(
     if color:
         groups = [str(v) for v in dict.fromkeys(series[color].drop_nulls().to_list())]
         enc["color"] = alt.Color(f"{color}:N", title=color.replace("_", " "),
-                                 scale=_named_scale(groups, {_ALL: ALL_COLOR}))
+                                 scale=_named_scale(groups, {ALL_ENDPOINTS: ALL_COLOR}))
         tips.insert(0, alt.Tooltip(f"{color}:N"))
     data = _values(series, [x, y, "run_id", *([color] if color else [])])
     layers: list[alt.Chart] = [alt.Chart(data).mark_line(point=True, strokeWidth=1.5).encode(

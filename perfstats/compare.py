@@ -31,10 +31,10 @@ from perfstats.stats.drift import (
     Check,
     EndpointData,
     RunData,
+    as_windows,
     auto_window_s,
     drift_checks,
     verdict,
-    window_summaries,
 )
 from perfstats.stats.histogram import WindowHistogram, bucket_sql
 from perfstats.stats.windowlevel import WindowSummaries
@@ -469,16 +469,13 @@ def _pool(parts: Sequence[EndpointData]) -> EndpointData:
     summary = {k: float(np.median([p.summary[k] for p in parts if k in p.summary]))
                for k in ("p50", "p95", "p99", "mean")
                if any(k in p.summary for p in parts)}
-    windows = [p.windows if p.windows is not None
-               else (window_summaries(p.histogram) if p.histogram is not None else None)
-               for p in parts]
+    windows = [as_windows(p) for p in parts]
     if any(w is None for w in windows):
         return EndpointData(count, errors, summary)
     ws = [w for w in windows if w is not None]
     pooled = WindowSummaries(
         np.concatenate([w.counts for w in ws]),
-        {k: np.concatenate([np.asarray(w.values.get(k, np.full(w.n_windows, np.nan)))
-                            for w in ws]) for k in ("p50", "p95", "p99", "mean")},
+        {k: np.concatenate([w.column(k) for w in ws]) for k in ("p50", "p95", "p99", "mean")},
         np.concatenate([w.errors for w in ws]), np.concatenate([w.lengths for w in ws]))
     return EndpointData(count, errors, summary, windows=pooled)
 

@@ -34,7 +34,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +116,7 @@ class CompareConfig:
             "alpha": self.alpha,
             "tolerances": dict(self.tolerances),
             "floor_ms": self.floor_ms,
-            "slo": [{"endpoint": g, "metric": o.metric, "op": o.op, "threshold": o.threshold}
-                    for g, o in self.slos],
+            "slo": [{"endpoint": g, **asdict(o)} for g, o in self.slos],
             "endpoints": list(self.endpoints),
             "ignore": list(self.ignore),
             "window_s": self.window_s,

@@ -345,8 +345,9 @@ def export_parquet(
             else:
                 options = "FORMAT parquet, PARTITION_BY (run_id)" + (", OVERWRITE" if overwrite
                                                                       else "")
-            con.execute(f"COPY (SELECT * FROM {table}) TO '{target}' ({options})")
-            (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0]
+            # COPY answers with the number of rows it wrote.
+            (rows,) = con.execute(
+                f"COPY (SELECT * FROM {table}) TO '{target}' ({options})").fetchall()[0]
             written.append({"table": table, "rows": rows, "path": str(path)})
     return pl.DataFrame(written, schema={"table": pl.String, "rows": pl.Int64, "path": pl.String})
 

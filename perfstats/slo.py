@@ -14,7 +14,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from perfstats.errors import ConfigError
 
@@ -141,8 +140,3 @@ def parse_endpoint_slos(spec: str | Mapping[str, str], *, default_endpoint: str
     if not out:
         raise ConfigError("the SLO mapping is empty")
     return out
-
-
-def slo_to_dict(objectives: tuple[Objective, ...]) -> list[dict[str, Any]]:
-    """Objectives as JSON-able dicts."""
-    return [{"metric": o.metric, "op": o.op, "threshold": o.threshold} for o in objectives]

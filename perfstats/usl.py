@@ -18,6 +18,7 @@ from scipy import stats
 from scipy.optimize import least_squares
 
 from perfstats.errors import InsufficientDataError
+from perfstats.output import jsonable
 
 Method = Literal["nls", "quadratic"]
 Interval = Literal["wald", "usl", "bootstrap"]
@@ -180,25 +181,25 @@ class USLFit:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values; infinite or undefined numbers become ``None``."""
-        return {
-            "sigma": _num(self.sigma),
-            "kappa": _num(self.kappa),
-            "lambda": _num(self.lambda_),
-            "std_errors": {k: _num(v) for k, v in self.std_errors.items()},
-            "ci": {k: [_num(lo), _num(hi)] for k, (lo, hi) in self.ci.items()},
+        return jsonable({
+            "sigma": self.sigma,
+            "kappa": self.kappa,
+            "lambda": self.lambda_,
+            "std_errors": dict(self.std_errors),
+            "ci": dict(self.ci),
             "ci_level": self.ci_level,
             "ci_method": self.ci_method,
-            "n_star": _num(self.n_star),
-            "x_max": _num(self.x_max),
-            "amdahl_limit": _num(self.amdahl_limit),
-            "optimal_load": _num(self.optimal_load),
-            "r_squared": _num(self.r_squared),
-            "rse": _num(self.rse),
+            "n_star": self.n_star,
+            "x_max": self.x_max,
+            "amdahl_limit": self.amdahl_limit,
+            "optimal_load": self.optimal_load,
+            "r_squared": self.r_squared,
+            "rse": self.rse,
             "df": self.df,
             "method": self.method,
             "points": len(self.concurrency),
             "warnings": list(self.warnings),
-        }
+        })
 
     def _repr_html_(self) -> str:
         rows = [
@@ -221,10 +222,6 @@ class USLFit:
             f"<th>{self.ci_level:.0%} CI ({html.escape(self.ci_method)})</th></tr>{body}</table>"
             + (f"<ul>{warn}</ul>" if warn else "")
         )
-
-
-def _num(value: float) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def _fmt(value: float) -> str:

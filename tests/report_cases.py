@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from helpers import DATA
 
 import perfstats
 from perfstats.cli import cli
-
-DATA = Path(__file__).resolve().parents[1] / "data"
 
 TEMPLATES = ["capacity", "compare", "history", "run_summary"]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from helpers import DATA
 
 import perfstats
 from perfstats.capacity import capacity, instances_for_rps, instances_needed
@@ -96,7 +96,6 @@ SERVER_STEP_RPS = {
     "locust": [13.9, 27.7, 57.2, 112.4, 120.7, 112.2, 113.0],
     "artillery": [14.0, 28.0, 42.2, 63.2, 83.8],  # arrival steps 2..12/s, below saturation
 }
-DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from xml.etree import ElementTree
 
 import polars as pl
 import pytest
+from helpers import DATA
 
 import perfstats
 from perfstats.compare import CHECK_SCHEMA, SCHEMA_VERSION, Comparison, compare
 from perfstats.config import compare_config
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 TOOLS = ("k6", "artillery", "locust")
 # Endpoint names as each tool reports them (Artillery has no method).
 QUOTE = {"k6": "POST /api/quote", "artillery": "/api/quote", "locust": "POST /api/quote"}

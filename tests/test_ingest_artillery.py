@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from helpers import table_counts
 
 import perfstats
 from perfstats.errors import IngestError
 from perfstats.ingest import ingest_sources, resolve_sources
-from perfstats.store import RUN_TABLES, Store
+from perfstats.store import Store
 
 PLUGIN = "plugins.metrics-by-endpoint"
 STATS = {"min": "min", "max": "max", "mean": "mean", "p50": "median", "p90": "p90",
@@ -47,11 +48,6 @@ def _by_endpoint(frame: pl.DataFrame) -> dict[str, dict]:
 
 def _epoch_ms(value: int | str) -> datetime:
     return datetime.fromtimestamp(int(value) / 1000, timezone.utc)
-
-
-def _counts(store: Store) -> dict[str, int]:
-    return {t: int(store.query(f"SELECT count(*) AS n FROM {t}")["n"][0])
-            for t in ["runs", *RUN_TABLES]}
 
 
 def _stats_lite(values: np.ndarray, p: float) -> float:
@@ -330,11 +326,11 @@ def test_pre_rename_metric_names_are_refused(store: Store, data_dir: Path, tmp_p
     path = tmp_path / "old.json"
     path.write_text(json.dumps(_renamed(
         json.loads((data_dir / "artillery/baseline/report.json").read_text()), rename)))
-    before = _counts(store)
+    before = table_counts(store)
     reason = r"unknown Artillery version \(pre-2.0.0-12 metric names\)"
     with pytest.raises(IngestError, match=reason):
         _ingest(store, path)
-    assert _counts(store) == before
+    assert table_counts(store) == before
 
 
 def test_legacy_report_format_of_v2(store: Store, data_dir: Path, tmp_path: Path) -> None:
@@ -479,13 +475,13 @@ def _bad_reports(tmp: Path, data: Path) -> dict[str, tuple[Path, str | None, str
 def test_bad_reports_leave_the_store_unchanged(data_dir: Path, tmp_path: Path, case: str) -> None:
     store = perfstats.connect(":memory:")
     _ingest(store, data_dir / "artillery/baseline/report.json")
-    before = _counts(store)
+    before = table_counts(store)
     path, fmt, reason = _bad_reports(tmp_path, data_dir)[case]
     with pytest.raises(IngestError) as info:
         _ingest(store, path, fmt=fmt)
     message = str(info.value)
     assert "\n" not in message and str(path) in message and reason in message
-    assert _counts(store) == before
+    assert table_counts(store) == before
 
 
 def test_one_report_per_run(store: Store, data_dir: Path) -> None:

@@ -9,16 +9,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import table_counts
 
 import perfstats
 from perfstats.cli import cli
 from perfstats.errors import IngestError
-from perfstats.store import RUN_TABLES, Store
-
-
-def _counts(store: Store) -> dict[str, int]:
-    tables = ["runs", *RUN_TABLES]
-    return {t: int(store.query(f"SELECT count(*) AS n FROM {t}")["n"][0]) for t in tables}
+from perfstats.store import Store
 
 
 def _truncated_gzip(src: Path, dest: Path) -> Path:
@@ -76,13 +72,13 @@ def test_bad_input_is_one_line_and_leaves_the_store_unchanged(
     case: str, tmp_path: Path, data_dir: Path, seeded_store: Store
 ) -> None:
     path, reason = _bad_inputs(tmp_path, data_dir)[case]
-    before = _counts(seeded_store)
+    before = table_counts(seeded_store)
     with pytest.raises(IngestError) as info:
         perfstats.ingest(path, db=seeded_store)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(str(path)) and reason in message
-    assert _counts(seeded_store) == before
+    assert table_counts(seeded_store) == before
 
 
 @pytest.mark.parametrize("case", ["garbage", "truncated json", "truncated gzip"])
@@ -90,13 +86,13 @@ def test_cli_bad_input_exit_2_one_line_no_traceback(
     case: str, tmp_path: Path, data_dir: Path, seeded_store: Store
 ) -> None:
     path, _ = _bad_inputs(tmp_path, data_dir)[case]
-    before = _counts(seeded_store)
+    before = table_counts(seeded_store)
     result = CliRunner().invoke(cli, ["ingest", str(path), "--db", seeded_store.path])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("perfstats: error: ") and str(path) in lines[0]
     assert "Traceback" not in result.output
-    assert _counts(seeded_store) == before
+    assert table_counts(seeded_store) == before
 
 
 def test_cli_debug_shows_the_traceback(tmp_path: Path, data_dir: Path) -> None:

@@ -10,7 +10,6 @@ so CSV comparisons allow 1e-9 relative *or* 5e-7 ms absolute.
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import math
 from datetime import datetime, timezone
@@ -19,15 +18,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from helpers import DATA, k6_generator, table_counts
 
 import perfstats
 from perfstats.errors import IngestError
 from perfstats.ingest import k6 as k6_module
 from perfstats.ingest import resolve_sources
 from perfstats.ingest import writer as writer_module
-from perfstats.store import ALL_ENDPOINTS, RUN_TABLES
+from perfstats.store import ALL_ENDPOINTS
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 RUNS = ["baseline", "candidate", "ramp", "smoke"]
 STATS = {"count": "count", "min": "min", "max": "max", "mean": "avg", "p50": "med",
          "p90": "p(90)", "p95": "p(95)", "p99": "p(99)"}
@@ -246,11 +245,6 @@ def test_machine_summary(tmp_path: Path) -> None:
     assert run.table("checks").rows() == [(None, "booking status is 200", 939, 25)]
 
 
-def _store_counts(store: perfstats.Store) -> dict[str, int]:
-    return {t: store.query(f"SELECT count(*) AS n FROM {t}")["n"][0]
-            for t in [*RUN_TABLES, "runs"]}
-
-
 def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     smoke = (DATA / "k6" / "smoke" / "points.json").read_bytes()
     baseline_gz = (DATA / "k6" / "baseline" / "points.json.gz").read_bytes()
@@ -289,7 +283,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 def test_bad_inputs_fail_cleanly_and_leave_the_store_unchanged(tmp_path: Path) -> None:
     store = perfstats.connect(":memory:")
     perfstats.ingest(DATA / "k6" / "smoke", db=store)
-    before = _store_counts(store)
+    before = table_counts(store)
     for name, (path, reason) in _bad_inputs(tmp_path).items():
         fmt = "k6-summary" if name == "wrong tool" else None
         with pytest.raises(IngestError) as info:
@@ -298,11 +292,11 @@ def test_bad_inputs_fail_cleanly_and_leave_the_store_unchanged(tmp_path: Path) -
         assert str(path) in message and "\n" not in message, name
         assert len(message) < len(str(path)) + 200, (name, message)
         assert reason.lower() in message.lower(), (name, message)
-        assert _store_counts(store) == before, name
+        assert table_counts(store) == before, name
     with pytest.raises(IngestError, match="files of different tools"):
         perfstats.ingest([DATA / "k6" / "baseline" / "points.json.gz",
                           DATA / "artillery" / "baseline" / "report.json"], db=store)
-    assert _store_counts(store) == before
+    assert table_counts(store) == before
     # The failed scans left nothing behind that stops the next NDJSON ingest on this connection.
     assert perfstats.ingest(DATA / "k6" / "baseline" / "points.json.gz", db=store).summary()[
         "count"].sum() > 0
@@ -311,12 +305,12 @@ def test_bad_inputs_fail_cleanly_and_leave_the_store_unchanged(tmp_path: Path) -
 def test_same_content_is_the_same_run() -> None:
     store = perfstats.connect(":memory:")
     first = perfstats.ingest(DATA / "k6" / "smoke", db=store)
-    counts = _store_counts(store)
+    counts = table_counts(store)
     again = perfstats.ingest([DATA / "k6" / "smoke" / "summary.json",
                               DATA / "k6" / "smoke" / "points.json"], db=store,
                              labels={"branch": "main"})
     assert (again.run_id, again.existed) == (first.run_id, True)
-    assert _store_counts(store) == counts
+    assert table_counts(store) == counts
     assert again.labels == {"branch": "main"}
 
 
@@ -460,16 +454,8 @@ def test_old_csv_header_without_expected_response(tmp_path: Path) -> None:
     assert (row["count"], row["failures"], row["max"]) == (2, 1, 10.101)
 
 
-def _load_generator():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "make_k6_ndjson.py"
-    spec = importlib.util.spec_from_file_location("make_k6_ndjson", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_benchmark_generator_output_ingests(tmp_path: Path) -> None:
-    generator = _load_generator()
+    generator = k6_generator()
     path = tmp_path / "synthetic.json.gz"
     _, points = generator.write(path, generator.parse_size("8MB"), seed=3, compress=True)
     run = perfstats.ingest(path, db=":memory:")
@@ -492,7 +478,7 @@ def test_ctrl_c_during_the_scan_stops_the_ingest_and_stores_nothing(
     turns it into its own error, which must come out as KeyboardInterrupt, not as bad input."""
     store = perfstats.connect(":memory:")
     perfstats.ingest(DATA / "k6" / "smoke", db=store)
-    before = _store_counts(store)
+    before = table_counts(store)
 
     def interrupted(self: object, tag_set: object) -> None:
         raise KeyboardInterrupt
@@ -500,13 +486,13 @@ def test_ctrl_c_during_the_scan_stops_the_ingest_and_stores_nothing(
     monkeypatch.setattr(k6_module._LineCollector, "new_tag_set", interrupted)
     with pytest.raises(KeyboardInterrupt):
         perfstats.ingest(DATA / "k6" / "baseline" / "points.json.gz", db=store)
-    assert _store_counts(store) == before
+    assert table_counts(store) == before
 
 
 def test_progress_within_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A progress callback hears how far the scans of one raw file are, ending at 1."""
     monkeypatch.setattr(writer_module, "PROGRESS_INTERVAL_S", 0.002)
-    generator = _load_generator()
+    generator = k6_generator()
     path = tmp_path / "synthetic.json"
     generator.write(path, generator.parse_size("24MB"), seed=5, compress=False)
     shares: list[float] = []

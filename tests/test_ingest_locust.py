@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from helpers import table_counts
 
 import perfstats
 from perfstats.errors import IngestError
 from perfstats.ingest.locust import _read_failures, _VersionRange, locust_percentiles
-from perfstats.store import RUN_TABLES, Store
+from perfstats.store import Store
 
 RUNS = ["baseline", "candidate", "ramp"]
 MANIFEST_JSON_TOTALS = {  # shared/data/MANIFEST.md: "report.json totals" (requests, failures)
@@ -321,11 +322,6 @@ def test_prefix_directory_and_single_file_give_the_same_run(data_dir: Path,
 # --- bad input ----------------------------------------------------------------------------------
 
 
-def _counts(store: Store) -> dict[str, int]:
-    return {t: int(store.query(f"SELECT count(*) AS n FROM {t}")["n"][0])
-            for t in ["runs", *RUN_TABLES]}
-
-
 def _bad(tmp: Path, data: Path) -> dict[str, tuple[list[Path], str]]:
     base = data / "locust/baseline"
     stats = (base / "locust_stats.csv").read_bytes()
@@ -374,12 +370,12 @@ def test_bad_locust_input_is_one_line_and_leaves_the_store_unchanged(
     store = perfstats.connect(":memory:")  # the file store's rollback is covered elsewhere
     perfstats.ingest(data_dir / "locust/candidate", db=store)
     paths, reason = _bad(tmp_path, data_dir)[case]
-    before = _counts(store)
+    before = table_counts(store)
     with pytest.raises(IngestError) as info:
         perfstats.ingest(paths, db=store)
     message = str(info.value)
     assert "\n" not in message and message.startswith(str(paths[0])) and reason in message
-    assert _counts(store) == before
+    assert table_counts(store) == before
 
 
 # --- the corpus: every header generation and quirk ----------------------------------------------

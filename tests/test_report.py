@@ -13,6 +13,7 @@ import nbformat
 import papermill
 import pytest
 from click.testing import CliRunner
+from helpers import ROOT
 from report_cases import CHARTS, DATA, TEMPLATES, history_store
 
 import perfstats
@@ -32,7 +33,6 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parents[1]
 
 PARAMETERS = {
     "run_summary": ["db", "run", "slo"],

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import ROOT
 from report_cases import CHARTS, TEMPLATES
 
-ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

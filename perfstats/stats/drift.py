@@ -229,7 +229,8 @@ def window_summaries(hist: WindowHistogram) -> WindowSummaries:
     return WindowSummaries(n, values, hist.errors, hist.lengths)
 
 
-def _as_windows(data: EndpointData) -> WindowSummaries | None:
+def as_windows(data: EndpointData) -> WindowSummaries | None:
+    """The per-window summaries of ``data``: its own, else from its histograms, else None."""
     if data.windows is not None:
         return data.windows
     return None if data.histogram is None else window_summaries(data.histogram)
@@ -419,7 +420,7 @@ def _endpoint_checks(
     ):
         boot = bootstrap_histograms(hb, hc, weights.pair(hb.n_windows, hc.n_windows),
                                     list(_QUANTILE.values()))
-    windows = (None, None) if boot is not None else (_as_windows(base), _as_windows(cand))
+    windows = (None, None) if boot is not None else (as_windows(base), as_windows(cand))
     return [*pair.latency(boot, windows), pair.throughput(boot is not None, windows),
             pair.error_rate()]
 

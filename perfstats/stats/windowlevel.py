@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from perfstats.stats.bootstrap import Replicates
+from perfstats.stats.bootstrap import Replicates, log_ratio_of_sums
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class WindowSummaries:
     def n_windows(self) -> int:
         """Number of windows ``W``."""
         return len(self.counts)
+
+    def column(self, name: str) -> np.ndarray:
+        """The ``(W,)`` float values of statistic ``name``; all ``nan`` when the tool gave none."""
+        return np.asarray(self.values.get(name, np.full(self.n_windows, np.nan)),
+                          dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,7 @@ def window_quantile_test(
     need = min_window_count(q, min_tail)
     logs, wts = [], []
     for run in (baseline, candidate):
-        v = np.asarray(run.values.get(name, np.full(run.n_windows, np.nan)), dtype=np.float64)
+        v = run.column(name)
         n = np.asarray(run.counts, dtype=np.float64)
         keep = (n >= need) & np.isfinite(v) & (v > 0)
         if np.count_nonzero(keep) < min_windows:
@@ -169,7 +174,7 @@ def window_mean_test(
     """
     sums, ns, logs = [], [], []
     for run in (baseline, candidate):
-        v = np.asarray(run.values.get("mean", np.full(run.n_windows, np.nan)), dtype=np.float64)
+        v = run.column("mean")
         n = np.asarray(run.counts, dtype=np.float64)
         keep = (n > 0) & np.isfinite(v) & (v > 0)
         if np.count_nonzero(keep) < min_windows:
@@ -177,15 +182,9 @@ def window_mean_test(
         sums.append(np.where(keep, n * np.where(keep, v, 0.0), 0.0))
         ns.append(np.where(keep, n, 0.0))
         logs.append(np.log(np.where(keep, v, 1.0)))
-    points, reps = [], []
-    for s, n, w in zip(sums, ns, weights, strict=True):
-        points.append(np.log(s.sum() / n.sum()))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            reps.append(np.log((w @ s) / (w @ n)))
-    diff = reps[1] - reps[0]
     kb, kc = ns[0] > 0, ns[1] > 0
     return WindowTest(
-        Replicates(float(points[1] - points[0]), diff[np.isfinite(diff)]),
+        log_ratio_of_sums((sums[0], sums[1]), (ns[0], ns[1]), weights),
         weighted_welch(logs[0][kb], ns[0][kb], logs[1][kc], ns[1][kc]),
         (int(kb.sum()), int(kc.sum())),
     )
