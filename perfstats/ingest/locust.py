@@ -51,6 +51,7 @@ _FINEST_FIRST = (LOCUST_JSON, LOCUST_HISTORY, LOCUST_STATS, LOCUST_REQUESTS_V0,
                  LOCUST_DISTRIBUTION_V0, LOCUST_FAILURES, LOCUST_EXCEPTIONS)
 """The run's ``format`` is the finest of its files."""
 _AGGREGATE_NAMES = ("Aggregated", "Total")
+_JSON_DOC, _JSON_STATS = "_perfstats_locust_doc", "_perfstats_locust_stats"
 _JSON_ENDPOINT = ("CASE WHEN coalesce(e.method, '') = '' THEN e.name "
                   "ELSE e.method || ' ' || e.name END")
 """Canonical endpoint of a JSON stats or error entry ``e`` (SQL)."""
@@ -558,64 +559,77 @@ class _JsonRun:
     max_users: float | None
 
 
-def _json_query(writer: RunWriter, path: Path, select: str) -> pl.DataFrame:
-    sql = f"""
-        WITH doc AS (
+@contextmanager
+def _json_tables(writer: RunWriter, path: Path) -> Iterator[None]:
+    """Parse the JSON file once into the temporary tables that :func:`_json_query` reads:
+    ``doc`` (the top-level value) and ``stats`` (the request entries, aggregates left out)."""
+    try:
+        writer.con.execute(f"""
+            CREATE TEMP TABLE {_JSON_DOC} AS
             SELECT json FROM read_json_objects(?, format = 'unstructured',
                                                maximum_object_size = {_JSON_MAX_BYTES}) AS t(json)
-        ), entries AS (
-            SELECT unnest(json_transform(
-                CASE WHEN json_type(json) = 'ARRAY' THEN json ELSE json -> 'stats' END, ?)) AS e
-            FROM doc
-        ), stats AS (
+        """, [str(path)])
+        writer.con.execute(f"""
+            CREATE TEMP TABLE {_JSON_STATS} AS
             SELECT e.*, {_JSON_ENDPOINT} AS endpoint
-            FROM entries
+            FROM (SELECT unnest(json_transform(
+                      CASE WHEN json_type(json) = 'ARRAY' THEN json ELSE json -> 'stats' END, ?))
+                      AS e
+                  FROM {_JSON_DOC})
             WHERE NOT (coalesce(e.name, '') IN {_AGGREGATE_NAMES}
                        AND coalesce(e.method, '') = '')
-        )
-        {select}
-    """
+        """, [_JSON_ENTRY])
+    except duckdb.Error as exc:
+        raise IngestError(path, f"malformed Locust JSON ({first_line(exc)})") from exc
+    yield
+    writer.con.execute(f"DROP TABLE {_JSON_DOC}; DROP TABLE {_JSON_STATS}")
+
+
+def _json_query(writer: RunWriter, path: Path, select: str) -> pl.DataFrame:
+    """``select`` over the tables ``doc`` and ``stats`` of :func:`_json_tables`."""
+    sql = f"WITH doc AS (FROM {_JSON_DOC}), stats AS (FROM {_JSON_STATS}) {select}"
     try:
-        return fetch_frame(writer.con, sql, [str(path), _JSON_ENTRY])
+        return fetch_frame(writer.con, sql)
     except duckdb.Error as exc:
         raise IngestError(path, f"malformed Locust JSON ({first_line(exc)})") from exc
 
 
 def _read_json(path: Path, writer: RunWriter, version: _VersionRange) -> _JsonRun:
-    entries = _json_query(writer, path, """
-        SELECT endpoint, name AS tool_name, nullif(method, '') AS method,
-               num_requests AS count, coalesce(num_none_requests, 0) AS none_count,
-               num_failures AS failures, total_response_time, min_response_time AS min,
-               max_response_time AS max, start_time, last_request_timestamp,
-               num_fail_per_sec IS NOT NULL AS has_fail_per_sec
-        FROM stats""")
-    buckets = _json_query(writer, path, """
-        SELECT endpoint, key, CAST(key AS DOUBLE) AS bucket_ms, count
-        FROM (SELECT endpoint, unnest(map_keys(response_times)) AS key,
-                     unnest(map_values(response_times)) AS count FROM stats)""")
-    per_second = _json_query(writer, path, """
-        SELECT endpoint, second, sum(requests) AS count, sum(failures) AS failures FROM (
-            SELECT endpoint, CAST(unnest(map_keys(num_reqs_per_sec)) AS BIGINT) AS second,
-                   unnest(map_values(num_reqs_per_sec)) AS requests, 0 AS failures FROM stats
-            UNION ALL
-            SELECT endpoint, CAST(unnest(map_keys(num_fail_per_sec)) AS BIGINT),
-                   0, unnest(map_values(num_fail_per_sec)) FROM stats
-        ) GROUP BY ALL""")
-    if entries.is_empty():
-        raise IngestError(path, "Locust JSON without any request entry")
-    if entries["tool_name"].null_count() or entries["count"].null_count():
-        raise IngestError(path, "Locust JSON entry without a name or a numeric num_requests")
-    _narrow_json(path, buckets, writer, version)
-    histograms = _histograms(buckets)
-    first, last = entries["start_time"].min(), entries["last_request_timestamp"].max()
-    span = None if first is None or last is None else (float(first), float(last))
-    summaries = _json_summaries(entries, histograms, span[1] - span[0] if span else 0.0)
-    has_failures = bool(entries["has_fail_per_sec"].all())
-    windows = _json_windows(per_second, has_failures)
-    errors, max_users = _json_errors(path, writer)
-    return _JsonRun(histograms.select("endpoint", pl.lit(None, pl.Datetime("us", "UTC"))
-                                      .alias("start"), "bucket_ms", "count"),
-                    summaries, windows, errors, span, max_users)
+    with _json_tables(writer, path):
+        entries = _json_query(writer, path, """
+            SELECT endpoint, name AS tool_name, nullif(method, '') AS method,
+                   num_requests AS count, coalesce(num_none_requests, 0) AS none_count,
+                   num_failures AS failures, total_response_time, min_response_time AS min,
+                   max_response_time AS max, start_time, last_request_timestamp,
+                   num_fail_per_sec IS NOT NULL AS has_fail_per_sec
+            FROM stats""")
+        buckets = _json_query(writer, path, """
+            SELECT endpoint, key, CAST(key AS DOUBLE) AS bucket_ms, count
+            FROM (SELECT endpoint, unnest(map_keys(response_times)) AS key,
+                         unnest(map_values(response_times)) AS count FROM stats)""")
+        per_second = _json_query(writer, path, """
+            SELECT endpoint, second, sum(requests) AS count, sum(failures) AS failures FROM (
+                SELECT endpoint, CAST(unnest(map_keys(num_reqs_per_sec)) AS BIGINT) AS second,
+                       unnest(map_values(num_reqs_per_sec)) AS requests, 0 AS failures FROM stats
+                UNION ALL
+                SELECT endpoint, CAST(unnest(map_keys(num_fail_per_sec)) AS BIGINT),
+                       0, unnest(map_values(num_fail_per_sec)) FROM stats
+            ) GROUP BY ALL""")
+        if entries.is_empty():
+            raise IngestError(path, "Locust JSON without any request entry")
+        if entries["tool_name"].null_count() or entries["count"].null_count():
+            raise IngestError(path, "Locust JSON entry without a name or a numeric num_requests")
+        _narrow_json(path, buckets, writer, version)
+        histograms = _histograms(buckets)
+        first, last = entries["start_time"].min(), entries["last_request_timestamp"].max()
+        span = None if first is None or last is None else (float(first), float(last))
+        summaries = _json_summaries(entries, histograms, span[1] - span[0] if span else 0.0)
+        has_failures = bool(entries["has_fail_per_sec"].all())
+        windows = _json_windows(per_second, has_failures)
+        errors, max_users = _json_errors(path, writer)
+        return _JsonRun(histograms.select("endpoint", pl.lit(None, pl.Datetime("us", "UTC"))
+                                          .alias("start"), "bucket_ms", "count"),
+                        summaries, windows, errors, span, max_users)
 
 
 def _narrow_json(path: Path, buckets: pl.DataFrame, writer: RunWriter,
