@@ -17,7 +17,7 @@ import statistics
 import time
 
 import perfstats
-from perfstats.history import history
+from perfstats.trends.series import history
 
 ENDPOINTS = ["ALL", "POST /api/auth/login", "GET /api/deals", "GET /api/deals/{id}",
              "POST /api/quote", "POST /api/bookings", "GET /health"]

@@ -41,8 +41,8 @@ sys.path.insert(0, str(HERE.parent))
 import duckdb  # noqa: E402
 import make_k6_ndjson  # noqa: E402
 
-from perfstats.ingest.detect import is_gzip  # noqa: E402
-from perfstats.ingest.k6 import _NDJSON_COLUMNS  # noqa: E402
+from perfstats.readers.detect import is_gzip  # noqa: E402
+from perfstats.readers.k6 import _NDJSON_COLUMNS  # noqa: E402
 
 _CHILD = """
 import json, resource, sys, time

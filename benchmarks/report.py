@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import perfstats
-from perfstats import charts
+from perfstats.render import charts
 
 HERE = Path(__file__).resolve().parent
 

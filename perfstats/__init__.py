@@ -1,15 +1,22 @@
 """perfstats: turn k6, Artillery and Locust load-test results into decisions.
 
+The parts: ``readers`` (the tools' formats), ``store`` (DuckDB), ``run`` (a stored run),
+``comparison`` (the drift gate), ``planning`` (capacity), ``diagnosis`` (bottlenecks),
+``trends`` (history), ``stats`` (the statistics), ``render`` (tables and charts) and ``report``
+(notebook reports). Every public name is importable from here; each is loaded on first use, so
+``import perfstats`` stays cheap.
+
 Example:
     >>> import perfstats
     >>> run = perfstats.ingest("data/k6/baseline", db=":memory:")  # doctest: +SKIP
     >>> run.summary()  # doctest: +SKIP
 """
 
-from perfstats.bottlenecks import Bottlenecks, bottlenecks
-from perfstats.capacity import CapacityPlan, capacity, instances_needed
-from perfstats.changepoint import ChangePoint, detect_change_points
-from perfstats.compare import Comparison, compare
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from perfstats.errors import (
     ConfigError,
     IngestError,
@@ -19,13 +26,36 @@ from perfstats.errors import (
     RunNotFoundError,
     StoreError,
 )
-from perfstats.history import History, baseline_runs, export_parquet, history
-from perfstats.report import render_report
-from perfstats.run import Run, ingest, load, runs
-from perfstats.store import ALL_ENDPOINTS, Store, connect
-from perfstats.usl import USLFit, fit_usl
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it (loaded on first attribute access)
+_LAZY: dict[str, str] = {
+    "ALL_ENDPOINTS": "perfstats.store",
+    "Bottlenecks": "perfstats.diagnosis.rank",
+    "CapacityPlan": "perfstats.planning.plan",
+    "ChangePoint": "perfstats.trends.changepoint",
+    "Comparison": "perfstats.comparison.gate",
+    "History": "perfstats.trends.series",
+    "Run": "perfstats.run",
+    "Store": "perfstats.store",
+    "USLFit": "perfstats.planning.usl",
+    "baseline_runs": "perfstats.trends.series",
+    "bottlenecks": "perfstats.diagnosis.rank",
+    "capacity": "perfstats.planning.plan",
+    "charts": "perfstats.render.charts",
+    "compare": "perfstats.comparison.gate",
+    "connect": "perfstats.store",
+    "detect_change_points": "perfstats.trends.changepoint",
+    "export_parquet": "perfstats.trends.series",
+    "fit_usl": "perfstats.planning.usl",
+    "history": "perfstats.trends.series",
+    "ingest": "perfstats.run",
+    "instances_needed": "perfstats.planning.plan",
+    "load": "perfstats.run",
+    "render_report": "perfstats.report",
+    "runs": "perfstats.run",
+}
 
 __all__ = [
     "ALL_ENDPOINTS",
@@ -48,6 +78,7 @@ __all__ = [
     "baseline_runs",
     "bottlenecks",
     "capacity",
+    "charts",
     "compare",
     "connect",
     "detect_change_points",
@@ -60,3 +91,31 @@ __all__ = [
     "render_report",
     "runs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'perfstats' has no attribute {name!r}")
+    loaded = importlib.import_module(module)
+    value = loaded if name == "charts" else getattr(loaded, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from perfstats.comparison.gate import Comparison, compare
+    from perfstats.diagnosis.rank import Bottlenecks, bottlenecks
+    from perfstats.planning.plan import CapacityPlan, capacity, instances_needed
+    from perfstats.planning.usl import USLFit, fit_usl
+    from perfstats.render import charts
+    from perfstats.report import render_report
+    from perfstats.run import Run, ingest, load, runs
+    from perfstats.store import ALL_ENDPOINTS, Store, connect
+    from perfstats.trends.changepoint import ChangePoint, detect_change_points
+    from perfstats.trends.series import History, baseline_runs, export_parquet, history

@@ -19,11 +19,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import perfstats
-from perfstats.bottlenecks import ERROR_COST_S
+from perfstats.diagnosis.rank import ERROR_COST_S
 from perfstats.errors import PerfstatsError
-from perfstats.history import METRICS
-from perfstats.output import render
+from perfstats.render.tables import render
 from perfstats.run import SUMMARY_COLUMNS
+from perfstats.trends.series import METRICS
 
 EXIT_OK, EXIT_NO_GO, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 130

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from perfstats.errors import ReportError
-from perfstats.ingest import locust_prefix_files
+from perfstats.readers import locust_prefix_files
 from perfstats.run import Run
 from perfstats.store import Store
 

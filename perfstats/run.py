@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from perfstats.ingest import ingest_sources, locust_prefix_files, resolve_sources
-from perfstats.output import to_html
+from perfstats.readers import ingest_sources, locust_prefix_files, resolve_sources
+from perfstats.render.tables import to_html
 from perfstats.store import ALL_ENDPOINTS, Store, open_store
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ class Run:
 
     def chart(self) -> alt.FacetChart:
         """Latency percentiles over time, one panel per endpoint (see :mod:`perfstats.charts`)."""
-        from perfstats import charts
+        from perfstats.render import charts
 
         return charts.latency_over_time(self.timeline())
 
@@ -251,7 +251,7 @@ def ingest(
         path_or_paths: the run's file(s); a list makes *one* run (e.g. k6 points + summary).
         db: a :class:`Store`, a database path, or None for the default store.
         labels: free ``key=value`` labels (commit, branch, environment...).
-        fmt: force a format (see ``perfstats.ingest.detect.FORMATS``) instead of detecting it.
+        fmt: force a format (see ``perfstats.readers.detect.FORMATS``) instead of detecting it.
         progress: called now and then (from another thread) with the share done, 0 to 1, of
             the long scans of a k6 raw output; for a progress bar.
 

@@ -13,12 +13,18 @@ import polars as pl
 import pytest
 
 import perfstats
-from perfstats.bottlenecks import Bottlenecks, LatencySlo, bottlenecks, impact_table, resolve_slos
+from perfstats.diagnosis.excess import excess_from_histogram, excess_from_percentiles
+from perfstats.diagnosis.rank import (
+    Bottlenecks,
+    LatencySlo,
+    bottlenecks,
+    impact_table,
+    resolve_slos,
+)
 from perfstats.errors import ConfigError
-from perfstats.ingest.derive import derive_from_samples
-from perfstats.ingest.writer import RunInfo, RunWriter
+from perfstats.readers.derive import derive_from_samples
+from perfstats.readers.writer import RunInfo, RunWriter
 from perfstats.run import Run
-from perfstats.slo_excess import excess_from_histogram, excess_from_percentiles
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 HOUR = 3600.0  # constructed runs last one hour, so per-hour figures equal the run's totals

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from helpers import DATA
 
 import perfstats
-from perfstats.capacity import capacity, instances_for_rps, instances_needed
 from perfstats.cli import cli
 from perfstats.errors import ConfigError, InsufficientDataError
+from perfstats.planning.plan import capacity, instances_for_rps, instances_needed
 
 
 def test_the_worked_example_of_the_methods_note():

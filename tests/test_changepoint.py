@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from perfstats.changepoint import ChangePoint, _otava, best_split, detect_change_points
+from perfstats.trends.changepoint import ChangePoint, _otava, best_split, detect_change_points
 
 # Otava tests/change_point_divisive_test.py
 DIVISIVE = [0.3, 2.4, 1.5, -0.9, -0.5, 99.7, 98.3, 99.1, 149.0, 149.7, 149.5, 149.1, 148.8, 150.0]

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 import perfstats
-from perfstats import charts
+from perfstats.render import charts
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from helpers import DATA
 
 import perfstats
-from perfstats.compare import CHECK_SCHEMA, SCHEMA_VERSION, Comparison, compare
+from perfstats.comparison.gate import CHECK_SCHEMA, SCHEMA_VERSION, Comparison, compare
 from perfstats.config import compare_config
 
 TOOLS = ("k6", "artillery", "locust")

@@ -17,8 +17,14 @@ from scipy import stats
 import perfstats
 from perfstats.cli import cli
 from perfstats.errors import InsufficientDataError, StoreError
-from perfstats.history import METRICS, baseline_runs, detectable_change, export_parquet, history
 from perfstats.store import SCHEMA, Store
+from perfstats.trends.series import (
+    METRICS,
+    baseline_runs,
+    detectable_change,
+    export_parquet,
+    history,
+)
 
 REAL_RUNS = [  # (folder, labels), in the order the tools ran them
     ("locust/baseline", {"branch": "main", "tool": "locust"}),

@@ -14,7 +14,7 @@ from helpers import table_counts
 
 import perfstats
 from perfstats.errors import IngestError
-from perfstats.ingest import ingest_sources, resolve_sources
+from perfstats.readers import ingest_sources, resolve_sources
 from perfstats.store import Store
 
 PLUGIN = "plugins.metrics-by-endpoint"

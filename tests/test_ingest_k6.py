@@ -22,9 +22,9 @@ from helpers import DATA, k6_generator, table_counts
 
 import perfstats
 from perfstats.errors import IngestError
-from perfstats.ingest import k6 as k6_module
-from perfstats.ingest import resolve_sources
-from perfstats.ingest import writer as writer_module
+from perfstats.readers import k6 as k6_module
+from perfstats.readers import resolve_sources
+from perfstats.readers import writer as writer_module
 from perfstats.store import ALL_ENDPOINTS
 
 RUNS = ["baseline", "candidate", "ramp", "smoke"]

@@ -28,7 +28,7 @@ from helpers import table_counts
 
 import perfstats
 from perfstats.errors import IngestError
-from perfstats.ingest.locust import _read_failures, _VersionRange, locust_percentiles
+from perfstats.readers.locust import _read_failures, _VersionRange, locust_percentiles
 from perfstats.store import Store
 
 RUNS = ["baseline", "candidate", "ramp"]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from perfstats.knee import find_knee
+from perfstats.planning.knee import find_knee
 
 
 def examples(shared_dir):

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 
-from perfstats.patterns import find_patterns
+from perfstats.diagnosis.patterns import find_patterns
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

@@ -17,8 +17,8 @@ from helpers import ROOT
 from report_cases import CHARTS, DATA, TEMPLATES, history_store
 
 import perfstats
-from perfstats import charts
 from perfstats.cli import cli
+from perfstats.render import charts
 from perfstats.report import (
     CHART_MIMETYPE,
     list_templates,

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from perfstats.steps import detect_steps
+from perfstats.planning.steps import detect_steps
 
 LEVELS = [5, 10, 20, 40, 60, 80, 100]
 

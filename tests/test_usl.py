@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from perfstats.errors import InsufficientDataError
-from perfstats.usl import USLFit, fit_usl
+from perfstats.planning.usl import USLFit, fit_usl
 
 
 def close_sig(actual: float, expected: float, digits: int = 3) -> bool:

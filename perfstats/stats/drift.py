@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from perfstats.output import jsonable
+from perfstats.render.tables import jsonable
 from perfstats.stats.bootstrap import (
     HistogramBootstrap,
     Replicates,

@@ -1,10 +1,10 @@
 """History: one value per run and endpoint over many runs, where it changed, and how noisy it is.
 
 :func:`history` reads every stored run's per-endpoint summary (one SQL query), runs
-:func:`perfstats.changepoint.detect_change_points` on each endpoint's series (in run start order)
-and measures the run-to-run noise of the current regime, i.e. of the runs since the last change
-point. :func:`baseline_runs` turns that into the baseline of ``perfstats compare --baseline auto``,
-and :func:`export_parquet` writes the whole store as a Parquet dataset partitioned by run.
+:func:`~perfstats.trends.changepoint.detect_change_points` on each endpoint's series (in run
+start order) and measures the run-to-run noise of the current regime, i.e. of the runs since the
+last change point. :func:`baseline_runs` turns that into the baseline of ``perfstats compare
+--baseline auto``; :func:`export_parquet` writes the store as Parquet partitioned by run.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from scipy import stats
 
-from perfstats.changepoint import Method, detect_change_points
 from perfstats.errors import InsufficientDataError, StoreError
-from perfstats.output import to_html, to_markdown, to_records
+from perfstats.render.tables import to_html, to_markdown, to_records
 from perfstats.store import SCHEMA, Store, open_store
+from perfstats.trends.changepoint import Method, detect_change_points
 
 if TYPE_CHECKING:
     import altair as alt
@@ -137,7 +137,7 @@ class History:
             endpoint: plot only this endpoint (default: all of them).
             metric: plot only this metric (default: the first one asked for).
         """
-        from perfstats import charts
+        from perfstats.render import charts
 
         metric = metric or self.settings["metrics"][0]
         series = self.series.filter(pl.col("metric") == metric)

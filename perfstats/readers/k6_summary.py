@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from perfstats.errors import IngestError
-from perfstats.ingest.derive import REQUEST_METRIC
-from perfstats.ingest.detect import (
+from perfstats.readers.derive import REQUEST_METRIC
+from perfstats.readers.detect import (
     K6_MACHINE_SUMMARY,
     K6_SUMMARY,
     K6_SUMMARY_EXPORT,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from perfstats.ingest.writer import RunWriter
+from perfstats.readers.writer import RunWriter
 from perfstats.store import ALL_ENDPOINTS
 
 REQUEST_METRIC = "http_req_duration"

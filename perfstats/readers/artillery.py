@@ -28,8 +28,8 @@ import numpy as np
 import polars as pl
 
 from perfstats.errors import IngestError
-from perfstats.ingest.detect import ARTILLERY_V1, json_number, load_json
-from perfstats.ingest.writer import RunWriter, SourceFile
+from perfstats.readers.detect import ARTILLERY_V1, json_number, load_json
+from perfstats.readers.writer import RunWriter, SourceFile
 from perfstats.store import ALL_ENDPOINTS
 
 PLUGIN_NAMESPACE = "plugins.metrics-by-endpoint"

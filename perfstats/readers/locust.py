@@ -31,7 +31,7 @@ import duckdb
 import polars as pl
 
 from perfstats.errors import IngestError, first_line
-from perfstats.ingest.detect import (
+from perfstats.readers.detect import (
     LOCUST_DISTRIBUTION_V0,
     LOCUST_EXCEPTIONS,
     LOCUST_FAILURES,
@@ -41,7 +41,7 @@ from perfstats.ingest.detect import (
     LOCUST_STATS,
     is_gzip,
 )
-from perfstats.ingest.writer import RunWriter, SourceFile
+from perfstats.readers.writer import RunWriter, SourceFile
 from perfstats.store import ALL_ENDPOINTS, fetch_frame
 
 PERCENTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}

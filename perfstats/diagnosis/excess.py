@@ -2,7 +2,7 @@
 
 Raw samples give the excess exactly (``sum of max(0, latency - T)``); a tool's latency histogram
 or its percentile summaries only estimate it. These estimators are plain numpy, vectorised over
-rows; :mod:`perfstats.bottlenecks` picks the source and scales them to requests.
+rows; :mod:`perfstats.diagnosis.rank` picks the source and scales them to requests.
 """
 
 from __future__ import annotations

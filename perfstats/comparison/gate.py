@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from perfstats.config import CompareConfig, load_compare_config
-from perfstats.output import to_html, to_markdown, to_records
+from perfstats.render.tables import to_html, to_markdown, to_records
 from perfstats.run import Run, load
 from perfstats.stats.decision import FAILING, STATUSES
 from perfstats.stats.drift import (
@@ -198,7 +198,7 @@ class Comparison:
         Args:
             metric: one of ``p50``, ``p95``, ``p99``, ``mean``, ``throughput``, ``error_rate``.
         """
-        from perfstats import charts
+        from perfstats.render import charts
 
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")

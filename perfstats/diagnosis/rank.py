@@ -5,7 +5,7 @@ error kind) is measured in one unit, **user-seconds lost per hour of traffic** (
 
 - *SLO excess*: ``sum over requests of max(0, latency - threshold)`` per hour. Exact from raw
   samples (one DuckDB query); from Locust histograms, window summaries or a summary it is an
-  estimate (``slo_estimate``, see :func:`perfstats.slo_excess.excess_from_percentiles`).
+  estimate (``slo_estimate``, see :func:`perfstats.diagnosis.excess.excess_from_percentiles`).
 - *errors*: failed requests per hour, each costing ``error_cost_s`` (default 5 s: the user notices
   the failure, retries and waits again; set it to your product's own figure).
 - *regression* (with a baseline): extra waiting per hour ``(mean_cand - mean_base) x requests per
@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from perfstats.config import load_compare_config
+from perfstats.diagnosis.excess import KNOTS, excess_from_histogram, excess_from_percentiles
+from perfstats.diagnosis.patterns import find_patterns
 from perfstats.errors import ConfigError, InsufficientDataError
-from perfstats.ingest.derive import FAILED, REQUEST_METRIC
-from perfstats.output import jsonable, to_html, to_markdown, to_records
-from perfstats.patterns import find_patterns
+from perfstats.readers.derive import FAILED, REQUEST_METRIC
+from perfstats.render.tables import jsonable, to_html, to_markdown, to_records
 from perfstats.run import DB, PathLike, Run, load
 from perfstats.slo import Objective, parse_slo
-from perfstats.slo_excess import KNOTS, excess_from_histogram, excess_from_percentiles
 from perfstats.store import ALL_ENDPOINTS
 
 if TYPE_CHECKING:
@@ -313,7 +313,7 @@ def regression_inputs(baseline: Run | None, current: Run) -> pl.DataFrame:
     """
     if baseline is None:
         return pl.DataFrame(schema=_REGRESSION_SCHEMA)
-    from perfstats.compare import compare
+    from perfstats.comparison.gate import compare
 
     checks = compare(baseline, current).checks.filter(pl.col("endpoint") != ALL_ENDPOINTS)
     mean = checks.filter(pl.col("metric") == "mean").select(
@@ -654,7 +654,7 @@ class Bottlenecks:
     Attributes:
         table: one row per item (:data:`TABLE_COLUMNS`), ranked within each kind.
         patterns: over-time patterns per endpoint (endpoint, pattern, start, end, p_value, change,
-            evidence), see :func:`perfstats.patterns.find_patterns`.
+            evidence), see :func:`perfstats.diagnosis.patterns.find_patterns`.
         run_id: the analysed run.
         baseline_id: the baseline run, or None.
         slos: the latency objectives used.
@@ -765,7 +765,7 @@ class Bottlenecks:
 
     def chart(self, top: int = 10, kind: str = "endpoint") -> alt.LayerChart:
         """Bars of the score of the ``top`` items of ``kind``, largest first."""
-        from perfstats.charts import bottleneck_bars
+        from perfstats.render.charts import bottleneck_bars
 
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")

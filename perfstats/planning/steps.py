@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from perfstats.output import jsonable
+from perfstats.render.tables import jsonable
 
 _MAD_TO_SD = 1.4826
 _MAX_GAP = 2

@@ -19,8 +19,8 @@ import blake3
 import duckdb
 
 from perfstats.errors import IngestError, PerfstatsError, first_line
-from perfstats.ingest.detect import FORMATS, TOOL_OF, detect_format
-from perfstats.ingest.writer import RunInfo, RunWriter, SourceFile
+from perfstats.readers.detect import FORMATS, TOOL_OF, detect_format
+from perfstats.readers.writer import RunInfo, RunWriter, SourceFile
 from perfstats.store import Store
 
 PathLike = str | os.PathLike[str]
@@ -33,7 +33,7 @@ _LOCUST_SUFFIXES = ("_stats_history.csv", "_stats.csv", "_failures.csv", "_excep
 
 def _reader(tool: str) -> Reader:
     # Imported lazily: detection, the store and each reader work without loading the others.
-    return importlib.import_module(f"perfstats.ingest.{tool}").read
+    return importlib.import_module(f"perfstats.readers.{tool}").read
 
 
 def _detect_or_none(path: Path) -> SourceFile | None:
@@ -99,7 +99,7 @@ def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None) -> lis
         raise IngestError(names, f"files of different tools ({' and '.join(tools)}) in one run")
     if tools == ["k6"]:
         # Only the files the k6 reader uses are hashed and listed (e.g. NDJSON, not also CSV).
-        from perfstats.ingest.k6 import used_sources
+        from perfstats.readers.k6 import used_sources
 
         sources = used_sources(sources)
     return sources

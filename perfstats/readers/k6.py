@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from perfstats.errors import IngestError, first_line
-from perfstats.ingest.derive import derive_from_samples
-from perfstats.ingest.detect import (
+from perfstats.readers.derive import derive_from_samples
+from perfstats.readers.detect import (
     K6_CSV,
     K6_MACHINE_SUMMARY,
     K6_NDJSON,
@@ -40,8 +40,8 @@ from perfstats.ingest.detect import (
     is_gzip,
     read_head,
 )
-from perfstats.ingest.k6_summary import K6Summary, read_summary
-from perfstats.ingest.writer import RunWriter, SourceFile
+from perfstats.readers.k6_summary import K6Summary, read_summary
+from perfstats.readers.writer import RunWriter, SourceFile
 from perfstats.store import ALL_ENDPOINTS, fetch_frame
 
 RAW_FORMATS = (K6_NDJSON, K6_CSV)

@@ -18,7 +18,7 @@ from scipy import stats
 from scipy.optimize import least_squares
 
 from perfstats.errors import InsufficientDataError
-from perfstats.output import jsonable
+from perfstats.render.tables import jsonable
 
 Method = Literal["nls", "quadratic"]
 Interval = Literal["wald", "usl", "bootstrap"]

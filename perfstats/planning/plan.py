@@ -22,13 +22,13 @@ import numpy as np
 import polars as pl
 
 from perfstats.errors import ConfigError, InsufficientDataError
-from perfstats.knee import find_knee
-from perfstats.output import jsonable, to_html, to_markdown
+from perfstats.planning.knee import find_knee
+from perfstats.planning.steps import LoadStep, detect_steps
+from perfstats.planning.usl import USLFit, fit_usl
+from perfstats.render.tables import jsonable, to_html, to_markdown
 from perfstats.run import Run, load
 from perfstats.slo import ERROR_RATE, Objective, format_slo, parse_endpoint_slos
-from perfstats.steps import LoadStep, detect_steps
 from perfstats.store import ALL_ENDPOINTS, Store
-from perfstats.usl import USLFit, fit_usl
 
 if TYPE_CHECKING:
     import altair as alt
@@ -302,7 +302,7 @@ class CapacityPlan:
         p95 against concurrency (steps, SLO line, knees)."""
         import altair as alt
 
-        from perfstats import charts
+        from perfstats.render import charts
 
         unit = _unit(self.concurrency)
         observed = self.steps.select(
