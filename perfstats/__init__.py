@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from perfstats.errors import (
+    ArgumentError,
     ConfigError,
     IngestError,
     InsufficientDataError,
@@ -59,6 +60,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "ALL_ENDPOINTS",
+    "ArgumentError",
     "Bottlenecks",
     "CapacityPlan",
     "ChangePoint",

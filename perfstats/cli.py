@@ -11,19 +11,19 @@ import os
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import polars as pl
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import perfstats
-from perfstats.diagnosis.rank import ERROR_COST_S
 from perfstats.errors import PerfstatsError
-from perfstats.render.tables import render
-from perfstats.run import SUMMARY_COLUMNS
-from perfstats.trends.series import METRICS
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# Only click, rich's console and perfstats' lazy namespace are imported here, so that
+# `perfstats --help` starts at once; each command imports what it uses.
 
 EXIT_OK, EXIT_NO_GO, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 130
@@ -98,6 +98,8 @@ def label_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def emit(frame: pl.DataFrame, fmt: str, *, title: str | None = None) -> None:
     """Print a frame in the requested output format."""
+    from perfstats.render.tables import render
+
     text = render(frame, fmt, title=title, console=stdout())
     if text is not None:
         click.echo(text.rstrip("\n"))
@@ -122,6 +124,8 @@ def ingest(paths: tuple[str, ...], db: str | None, debug: bool, labels: tuple[st
 
     A PATH is a result file, a directory holding one run's files, or a Locust --csv prefix.
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     store = perfstats.connect(db)
     label_map = parse_labels(labels)
     sizes = [_size(Path(p)) for p in paths]
@@ -174,6 +178,8 @@ def runs_command(db: str | None, debug: bool, labels: tuple[str, ...], fmt: str)
               default="table", show_default=True)
 def summary(run: str, db: str | None, debug: bool, fmt: str) -> None:
     """Per-endpoint summary of RUN (a run id, or a result path ingested into memory)."""
+    from perfstats.run import SUMMARY_COLUMNS
+
     loaded = perfstats.load(run, db=db)
     frame = loaded.summary().select(*SUMMARY_COLUMNS, "percentiles")
     emit(frame, fmt, title=str(loaded))
@@ -183,7 +189,8 @@ def summary(run: str, db: str | None, debug: bool, fmt: str) -> None:
 @db_option
 @click.option("--endpoint", default=None, metavar="GLOB",
               help="Only endpoints matching this glob (e.g. 'POST *'; ALL is the whole run).")
-@click.option("--metric", type=click.Choice(list(METRICS)), default="p95", show_default=True)
+@click.option("--metric", default="p95", show_default=True,
+              help="p50, p90, p95, p99, mean, max, rps or error_rate.")
 @label_option
 @click.option("--p-value", type=float, default=0.001, show_default=True,
               help="Significance level of a change point.")
@@ -314,8 +321,8 @@ def _slo_options(values: tuple[str, ...]) -> dict[str, str] | None:
 @click.option("--slo", "slos", multiple=True, metavar="EXPR",
               help="Latency SLO, e.g. 'p95<500' or '300' (ms, every request); "
                    "'ENDPOINT=EXPR' sets one endpoint's (repeatable).")
-@click.option("--error-cost", type=float, default=ERROR_COST_S, show_default=True,
-              metavar="SECONDS", help="User-seconds one failed request costs.")
+@click.option("--error-cost", type=float, default=None, metavar="SECONDS",
+              help="User-seconds one failed request costs (default: 5).")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
               help="Items shown per kind (endpoint, group, scenario, status, error).")
 @click.option("--backlog", type=click.Path(dir_okay=False), default=None, metavar="FILE",
@@ -327,8 +334,8 @@ def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], e
                         top: int, backlog: str | None, db: str | None, debug: bool,
                         fmt: str) -> None:
     """Rank RUN's endpoints, groups, statuses and error kinds by user-seconds lost per hour."""
-    found = perfstats.bottlenecks(run, baseline=baseline, slo=_slo_options(slos),
-                                  error_cost_s=error_cost, db=db)
+    cost = {} if error_cost is None else {"error_cost_s": error_cost}
+    found = perfstats.bottlenecks(run, baseline=baseline, slo=_slo_options(slos), db=db, **cost)
     if backlog:
         Path(backlog).write_text(json.dumps(found.backlog(top), indent=2) + "\n")
     if fmt == "json":

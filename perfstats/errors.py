@@ -7,6 +7,7 @@ The tree::
     ├── StoreError                  the store is missing, locked, or of an unknown schema version
     ├── RunNotFoundError            a run id that the store does not hold
     ├── ConfigError                 a bad perfstats.toml / [tool.perfstats] entry or SLO expression
+    ├── ArgumentError               an argument value the API refuses (also a ValueError)
     ├── InsufficientDataError       the data cannot support the requested analysis
     └── ReportError                 a notebook template failed (names the cell and the error)
 
@@ -42,6 +43,10 @@ class RunNotFoundError(PerfstatsError):
 
 class ConfigError(PerfstatsError):
     """Bad configuration or SLO expression."""
+
+
+class ArgumentError(PerfstatsError, ValueError):
+    """An argument value the API refuses, such as an unknown metric name."""
 
 
 class InsufficientDataError(PerfstatsError):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 from scipy import stats
 
-from perfstats.errors import InsufficientDataError, StoreError
+from perfstats.errors import ArgumentError, InsufficientDataError, StoreError
 from perfstats.render.tables import to_html, to_markdown, to_records
 from perfstats.store import SCHEMA, Store, open_store
 from perfstats.trends.changepoint import Method, detect_change_points
@@ -203,7 +203,7 @@ def history(
     metrics = [metric] if isinstance(metric, str) else list(metric)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
-        raise ValueError(f"unknown metric {unknown or metrics!r}; one of {', '.join(METRICS)}")
+        raise ArgumentError(f"unknown metric {unknown or metrics!r}; one of {', '.join(METRICS)}")
     store = open_store(db)
     series = _series(store, metrics, endpoint, dict(labels or {}), list(exclude))
     if series.is_empty():
