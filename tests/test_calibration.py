@@ -15,6 +15,7 @@ import pytest
 from perfstats.stats.simulate import simulate_pairs
 
 
+@pytest.mark.slow
 def test_false_no_go_rate_of_ten_minute_runs():
     result = simulate_pairs(200, seed=20261122, duration_s=600.0)
     assert result.pairs == 200
@@ -36,6 +37,7 @@ def test_false_no_go_rate_under_strong_autocorrelation():
     assert result.no_go_rate <= 0.05  # measured: 0.02
 
 
+@pytest.mark.slow
 def test_power_for_a_fifteen_percent_shift_on_one_endpoint():
     # POST /api/bookings: 15 req/s, median 30 ms, sigma 0.35; 30-minute runs (27,000 requests
     # of that endpoint per run). The whole latency distribution moves by +15 % (so does p95),

@@ -216,6 +216,7 @@ def precision_recall(found_sets, truth, tolerance=1):
     return hits / max(found, 1), hits / (len(truth) * len(found_sets))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("length, truth", [(60, (20, 40)), (120, (30, 60, 90))])
 def test_otava_simulation_precision_recall_and_false_alarms(length, truth):
     # cv 2% is left out: there a 3 sd shift (6%) sits just above min_magnitude (5%) and recall
@@ -233,6 +234,7 @@ def test_otava_simulation_precision_recall_and_false_alarms(length, truth):
         assert alarms <= 10, (cv, alarms)  # >= 95% of stationary series stay clean
 
 
+@pytest.mark.slow
 def test_permutation_simulation_precision_recall_and_false_alarms():
     rng = np.random.default_rng(77)
     for shift_sd in (3, 6):

@@ -370,6 +370,7 @@ def test_ndjson_shapes_of_every_version(tmp_path: Path) -> None:
         "1050"]
 
 
+@pytest.mark.slow
 def test_tag_sets_and_metric_lines_seen_anywhere_in_a_long_file(tmp_path: Path) -> None:
     """One scan, many vectors on several threads: a tag set first seen on the last line and a
     Metric line in the middle are found, each tag set is stored once, and every point keeps its

@@ -158,6 +158,7 @@ def test_extrapolated_peak_warns():
     assert any("beyond twice the largest tested load" in w for w in fit.warnings)
 
 
+@pytest.mark.slow
 def test_wald_intervals_cover_the_truth_at_about_the_nominal_rate():
     rng = np.random.default_rng(20260422)
     n = np.array([1, 5, 10, 20, 30, 40, 60, 80, 100], dtype=float)
