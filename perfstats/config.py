@@ -34,12 +34,12 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from perfstats.errors import ConfigError
-from perfstats.slo import Objective, parse_endpoint_slos
+from perfstats.slo import Objective, compare_slos
 from perfstats.stats.drift import DEFAULT_TOLERANCES, DriftSettings
 
 if sys.version_info >= (3, 11):
@@ -116,7 +116,8 @@ class CompareConfig:
             "alpha": self.alpha,
             "tolerances": dict(self.tolerances),
             "floor_ms": self.floor_ms,
-            "slo": [{"endpoint": g, **asdict(o)} for g, o in self.slos],
+            "slo": [{"endpoint": g, "metric": o.aggregation, "op": o.op, "threshold": o.threshold}
+                    for g, o in self.slos],
             "endpoints": list(self.endpoints),
             "ignore": list(self.ignore),
             "window_s": self.window_s,
@@ -181,7 +182,7 @@ def compare_config(table: Mapping[str, Any] | None = None, *, source: str | None
             tolerances[metric] = _fraction(value, key=f"tolerances.{metric}",
                                            points=metric == "error_rate")
         values["tolerances"] = tolerances
-        values["slos"] = _slos(table.get("slo", {}))
+        values["slos"] = compare_slos(table.get("slo", {}))
         values["endpoints"] = _globs(table.get("endpoints", ()), "endpoints")
         values["ignore"] = _globs(table.get("ignore", ()), "ignore")
     except ConfigError as exc:
@@ -191,24 +192,12 @@ def compare_config(table: Mapping[str, Any] | None = None, *, source: str | None
             values[key] = tuple(values.get(key, ())) + tuple(overrides.pop(key))
         overrides.pop(key, None)
     if overrides.get("slo") is not None:
-        values["slos"] = _slos(overrides.pop("slo"))
+        values["slos"] = compare_slos(overrides.pop("slo"))
     overrides.pop("slo", None)
     values.update({k: v for k, v in overrides.items() if v is not None})
     config = CompareConfig(**values)
     config.drift_settings()  # validate ranges early
     return config
-
-
-def _slos(spec: Any) -> tuple[tuple[str, Objective], ...]:
-    if not isinstance(spec, str | Mapping):
-        raise ConfigError(f"slo: expected a table glob -> expression, got {spec!r}")
-    if not spec:
-        return ()
-    try:
-        parsed = parse_endpoint_slos(spec, default_endpoint="*")
-    except TypeError as exc:
-        raise ConfigError(f"slo: {exc}") from None
-    return tuple((glob, o) for glob, objectives in parsed.items() for o in objectives)
 
 
 def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:

@@ -16,15 +16,13 @@ import perfstats
 from perfstats.diagnosis.excess import excess_from_histogram, excess_from_percentiles
 from perfstats.diagnosis.rank import (
     Bottlenecks,
-    LatencySlo,
     bottlenecks,
     impact_table,
-    resolve_slos,
 )
-from perfstats.errors import ConfigError
 from perfstats.readers.derive import derive_from_samples
 from perfstats.readers.writer import RunInfo, RunWriter
 from perfstats.run import Run
+from perfstats.slo import LatencySlo
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 HOUR = 3600.0  # constructed runs last one hour, so per-hour figures equal the run's totals
@@ -80,21 +78,6 @@ def row(result: Bottlenecks, item: str, kind: str = "endpoint") -> dict:
     rows = result.table.filter((pl.col("item") == item) & (pl.col("kind") == kind))
     assert rows.height == 1, f"{kind} {item!r} not in {result.table['item'].to_list()}"
     return rows.row(0, named=True)
-
-
-# ----------------------------------------------------------------------------- SLO parsing
-
-
-def test_slo_specs() -> None:
-    assert resolve_slos("p95<500") == [LatencySlo(500.0, "p95")]
-    assert resolve_slos(250) == [LatencySlo(250.0, "max")]
-    assert resolve_slos("300ms") == [LatencySlo(300.0, "max")]
-    assert resolve_slos("p99<1.2s, p95<400, errors<1%") == [LatencySlo(400.0, "p95")]
-    assert resolve_slos({"*": "p95<500", "POST /b": "p99<900"}) == [
-        LatencySlo(500.0, "p95", "*"), LatencySlo(900.0, "p99", "POST /b")]
-    for bad in ("p95>500", "fast", "errors<1%", "0"):
-        with pytest.raises(ConfigError):
-            resolve_slos(bad)
 
 
 # ----------------------------------------------------------------------- factors, by hand

@@ -25,6 +25,7 @@ import polars as pl
 from perfstats.config import CompareConfig, load_compare_config
 from perfstats.render.tables import to_html, to_markdown, to_records
 from perfstats.run import Run, load
+from perfstats.slo import breaches
 from perfstats.stats.decision import FAILING, STATUSES
 from perfstats.stats.drift import (
     METRICS,
@@ -610,19 +611,19 @@ def _need(checks: Sequence[Check], metric: str) -> str:
 
 def _apply_slos(checks: Sequence[Check], config: CompareConfig, warnings: list[str]
                 ) -> list[Check]:
+    """Mark the checks that break an absolute SLO (the meaning: :func:`perfstats.slo.breaches`)."""
     out = []
     metrics = set(METRICS)
     for glob, objective in config.slos:
-        if objective.metric not in metrics:
+        if objective.aggregation not in metrics:
             warnings.append(f"SLO {objective} on {glob!r} is not checked by compare "
                             f"(compare checks {', '.join(METRICS)})")
     for check in checks:
-        broken = [f"{o}" for g, o in config.slos
-                  if o.metric == check.metric and fnmatch.fnmatchcase(check.endpoint, g)
-                  and check.candidate is not None and not math.isnan(check.candidate)
-                  and not o.holds(check.candidate)]
+        broken = breaches(config.slos, endpoint=check.endpoint, aggregation=check.metric,
+                          value=check.candidate)
         if broken:
-            note = f"breaks SLO {', '.join(broken)}" + (f"; {check.note}" if check.note else "")
+            note = f"breaks SLO {', '.join(map(str, broken))}" + (
+                f"; {check.note}" if check.note else "")
             check = replace(check, status="slo_breach", note=note)
         out.append(check)
     return out

@@ -24,11 +24,9 @@ items of one kind. The model, with its formulas, is in docs/bottlenecks.md.
 
 from __future__ import annotations
 
-import fnmatch
 import html
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,11 +36,17 @@ import polars as pl
 from perfstats.config import load_compare_config
 from perfstats.diagnosis.excess import KNOTS, excess_from_histogram, excess_from_percentiles
 from perfstats.diagnosis.patterns import find_patterns
-from perfstats.errors import ConfigError, InsufficientDataError
+from perfstats.errors import InsufficientDataError
 from perfstats.readers.derive import FAILED, REQUEST_METRIC
 from perfstats.render.tables import jsonable, to_html, to_markdown, to_records
 from perfstats.run import DB, PathLike, Run, load
-from perfstats.slo import Objective, parse_slo
+from perfstats.slo import (
+    LatencySlo,
+    SloSpec,
+    latency_slo_for,
+    latency_slos,
+    strictest_latency,
+)
 from perfstats.store import ALL_ENDPOINTS
 
 if TYPE_CHECKING:
@@ -60,51 +64,6 @@ COMPONENTS = {
 }
 """Score components (columns of the table) and the driver each one names."""
 
-SloSpec = str | float | int
-
-
-# --------------------------------------------------------------------------------------- SLOs
-
-
-@dataclass(frozen=True)
-class LatencySlo:
-    """The latency objective of some endpoints: their ``metric`` below ``threshold_ms``.
-
-    Attributes:
-        threshold_ms: latency above which a request's time counts as SLO excess.
-        metric: ``p50``, ``p90``, ``p95``, ``p99``, ``mean`` or ``max`` (every request).
-        endpoint: glob over the endpoint names it applies to.
-    """
-
-    threshold_ms: float
-    metric: str = "max"
-    endpoint: str = "*"
-
-    def __str__(self) -> str:
-        return f"{self.metric} < {self.threshold_ms:g} ms"
-
-
-def _latency_slo(spec: SloSpec, endpoint: str) -> LatencySlo:
-    """The strictest latency clause of an SLO expression (a bare number: every request below)."""
-    if isinstance(spec, bool):
-        raise ConfigError(f"bad SLO {spec!r}: expected e.g. 'p95<500' or a number of ms")
-    text = str(spec).strip()
-    number = re.fullmatch(r"(\d+(?:\.\d*)?)\s*(ms)?", text)
-    if isinstance(spec, int | float) or number:
-        value = float(spec) if isinstance(spec, int | float) else float(number[1])
-        if not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"bad SLO {spec!r}: the threshold must be a positive number of ms")
-        return LatencySlo(value, "max", endpoint)
-    latency = [o for o in parse_slo(text) if o.is_latency]
-    if not latency:
-        raise ConfigError(f"SLO {text!r} has no latency objective (e.g. 'p95<500')")
-    return _strictest(latency, endpoint)
-
-
-def _strictest(objectives: Sequence[Objective], endpoint: str) -> LatencySlo:
-    best = min(objectives, key=lambda o: o.threshold)
-    return LatencySlo(best.threshold, best.metric, endpoint)
-
 
 def configured_slos(
     path: str | os.PathLike[str] | None = None,
@@ -114,53 +73,7 @@ def configured_slos(
     Each glob's strictest latency clause counts; no file or no latency SLO gives ``[]``.
     """
     config = load_compare_config(path)
-    by_glob: dict[str, list[Objective]] = {}
-    for glob, objective in config.slos:
-        if objective.is_latency:
-            by_glob.setdefault(glob, []).append(objective)
-    return [_strictest(objs, glob) for glob, objs in by_glob.items()], config.source
-
-
-def resolve_slos(
-    slo: SloSpec | Mapping[str, SloSpec] | Sequence[LatencySlo] | None,
-) -> list[LatencySlo]:
-    """Latency objectives from one SLO for every endpoint, ``{endpoint glob: SLO}`` or a list.
-
-    SLOs follow :func:`perfstats.slo.parse_slo` (``"p95<500"``, ``"p99<1.2s, errors<1%"``, k6's
-    ``"p(95)<500"``), or are a number
-    of ms that every request should stay under. Of several latency clauses the strictest
-    threshold counts; error-rate clauses are left to the errors factor. Later mapping entries
-    win: ``{"*": "p95<500", "POST /api/quote": "p95<300"}`` sets a default and one override.
-
-    Raises:
-        ConfigError: a bad SLO expression.
-
-    Example:
-        >>> [str(s) for s in resolve_slos("p95<500, p99<1s")]
-        ['p95 < 500 ms']
-    """
-    if slo is None:
-        return []
-    if isinstance(slo, Mapping):
-        if not slo:
-            raise ConfigError("the SLO mapping is empty")
-        return [_latency_slo(spec, str(glob)) for glob, spec in slo.items()]
-    if isinstance(slo, str | int | float):
-        return [_latency_slo(slo, "*")]
-    out = list(slo)
-    if not all(isinstance(s, LatencySlo) for s in out):
-        raise TypeError("slo must be an SLO expression, a number of ms, a mapping of endpoint "
-                        "globs to those, or LatencySlo objects")
-    return out
-
-
-def slo_for(endpoint: str, slos: Sequence[LatencySlo]) -> LatencySlo | None:
-    """The objective of ``endpoint``: the last one whose glob matches it."""
-    found = None
-    for s in slos:
-        if fnmatch.fnmatchcase(endpoint, s.endpoint):
-            found = s
-    return found
+    return strictest_latency(config.slos), config.source
 
 
 # --------------------------------------------------------------------------- per-item inputs
@@ -211,7 +124,7 @@ def _thresholds(summary: pl.DataFrame, slos: Sequence[LatencySlo]) -> pl.DataFra
     """Per endpoint: its SLO threshold, metric, text and the current value of that percentile."""
     rows = []
     for row in summary.iter_rows(named=True):
-        s = slo_for(row["endpoint"], slos)
+        s = latency_slo_for(row["endpoint"], slos)
         if s is not None:
             rows.append((row["endpoint"], s.threshold_ms, s.metric, str(s), row[s.metric]))
     return pl.DataFrame(rows, schema=_THRESHOLD_SCHEMA, orient="row")
@@ -849,7 +762,7 @@ def bottlenecks(
     """
     current = load(run, db=db)
     base = None if baseline is None else load(baseline, db=db)
-    slos, slo_source = (resolve_slos(slo), None) if slo is not None else configured_slos()
+    slos, slo_source = (latency_slos(slo), None) if slo is not None else configured_slos()
     hours = run_hours(current)
     parts, thresholds = item_parts(current, slos)
     if parts.filter(pl.col("kind") == "endpoint").is_empty():

@@ -27,7 +27,7 @@ from perfstats.planning.steps import LoadStep, detect_steps
 from perfstats.planning.usl import USLFit, fit_usl
 from perfstats.render.tables import jsonable, to_html, to_markdown
 from perfstats.run import Run, load
-from perfstats.slo import ERROR_RATE, Objective, format_slo, parse_endpoint_slos
+from perfstats.slo import ERROR_RATE, Objective, capacity_objectives, format_slo
 from perfstats.store import ALL_ENDPOINTS, Store
 
 if TYPE_CHECKING:
@@ -128,9 +128,6 @@ def instances_for_rps(
 
 
 # --------------------------------------------------------------------------- the plan
-
-DEFAULT_ERROR_BUDGET = 0.01
-"""Error-rate objective when the SLO has no error clause and no ``error_budget`` is given."""
 
 RECENT_WINDOW_S = 10.0
 """Span of Locust's "current" percentiles (``CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW``)."""
@@ -322,7 +319,7 @@ class CapacityPlan:
         throughput = charts.capacity_curve(
             observed, x="users", y="rps", fit=fit, band=band, marks=marks,
             x_title=f"concurrency ({unit})", title="Throughput and the USL fit (95% band)")
-        latency_objectives = [o for o in self.slo.get(ALL_ENDPOINTS, ()) if o.metric == "p95"]
+        latency_objectives = [o for o in self.slo.get(ALL_ENDPOINTS, ()) if o.aggregation == "p95"]
         latency = charts.capacity_curve(
             observed, x="users", y="p95",
             slo=latency_objectives[0].threshold if latency_objectives else None, marks=marks,
@@ -463,7 +460,7 @@ def _crossing(n: np.ndarray, metric: np.ndarray, endpoint: str, objective: Objec
 
 
 def _metric_column(objective: Objective) -> str:
-    return ERROR_RATE if objective.metric == ERROR_RATE else f"{objective.metric}_ms"
+    return ERROR_RATE if objective.aggregation == ERROR_RATE else f"{objective.aggregation}_ms"
 
 
 # --------------------------------------------------------------------------- the entry point
@@ -525,7 +522,7 @@ def capacity(
         raise ValueError(f"settle_s must be >= 0, got {settle_s}")
     if think_time_s is not None and think_time_s < 0:
         raise ValueError(f"think_time_s must be >= 0, got {think_time_s}")
-    objectives = _objectives(slo, error_budget)
+    objectives = capacity_objectives(slo, error_budget, all_requests=ALL_ENDPOINTS)
     loaded = load(run, db=db)
     # DuckDB hands back 'Etc/UTC'; python's timezone.utc compares only with 'UTC'.
     windows = loaded.windows().with_columns(
@@ -646,28 +643,6 @@ def capacity(
                 "min_instances": min_instances, "think_time_s": think_time_s,
                 "settle_s": settle_s, "error_budget": error_budget},
     )
-
-
-def _objectives(slo: str | Mapping[str, str], error_budget: float | None
-                ) -> dict[str, tuple[Objective, ...]]:
-    if error_budget is not None and not 0.0 <= error_budget <= 1.0:
-        raise ValueError(f"error_budget is a fraction between 0 and 1, got {error_budget}")
-    parsed = parse_endpoint_slos(slo, default_endpoint=ALL_ENDPOINTS)
-    out: dict[str, tuple[Objective, ...]] = {}
-    for endpoint, objs in parsed.items():
-        key = ALL_ENDPOINTS if endpoint in ("*", ALL_ENDPOINTS) else endpoint
-        out[key] = out.get(key, ()) + objs
-    whole = out.get(ALL_ENDPOINTS, ())
-    has_error_clause = any(o.metric == ERROR_RATE for objs in out.values() for o in objs)
-    if error_budget is not None and has_error_clause:
-        raise ConfigError("give the error-rate objective once: in the SLO expression or as "
-                          "error_budget, not both")
-    if not has_error_clause:
-        budget = DEFAULT_ERROR_BUDGET if error_budget is None else error_budget
-        whole = whole + (Objective(ERROR_RATE, "<=", budget),)
-    out[ALL_ENDPOINTS] = whole
-    # ALL first, then endpoints by name.
-    return {k: out[k] for k in sorted(out, key=lambda k: (k != ALL_ENDPOINTS, k))}
 
 
 def _with_step_times(table: pl.DataFrame, steps: Sequence[LoadStep]) -> pl.DataFrame:
