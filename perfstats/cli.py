@@ -364,6 +364,8 @@ def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], e
               help="Leave out endpoints matching this glob (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]),
               default="table", show_default=True)
+@click.option("--all", "all_checks", is_flag=True,
+              help="Show every check in the table, the ok ones too (default: the others).")
 @click.option("--junit", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Also write a JUnit XML report (one test case per check) to FILE.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
@@ -373,8 +375,8 @@ def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], e
 @click.pass_context
 def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: str | None,
                     labels: tuple[str, ...], endpoints: tuple[str, ...], ignore: tuple[str, ...],
-                    fmt: str, junit: str | None, config_file: str | None, db: str | None,
-                    debug: bool) -> None:
+                    fmt: str, all_checks: bool, junit: str | None, config_file: str | None,
+                    db: str | None, debug: bool) -> None:
     """Is CANDIDATE worse than BASELINE? Exit 0 GO, 1 NO-GO, 2 bad input.
 
     Each run is a run id (or prefix) in the store or a result path. Every endpoint and the whole
@@ -402,11 +404,9 @@ def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: 
     markdown = result.to_markdown()
     if fmt == "table":
         # Warnings come before the verdict: they say whether it can be trusted.
-        emit(result.display_frame(), "table",
-             title=f"compare {_ids(result.baseline)} -> {_ids(result.candidate)}")
-        for warning in result.warnings:
-            click.echo(f"warning: {warning}")
-        click.echo(result.headline())
+        console = stdout()
+        console.print(result.to_text(all_checks=all_checks, width=_text_width(console)),
+                      soft_wrap=True)
     else:
         click.echo(result.to_json() if fmt == "json" else markdown.rstrip("\n"))
         for warning in result.warnings:
@@ -420,9 +420,12 @@ def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: 
     ctx.exit(EXIT_NO_GO if result.verdict == "NO-GO" else EXIT_OK)
 
 
-def _ids(side: dict[str, Any]) -> str:
-    ids = side.get("run_ids") or []
-    return ids[0] if len(ids) == 1 else f"{len(ids)} pooled runs"
+def _text_width(console: Console) -> int:
+    """The terminal's width; when piped, ``$COLUMNS`` if set, else wide."""
+    if console.is_terminal:
+        return console.width
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() else 200
 
 
 def main() -> None:

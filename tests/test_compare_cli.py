@@ -30,9 +30,10 @@ def test_no_go_is_exit_1_with_table_and_verdict_line(no_config, data_dir):
     lines = result.stdout.strip().splitlines()
     assert lines[-1].startswith("NO-GO: 2 regression")
     body = "\n".join(lines)
-    # Worst first: the first row of the table is a regression.
-    first_row = next(line for line in lines if "POST /api/" in line)
-    assert "regression" in first_row and "POST /api/quote" in body
+    # Worst first: the first endpoint is the regressed one, its first check a regression.
+    first = next(k for k, line in enumerate(lines) if line.startswith("POST /api/"))
+    assert lines[first] == "POST /api/quote" and lines[first + 1].split()[1] == "regression"
+    assert "POST /api/quote" in body
     # Validity warnings come before the verdict line.
     assert lines[-2].startswith("warning: too few requests for p99")
 

@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from perfstats.config import CompareConfig, load_compare_config
+from perfstats.render import compare as report
 from perfstats.render.tables import to_html, to_markdown, to_records
 from perfstats.run import Run, load
 from perfstats.slo import breaches
@@ -43,6 +44,7 @@ from perfstats.store import ALL_ENDPOINTS, Store
 
 if TYPE_CHECKING:
     import altair as alt
+    from rich.text import Text
 
 SCHEMA_VERSION = 1
 """Version of :meth:`Comparison.to_json`'s layout (see docs/compare.md)."""
@@ -55,6 +57,7 @@ CHECK_SCHEMA: dict[str, Any] = {
     "change_pct": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "ci_unit": pl.String,
     "p_value": pl.Float64, "p_adjusted": pl.Float64, "method": pl.String,
     "detectable": pl.Float64, "n_baseline": pl.Int64, "n_candidate": pl.Int64, "note": pl.String,
+    "tolerance": pl.Float64,
 }
 """Columns of :attr:`Comparison.checks`."""
 
@@ -102,18 +105,16 @@ class Comparison:
         ).sort("_rank", "_size", "endpoint", maintain_order=True).drop("_rank", "_size")
 
     def headline(self) -> str:
-        """One line: verdict and counts of statuses."""
-        counts = self.checks["status"].value_counts()
-        parts = [f"{row['count']} {row['status']}" for row in counts.iter_rows(named=True)]
-        order = {s: i for i, s in enumerate(STATUSES)}
-        parts.sort(key=lambda p: order.get(p.split(" ", 1)[1], 99))
-        return f"{self.verdict}: {', '.join(parts)} ({self.checks.height} checks)"
+        """One line: the verdict, the counts of statuses and the failing checks, each with its
+        change, interval and tolerance (the first and the last when there are many)."""
+        return report.headline(self.verdict, self.worst_first())
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned JSON document (see docs/compare.md for the schema)."""
         return {
             "schema_version": SCHEMA_VERSION,
             "verdict": self.verdict,
+            "headline": self.headline(),
             "baseline": self.baseline,
             "candidate": self.candidate,
             "settings": self.settings,
@@ -126,42 +127,33 @@ class Comparison:
         return json.dumps(self.to_dict(), indent=indent)
 
     def display_frame(self, *, all_checks: bool = True) -> pl.DataFrame:
-        """Worst-first table with readable columns (strings), as printed by the CLI."""
-        frame = self.worst_first()
-        if not all_checks:
-            frame = frame.filter(~pl.col("status").is_in(["ok", "improved"]))
-        rows = []
-        for row in frame.iter_rows(named=True):
-            rows.append({
-                "endpoint": row["endpoint"],
-                "metric": row["metric"],
-                "status": row["status"],
-                "baseline": _format_value(row["metric"], row["baseline"]),
-                "candidate": _format_value(row["metric"], row["candidate"]),
-                "change": _format_change(row),
-                "interval": _format_interval(row),
-                "p": "" if row["p_adjusted"] is None else f"{row['p_adjusted']:.2g}",
-                "method": row["method"],
-            })
-        return pl.DataFrame(rows, schema={k: pl.String for k in (
-            "endpoint", "metric", "status", "baseline", "candidate", "change", "interval", "p",
-            "method")})
+        """Worst-first table with readable columns (strings), as in the markdown report; without
+        ``all_checks`` only the checks that are not ``ok``."""
+        return report.display_frame(report.attention(self.worst_first(), all_checks=all_checks))
+
+    def to_text(self, *, all_checks: bool = False, width: int = 100) -> Text:
+        """What ``perfstats compare`` prints for a terminal of ``width`` columns (styled
+        :class:`rich.text.Text`; ``.plain`` is the bare text): the checks that are not ``ok``
+        (every check with ``all_checks``), the legend, the warnings and the headline."""
+        return report.terminal_report(
+            self.worst_first(), verdict=self.verdict, warnings=self.warnings,
+            all_checks=all_checks, width=width,
+            title=f"compare {_describe(self.baseline)} -> {_describe(self.candidate)}")
 
     def to_markdown(self) -> str:
         """A GitHub-flavoured report: verdict, warnings, the checks that need attention, and
         every check in a collapsed section."""
         lines = [f"## perfstats compare: **{self.verdict}**", ""]
         lines.append(f"Baseline {_describe(self.baseline)}; candidate {_describe(self.candidate)}.")
-        lines.append(f"{self.headline()}. p = BH-adjusted p-value that the change exceeds "
-                     "its tolerance; intervals are 90 %.")
+        lines.append(f"{self.headline()}.")
         lines.append("")
         if self.warnings:
             lines += ["**Warnings**", ""] + [f"- {w}" for w in self.warnings] + [""]
         attention = self.display_frame(all_checks=False)
         if attention.height:
-            lines += [to_markdown(attention), ""]
+            lines += [to_markdown(attention), "", report.P_LEGEND, ""]
         else:
-            lines += ["Every check is ok or improved.", ""]
+            lines += ["Every check is ok.", ""]
         lines += ["<details><summary>All checks</summary>", "",
                   to_markdown(self.display_frame()), "", "</details>", ""]
         return "\n".join(lines)
@@ -177,10 +169,12 @@ class Comparison:
             case = ElementTree.SubElement(
                 suite, "testcase", classname=f"perfstats.compare.{row['endpoint']}",
                 name=f"{row['endpoint']} {row['metric']}")
-            text = (f"{row['status']}: {_format_value(row['metric'], row['baseline'])} -> "
-                    f"{_format_value(row['metric'], row['candidate'])} ({_format_change(row)}, "
-                    f"interval {_format_interval(row) or 'n/a'}, method {row['method']}"
-                    + (f", p {row['p_adjusted']:.3g}" if row["p_adjusted"] is not None else "")
+            text = (f"{row['status']}: {report.value_text(row['metric'], row['baseline'])} -> "
+                    f"{report.value_text(row['metric'], row['candidate'])} "
+                    f"({report.change_text(row)}, interval {report.interval_text(row) or 'n/a'}, "
+                    f"tolerance {report.tolerance_text(row) or 'n/a'}, method {row['method']}"
+                    + (f", {report.P_COLUMN} {row['p_adjusted']:.3g}"
+                       if row["p_adjusted"] is not None else "")
                     + ")" + (f"; {row['note']}" if row["note"] else ""))
             if row["status"] in FAILING:
                 failure = ElementTree.SubElement(case, "failure", message=text,
@@ -193,14 +187,18 @@ class Comparison:
         ElementTree.indent(suite)
         return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
-    def chart(self, metric: str = "p95") -> alt.LayerChart:
+    def chart(self, metric: str | None = None) -> alt.LayerChart:
         """Change of ``metric`` per endpoint with its 90 % interval, coloured by status.
 
         Args:
-            metric: one of ``p50``, ``p95``, ``p99``, ``mean``, ``throughput``, ``error_rate``.
+            metric: one of ``p50``, ``p95``, ``p99``, ``mean``, ``throughput``, ``error_rate``;
+                None (the default) shows the metric of the worst check: the first failing one,
+                else the first that is not ``ok``, else p95.
         """
         from perfstats.render import charts
 
+        if metric is None:
+            metric = self.chart_metric()
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
         rows = self.checks.filter(pl.col("metric") == metric)
@@ -221,6 +219,13 @@ class Comparison:
             x_title=f"{metric} change, candidate vs baseline (%)",
             title=f"{metric} change per endpoint ({self.verdict})")
 
+    def chart_metric(self) -> str:
+        """The metric :meth:`chart` shows by default: that of the worst failing check, else of
+        the worst inconclusive one, else p95."""
+        worst = self.worst_first().filter(
+            pl.col("status").is_in([*FAILING, "inconclusive"]))
+        return str(worst["metric"][0]) if worst.height else "p95"
+
     def _repr_html_(self) -> str:
         colour = "#d62728" if self.verdict == "NO-GO" else "#2ca02c"
         head = (f"<p><b style='color:{colour}'>{html.escape(self.verdict)}</b> &middot; "
@@ -232,30 +237,6 @@ class Comparison:
 
     def __str__(self) -> str:
         return self.headline()
-
-
-def _format_value(metric: str, value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if metric == "error_rate":
-        return f"{value * 100:.2f}%"
-    if metric == "throughput":
-        return f"{value:,.2f}/s"
-    return f"{value:,.1f} ms" if value >= 10 else f"{value:,.2f} ms"
-
-
-def _format_change(row: Mapping[str, Any]) -> str:
-    if row["metric"] == "error_rate":
-        return "" if row["change_abs"] is None else f"{row['change_abs'] * 100:+.2f} pp"
-    return "" if row["change_pct"] is None else f"{row['change_pct']:+.1f}%"
-
-
-def _format_interval(row: Mapping[str, Any]) -> str:
-    if row["ci_low"] is None or row["ci_high"] is None:
-        return ""
-    unit = " pp" if row["ci_unit"] == "pp" else "%"
-    digits = 2 if row["ci_unit"] == "pp" else 1
-    return f"[{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]{unit}"
 
 
 def _describe(side: Mapping[str, Any]) -> str:

@@ -151,7 +151,10 @@ class Check:
     difference and ``change_pct`` their relative change. ``ci_low``/``ci_high`` bound the change:
     in per cent for latency and throughput, in percentage points for the error rate (``ci_unit``).
     ``detectable`` is the smallest change (same unit, in the worse direction) that this data would
-    flag as a regression with 80 % power if it were the only one (BH level alpha / m). For
+    flag as a regression with 80 % power if it were the only one (BH level alpha / m).
+    ``tolerance`` is the margin the change was held against, in the interval's unit and the worse
+    direction (+10 for latency, -10 for throughput, +0.5 pp for the error rate; a latency margin
+    raised by the absolute floor shows the raised value). For
     ``window-level`` checks ``baseline``/``candidate`` are the tool's whole-run figures while
     ``change_pct`` and the interval compare the count-weighted log window percentiles, so the two
     can differ by a few per cent.
@@ -174,6 +177,7 @@ class Check:
     n_baseline: int
     n_candidate: int
     note: str
+    tolerance: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready: no nan)."""
@@ -465,7 +469,18 @@ def _finish(
         ci_unit="%" if relative else "pp", p_value=pending.p_value, p_adjusted=p_adjusted,
         method=pending.method, status=status or "insufficient_data", detectable=detectable,
         n_baseline=pending.n_baseline, n_candidate=pending.n_candidate, note=note,
+        tolerance=round(shown(pending.margin if pending.margin is not None else _nominal_margin(
+            settings, pending.metric)), 6),
     )
+
+
+def _nominal_margin(settings: DriftSettings, metric: str) -> float:
+    """The oriented margin of ``metric`` before any floor (for checks that were not tested)."""
+    if metric == "throughput":
+        return _throughput_margin(settings)
+    if metric == "error_rate":
+        return settings.tolerance(metric)
+    return math.log1p(settings.tolerance(metric))
 
 
 def drift_checks(

@@ -1,0 +1,253 @@
+"""How a comparison reads: the headline, the check tables (terminal, markdown, HTML), their cells.
+
+Everything here works on the checks frame of :class:`perfstats.Comparison` (columns
+``perfstats.comparison.gate.CHECK_SCHEMA``), already ordered worst first. The terminal table is
+laid out for a narrow terminal: one line per endpoint, then one line per check of it, so that no
+number, interval or status is ever cut; an endpoint name longer than the terminal wraps instead.
+Names are never read as markup (``/api/deals/[id]`` stays as it is).
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+from rich.text import Text
+
+from perfstats.stats.decision import FAILING, STATUSES
+from perfstats.store import ALL_ENDPOINTS
+
+STATUS_STYLES = {"regression": "bold red", "slo_breach": "bold red", "inconclusive": "yellow",
+                 "insufficient_data": "dim", "improved": "green", "ok": "green"}
+P_COLUMN = "p>tol"
+"""Name of the p-value column: the adjusted p-value of "worse than the tolerance"."""
+P_LEGEND = (f"{P_COLUMN} = Benjamini-Hochberg adjusted p-value that the change is worse than its "
+            "tolerance: near 0 flags a regression, near 1 means no evidence of one (a change can "
+            "be real and still within its tolerance); intervals are 90 %.")
+NAMED_IN_HEADLINE = 3
+"""Up to this many failing checks are named in the headline; beyond, the first and the last."""
+DISPLAY_COLUMNS = ("endpoint", "metric", "status", "baseline", "candidate", "change", "interval",
+                   "tolerance", P_COLUMN, "method")
+"""Columns of the readable check table (markdown, HTML)."""
+_GAP = 2
+
+
+# --------------------------------------------------------------------------------- cells
+
+
+def value_text(metric: str, value: float | None) -> str:
+    """A measured value with its unit: ``41.0 ms``, ``82.26/s``, ``1.93%``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if metric == "error_rate":
+        return f"{value * 100:.2f}%"
+    if metric == "throughput":
+        return f"{value:,.2f}/s"
+    return f"{value:,.1f} ms" if value >= 10 else f"{value:,.2f} ms"
+
+
+def change_text(row: Mapping[str, Any]) -> str:
+    """The change: ``+35.9%`` (latency, throughput) or ``+1.12 pp`` (error rate)."""
+    if row["metric"] == "error_rate":
+        return "" if row["change_abs"] is None else f"{row['change_abs'] * 100:+.2f} pp"
+    return "" if row["change_pct"] is None else f"{row['change_pct']:+.1f}%"
+
+
+def _unit(row: Mapping[str, Any]) -> str:
+    return " pp" if row["ci_unit"] == "pp" else "%"
+
+
+def interval_text(row: Mapping[str, Any], *, unit: bool = True) -> str:
+    """The 90 % interval of the change, ``[+25.0, +45.5]%``; empty when there is none."""
+    if row["ci_low"] is None or row["ci_high"] is None:
+        return ""
+    digits = 2 if row["ci_unit"] == "pp" else 1
+    text = f"[{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]"
+    return text + _unit(row) if unit else text
+
+
+def tolerance_text(row: Mapping[str, Any]) -> str:
+    """The margin the change was held against, in the worse direction: ``+10%``, ``+0.5 pp``."""
+    value = row.get("tolerance")
+    if value is None:
+        return ""
+    return f"{value:+.2g}{_unit(row)}" if abs(value) < 1 else f"{value:+.3g}{_unit(row)}"
+
+
+def p_text(row: Mapping[str, Any]) -> str:
+    """The adjusted p-value of "worse than the tolerance", two significant digits."""
+    return "" if row["p_adjusted"] is None else f"{row['p_adjusted']:.2g}"
+
+
+def check_text(row: Mapping[str, Any]) -> str:
+    """One check in words, for the headline: what changed, how sure, against which tolerance."""
+    name = f"{row['endpoint']} {row['metric']}"
+    if row["status"] == "slo_breach":
+        breach = row["note"].split(";", 1)[0] if row["note"] else "breaks its SLO"
+        return f"{name} {value_text(row['metric'], row['candidate'])} {breach}"
+    interval = interval_text(row) or (
+        "(threshold-only, no interval)" if row["method"] == "threshold-only" else "")
+    parts = [name, change_text(row), interval]
+    tolerance = tolerance_text(row)
+    if tolerance:
+        parts.append(f"vs tolerance {tolerance}")
+    return " ".join(p for p in parts if p)
+
+
+def status_counts(checks: pl.DataFrame) -> str:
+    """``2 regression, 7 inconclusive, 28 ok (37 checks)``, statuses worst first."""
+    counts = dict(checks["status"].value_counts().iter_rows())
+    parts = [f"{counts[s]} {s}" for s in STATUSES if s in counts]
+    parts += [f"{n} {s}" for s, n in counts.items() if s not in STATUSES]
+    return f"{', '.join(parts)} ({checks.height} checks)"
+
+
+def headline(verdict: str, ordered: pl.DataFrame) -> str:
+    """Verdict, status counts and the failing checks with change, interval and tolerance.
+
+    Args:
+        verdict: ``GO`` or ``NO-GO``.
+        ordered: the checks, worst first.
+    """
+    line = f"{verdict}: {status_counts(ordered)}"
+    failing = ordered.filter(pl.col("status").is_in(list(FAILING))).to_dicts()
+    if not failing:
+        return line + "; no regression or SLO breach"
+    named = [check_text(row) for row in failing]
+    if len(named) > NAMED_IN_HEADLINE:
+        named = [f"first {named[0]}", f"... {len(named) - 2} more ...", f"last {named[-1]}"]
+    return f"{line}; failing: " + "; ".join(named)
+
+
+# --------------------------------------------------------------------------------- tables
+
+
+def attention(ordered: pl.DataFrame, *, all_checks: bool = False) -> pl.DataFrame:
+    """The checks a reader must see: every check that is not ``ok`` (all with ``all_checks``)."""
+    return ordered if all_checks else ordered.filter(pl.col("status") != "ok")
+
+
+def display_frame(ordered: pl.DataFrame) -> pl.DataFrame:
+    """The checks as readable strings (:data:`DISPLAY_COLUMNS`), for markdown and HTML."""
+    rows = [{
+        "endpoint": row["endpoint"], "metric": row["metric"], "status": row["status"],
+        "baseline": value_text(row["metric"], row["baseline"]),
+        "candidate": value_text(row["metric"], row["candidate"]),
+        "change": change_text(row), "interval": interval_text(row),
+        "tolerance": tolerance_text(row), P_COLUMN: p_text(row), "method": row["method"],
+    } for row in ordered.iter_rows(named=True)]
+    return pl.DataFrame(rows, schema={c: pl.String for c in DISPLAY_COLUMNS})
+
+
+_TERMINAL = (  # (header, cell, right-aligned)
+    ("metric", lambda r: r["metric"], False),
+    ("status", lambda r: r["status"], False),
+    ("baseline", lambda r: value_text(r["metric"], r["baseline"]), True),
+    ("candidate", lambda r: value_text(r["metric"], r["candidate"]), True),
+    ("change", change_text, True),
+    ("interval", lambda r: interval_text(r, unit=False) or (
+        "threshold-only" if r["method"] == "threshold-only" else ""), False),
+    ("tolerance", tolerance_text, True),
+    (P_COLUMN, p_text, True),
+)
+_METHOD = ("method", lambda r: r["method"], False)
+_INDENT = "  "
+
+
+def _endpoint_label(name: str) -> str:
+    return f"{ALL_ENDPOINTS} (whole run)" if name == ALL_ENDPOINTS else name
+
+
+def terminal_table(ordered: pl.DataFrame, *, width: int = 100) -> Text:
+    """The checks as text for a terminal of ``width`` columns: a line per endpoint (in the order
+    of its worst check), under it a line per check. The method column is shown when it fits; no
+    cell is ever cut (at worst the gaps narrow and a long endpoint name wraps)."""
+    rows = ordered.to_dicts()
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["endpoint"], []).append(row)
+    columns = list(_TERMINAL)
+    cells = [[cell(r) for _, cell, _ in columns] for r in rows]
+    widths = _widths([h for h, _, _ in columns], cells)
+    method_width = max([len(_METHOD[0]), *(len(r["method"]) for r in rows)])
+    gap = _GAP
+    if _line_width(widths, gap) + gap + method_width <= width:
+        columns.append(_METHOD)
+        widths.append(method_width)
+    elif _line_width(widths, gap) > width:
+        gap = 1
+    out = Text()
+    out.append(_INDENT + _join([h for h, _, _ in columns], widths, columns, gap) + "\n",
+               style="bold")
+    for endpoint, members in groups.items():
+        out.append(_endpoint_label(endpoint) + "\n", style="bold")
+        for row in members:
+            texts = [cell(row) for _, cell, _ in columns]
+            last = max(k for k, t in enumerate(texts) if t)
+            out.append(_INDENT)
+            for k, (text, (_, _, right)) in enumerate(zip(texts[:last + 1], columns,
+                                                          strict=False)):
+                if k:
+                    out.append(" " * gap)
+                padded = text.rjust(widths[k]) if right else text.ljust(widths[k])
+                out.append(padded.rstrip() if k == last else padded,
+                           style=STATUS_STYLES.get(text) if k == 1 else None)
+            out.append("\n")
+    if _METHOD not in columns:
+        used = sorted({r["method"] for r in rows} - {"none"})
+        out.append(_wrapped(f"methods: {', '.join(used)} (a wider terminal shows the method "
+                            "of each check)", width), style="dim")
+    return out
+
+
+def terminal_report(ordered: pl.DataFrame, *, verdict: str, title: str,
+                    warnings: Sequence[str], notes: Sequence[str] = (), all_checks: bool = False,
+                    width: int = 100) -> Text:
+    """What ``perfstats compare`` prints: title, the checks that are not ``ok`` (every check
+    with ``all_checks``), the legend, the warnings, notes (e.g. a common-mode shift) and last
+    the headline."""
+    shown = attention(ordered, all_checks=all_checks)
+    out = Text(title + "\n", style="bold")
+    if shown.height:
+        out.append_text(terminal_table(shown, width=width))
+    hidden = ordered.height - shown.height
+    if hidden:
+        out.append(f"{hidden} ok check{'s' if hidden != 1 else ''} not shown (--all shows every "
+                   "check)\n", style="dim")
+    if shown.height:
+        out.append(_wrapped(P_LEGEND, width), style="dim")
+    for warning in warnings:
+        out.append(f"warning: {warning}\n")
+    for note in notes:
+        out.append(f"note: {note}\n")
+    out.append(headline(verdict, ordered), style=_verdict_style(verdict))
+    return out
+
+
+def _wrapped(text: str, width: int) -> str:
+    return textwrap.fill(text, width=max(width, 40), break_on_hyphens=False) + "\n"
+
+
+def _verdict_style(verdict: str) -> str:
+    return "bold red" if verdict == "NO-GO" else "bold green"
+
+
+def _widths(headers: Sequence[str], cells: Iterable[Sequence[str]]) -> list[int]:
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    return widths
+
+
+def _line_width(widths: Sequence[int], gap: int) -> int:
+    return len(_INDENT) + sum(widths) + gap * (len(widths) - 1)
+
+
+def _join(texts: Sequence[str], widths: Sequence[int], columns: Sequence[tuple[Any, ...]],
+          gap: int) -> str:
+    cells = [t.rjust(w) if c[2] else t.ljust(w) for t, w, c in zip(texts, widths, columns,
+                                                                    strict=True)]
+    return (" " * gap).join(cells).rstrip()

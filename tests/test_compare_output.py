@@ -1,0 +1,158 @@
+"""How compare reads: headline, the default and --all tables, 100 columns, names, chart metric."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from perfstats.cli import cli
+from perfstats.comparison.gate import compare
+from perfstats.config import compare_config
+from perfstats.render import compare as report
+
+
+@pytest.fixture
+def no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def k6_pair():
+    from helpers import DATA
+    return compare(DATA / "k6/baseline", DATA / "k6/candidate", config=compare_config())
+
+
+@pytest.fixture
+def distributed(shared_dir: Path) -> tuple[str, str]:
+    root = shared_dir / "data/locust-distributed"
+    return str(root / "baseline"), str(root / "candidate")
+
+
+def _table_rows(text: str, checks: pl.DataFrame) -> list[str]:
+    """The check lines of the terminal table (indented, starting with a metric name)."""
+    metrics = set(checks["metric"])
+    return [line for line in text.splitlines()
+            if line.startswith("  ") and line.split()[0] in metrics]
+
+
+def test_headline_names_each_failing_check_with_change_interval_and_tolerance(k6_pair):
+    line = k6_pair.headline()
+    assert line.startswith(f"{k6_pair.verdict}: ") and "\n" not in line
+    failing = k6_pair.worst_first().filter(pl.col("status") == "regression")
+    assert failing.height >= 1
+    for row in failing.iter_rows(named=True):
+        named = (f"{row['endpoint']} {row['metric']} {report.change_text(row)} "
+                 f"{report.interval_text(row)} vs tolerance {report.tolerance_text(row)}")
+        assert named in line
+    assert f"({k6_pair.checks.height} checks)" in line
+
+
+def test_headline_with_many_failing_checks_names_the_first_and_the_last(data_dir):
+    # No tolerance and no floor: every real difference between two runs fails.
+    strict = compare_config({"tolerances": {m: 0 for m in ("p50", "p95", "p99", "mean",
+                                                            "throughput", "error_rate")},
+                             "floor_ms": 0})
+    result = compare(data_dir / "k6/baseline", data_dir / "k6/candidate", config=strict)
+    failing = result.worst_first().filter(pl.col("status") == "regression").to_dicts()
+    assert len(failing) > report.NAMED_IN_HEADLINE
+    line = result.headline()
+    assert f"first {report.check_text(failing[0])}" in line
+    assert f"... {len(failing) - 2} more ..." in line
+    assert line.endswith(f"last {report.check_text(failing[-1])}")
+
+
+def test_go_headline_says_nothing_fails(data_dir):
+    run = data_dir / "artillery/baseline"
+    result = compare(run, run, config=compare_config())
+    assert result.verdict == "GO"
+    assert result.headline().endswith("; no regression or SLO breach")
+
+
+def test_tolerance_of_every_check_in_its_interval_unit(k6_pair):
+    tolerance = dict(zip(zip(k6_pair.checks["endpoint"], k6_pair.checks["metric"], strict=True),
+                         k6_pair.checks["tolerance"], strict=True))
+    assert tolerance[("POST /api/quote", "p50")] == pytest.approx(10.0)
+    assert tolerance[("POST /api/quote", "throughput")] == pytest.approx(-10.0)
+    assert tolerance[("POST /api/bookings", "error_rate")] == pytest.approx(0.5)
+    # The 2 ms floor raises the margin of a ~3 ms /health p95 (baseline b: 2 / b of it).
+    row = k6_pair.checks.filter((pl.col("endpoint") == "GET /health")
+                                & (pl.col("metric") == "p95")).row(0, named=True)
+    assert row["tolerance"] == pytest.approx(100 * 2.0 / row["baseline"], rel=1e-6)
+    doc = json.loads(k6_pair.to_json())
+    assert all("tolerance" in c for c in doc["checks"]) and doc["headline"] == k6_pair.headline()
+
+
+def test_default_table_shows_the_checks_that_are_not_ok_and_all_shows_every_one(
+        no_config, data_dir, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    args = ["compare", str(data_dir / "k6/baseline"), str(data_dir / "k6/candidate")]
+    default = CliRunner().invoke(cli, args, catch_exceptions=False)
+    every = CliRunner().invoke(cli, [*args, "--all"], catch_exceptions=False)
+    assert default.exit_code == every.exit_code == 1
+    result = compare(data_dir / "k6/baseline", data_dir / "k6/candidate")
+    not_ok = result.checks.filter(pl.col("status") != "ok")
+    rows = _table_rows(default.stdout, result.checks)
+    assert len(rows) == not_ok.height and not any(" ok " in r for r in rows)
+    hidden = result.checks.height - not_ok.height
+    assert f"{hidden} ok checks not shown (--all shows every check)" in default.stdout
+    assert len(_table_rows(every.stdout, result.checks)) == result.checks.height
+    assert "not shown" not in every.stdout
+    header = next(line for line in default.stdout.splitlines() if "status" in line)
+    assert header.split() == ["metric", "status", "baseline", "candidate", "change",
+                              "interval", "tolerance", report.P_COLUMN]
+    assert report.P_LEGEND.split()[0] in default.stdout
+
+
+def test_the_table_fits_100_columns_with_nothing_cut(no_config, distributed, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    out = CliRunner().invoke(cli, ["compare", *distributed, "--all"],
+                             catch_exceptions=False).stdout
+    result = compare(*distributed)
+    rows = _table_rows(out, result.checks)
+    assert len(rows) == result.checks.height
+    assert "…" not in out
+    for line in out.splitlines():
+        if not line.startswith(("warning:", result.verdict)):
+            assert len(line) <= 100, line
+    # Every status, value, change and interval is printed whole.
+    for row in result.checks.iter_rows(named=True):
+        cells = [row["status"], report.value_text(row["metric"], row["baseline"]),
+                 report.change_text(row), report.interval_text(row, unit=False)]
+        assert any(all(c in line for c in cells if c) for line in rows), row
+    # Names are printed as they are, never read as markup.
+    assert "\nGET /api/deals/[id]\n" in out
+    assert "\nPOST /api/quote\n" in out
+
+
+def test_a_wide_output_adds_the_method_of_each_check(k6_pair):
+    narrow = k6_pair.to_text(width=100).plain
+    wide = k6_pair.to_text(width=160).plain
+    assert "methods: block-bootstrap" in narrow and "methods:" not in wide
+    header = next(line for line in wide.splitlines() if "status" in line)
+    assert header.split()[-1] == "method"
+    assert max(len(line) for line in _table_rows(wide, k6_pair.checks)) <= 160
+
+
+def test_markdown_has_the_same_content(k6_pair):
+    text = k6_pair.to_markdown()
+    assert k6_pair.headline() in text and report.P_LEGEND in text
+    assert "| " + " | ".join(report.DISPLAY_COLUMNS) + " |" in text
+    first = k6_pair.worst_first().row(0, named=True)
+    assert (f"| {first['endpoint']} | {first['metric']} | {first['status']} |" in text)
+
+
+def test_the_chart_shows_the_metric_of_the_failing_check(k6_pair, data_dir):
+    first = k6_pair.worst_first().row(0, named=True)
+    assert first["status"] == "regression"
+    assert k6_pair.chart_metric() == first["metric"] != "p95"
+    assert k6_pair.chart().to_dict()["title"]["text"].startswith(f"{first['metric']} change")
+    run = data_dir / "artillery/baseline"
+    same = compare(run, run, config=compare_config())
+    undecided = same.worst_first().filter(pl.col("status") == "inconclusive")
+    assert same.chart_metric() == (undecided["metric"][0] if undecided.height else "p95")
