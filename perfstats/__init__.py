@@ -56,6 +56,7 @@ _LAZY: dict[str, str] = {
     "load": "perfstats.run",
     "render_report": "perfstats.report",
     "runs": "perfstats.run",
+    "show": "perfstats.render.tables",
 }
 
 __all__ = [
@@ -92,6 +93,7 @@ __all__ = [
     "load",
     "render_report",
     "runs",
+    "show",
 ]
 
 
@@ -116,6 +118,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from perfstats.planning.plan import CapacityPlan, capacity, instances_needed
     from perfstats.planning.usl import USLFit, fit_usl
     from perfstats.render import charts
+    from perfstats.render.tables import show
     from perfstats.report import render_report
     from perfstats.run import Run, ingest, load, runs
     from perfstats.store import ALL_ENDPOINTS, Store, connect

@@ -33,9 +33,12 @@ stderr = Console(stderr=True, soft_wrap=True)
 
 
 def stdout() -> Console:
-    """A console on the current stdout; wide when piped, so tables are never cut."""
+    """A console on the current stdout: as wide as the terminal, or $COLUMNS, else 200 when
+    piped (tables fit that width: text wraps, numbers are never cut)."""
     console = Console(soft_wrap=True)
-    return console if console.is_terminal else Console(soft_wrap=True, width=200)
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console
+    return Console(soft_wrap=True, width=200)
 
 
 class _Group(click.Group):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from perfstats.readers import ingest_sources, locust_prefix_files, resolve_sources
-from perfstats.render.tables import to_html
+from perfstats.render.tables import show
 from perfstats.store import ALL_ENDPOINTS, Store, open_store
 
 if TYPE_CHECKING:
@@ -223,18 +223,21 @@ class Run:
             f"{html.escape(str(meta.get('tool_version') or ''))} &middot; "
             f"{html.escape(str(meta.get('format')))} &middot; grain "
             f"<code>{html.escape(self.grain)}</code> &middot; started "
-            f"{html.escape(str(meta.get('started_at')))} &middot; "
+            f"{html.escape(_utc(meta.get('started_at')))} &middot; "
             f"{(meta.get('duration_s') or 0):.1f} s"
         )
         if self.labels:
             head += " &middot; " + ", ".join(
                 f"{html.escape(k)}={html.escape(v)}" for k, v in self.labels.items())
-        table = self.summary().drop("method", "tool_name").with_columns(
-            pl.col(pl.Float64).round(3))
-        return head + "</p>" + to_html(table)
+        return head + "</p>" + show(self.summary()).to_html()
 
     def __str__(self) -> str:
         return f"Run {self.run_id} ({self.tool}, {self.meta.get('format')}, {self.grain})"
+
+
+def _utc(moment: Any) -> str:
+    """``2026-11-22 02:10:01 UTC`` (seconds, no offset digits)."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if hasattr(moment, "strftime") else str(moment)
 
 
 def ingest(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -88,19 +89,12 @@ def to_html(frame: pl.DataFrame, *, max_rows: int = 200) -> str:
             f"<tbody>{''.join(rows)}</tbody></table>{more}")
 
 
-def to_rich(frame: pl.DataFrame, title: str | None = None) -> Table:
-    """A rich table (numbers right-aligned)."""
-    table = Table(title=title, show_lines=False)
-    for name, dtype in frame.schema.items():
-        table.add_column(name, justify="right" if dtype.is_numeric() else "left")
-    for row in frame.iter_rows():
-        table.add_row(*(_cell(v) for v in row))
-    return table
-
-
 def render(frame: pl.DataFrame, fmt: str, *, title: str | None = None,
            console: Console | None = None) -> str | None:
-    """Render ``frame`` in ``fmt``; a table is printed to ``console`` and None returned."""
+    """Render ``frame`` in ``fmt``; a table is printed to ``console`` and None returned.
+
+    ``table`` and ``markdown`` are for people and go through :func:`show`; ``json`` and ``csv``
+    keep every column and value as stored."""
     if fmt == "json":
         return to_json(frame)
     if fmt == "csv":
@@ -108,8 +102,311 @@ def render(frame: pl.DataFrame, fmt: str, *, title: str | None = None,
         flat = frame.with_columns(pl.Series(n, [_cell(v) for v in frame[n]]) for n in nested)
         return flat.write_csv()
     if fmt == "markdown":
-        return to_markdown(frame)
+        return show(frame, title=title).to_markdown()
     if fmt == "table":
-        (console or Console()).print(to_rich(frame, title))
+        (console or Console()).print(show(frame, title=title))
         return None
     raise ValueError(f"unknown output format {fmt!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The display formatter: how every table a person reads looks (notebook, report, terminal).
+
+LATENCY_COLUMNS = frozenset({"min", "mean", "median", "p50", "p75", "p90", "p95", "p99", "p99.9",
+                             "max", "stddev"})
+"""Bare column names that hold a latency in milliseconds when a frame has no unit for them."""
+
+_UNIT_SUFFIXES = {"_ms": "ms", "_s": "s", "_rps": "req/s", "_pct": "%", "_bytes": "bytes"}
+_NAMED_UNITS = {"rps": "req/s", "throughput": "req/s", "error_rate": "%", "users": "users"}
+TERMINAL_WIDTH = 100
+"""The width terminal tables are made to fit when the console does not say otherwise."""
+_MAX_TEXT = 80
+"""Longest text cell shown in a notebook or report before it is shortened (full text on hover)."""
+
+
+def significant(value: float, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant figures, never in exponent form for |value| >= 1e-3,
+    thousands separated, and whole numbers from 10**digits up (1,096.9 -> "1,097")."""
+    if value == 0:
+        return "0"
+    if not math.isfinite(value):
+        return "" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude < -3:
+        return f"{value:.{digits - 1}e}"
+    decimals = max(0, digits - 1 - magnitude)
+    text = f"{value:,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _unit_of(name: str, dtype: pl.DataType, units: Mapping[str, str | None]) -> str | None:
+    if name in units:
+        return units[name]
+    if name in _NAMED_UNITS:
+        return _NAMED_UNITS[name]
+    if name.endswith("_rate") and dtype.is_float():
+        return "%"
+    for suffix, unit in _UNIT_SUFFIXES.items():
+        if name.endswith(suffix):
+            return unit
+    if name in LATENCY_COLUMNS and dtype.is_numeric():
+        return "ms"
+    if isinstance(dtype, pl.Datetime):
+        return "UTC"
+    return None
+
+
+def _label(name: str, unit: str | None) -> str:
+    """``p95_ms`` -> ``p95 (ms)``, ``error_rate`` -> ``error rate (%)``, ``run_id`` -> ``run id``.
+    """
+    base = name
+    for suffix in _UNIT_SUFFIXES:
+        if unit and base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    base = base.replace("_", " ").strip() or name
+    return f"{base} ({unit})" if unit and unit != "users" else base
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return "" if math.isnan(value) else (f"{value:,.0f}" if value.is_integer()
+                                              and abs(value) < 1e15 else significant(value))
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        if value and isinstance(value[0], dict) and set(value[0]) == {"key", "value"}:
+            return ", ".join(f"{d['key']}={d['value']}" for d in value)
+        return "; ".join(_text(v) for v in value)
+    return " ".join(str(value).split())
+
+
+def _shorten(text: str, limit: int = _MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class DisplayTable:
+    """A frame formatted for people: every cell a string, units in the column names, numbers
+    to three significant figures, error rates in percent, constant and duplicate columns
+    left out and named in ``notes``.
+
+    Shows itself in Jupyter (``_repr_html_``), as markdown and in a rich console; build it with
+    :func:`show`.
+    """
+
+    columns: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+    notes: list[str]
+    title: str | None = None
+    atomic: list[bool] | None = None
+    """Columns whose cells are never wrapped or cut (numbers, timestamps); default ``numeric``."""
+
+    def to_html(self) -> str:
+        """An HTML table (numbers right-aligned; long text shortened, in full on hover)."""
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = []
+        for row in self.rows:
+            cells = []
+            for text, num in zip(row, self.numeric, strict=True):
+                short = _shorten(text)
+                hover = f' title="{html.escape(text)}"' if short != text else ""
+                align = "right" if num else "left"
+                cells.append(f'<td style="text-align:{align}"{hover}>{html.escape(short)}</td>')
+            body.append(f"<tr>{''.join(cells)}</tr>")
+        caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
+        notes = "".join(f'<p class="perfstats-note"><i>{html.escape(n)}</i></p>'
+                        for n in self.notes)
+        return (f'<table class="perfstats">{caption}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{''.join(body)}</tbody></table>{notes}")
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_markdown(self) -> str:
+        """A GitHub-flavoured markdown table with the notes below it."""
+        def esc(text: str) -> str:
+            return _shorten(text).replace("|", "\\|")
+        align = "|" + "|".join("---:" if n else "---" for n in self.numeric) + "|"
+        lines = ["| " + " | ".join(esc(c) for c in self.columns) + " |", align]
+        lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in self.rows]
+        lines += [""] + [f"_{n}_" for n in self.notes] if self.notes else []
+        return "\n".join(([f"**{self.title}**", ""] if self.title else []) + lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def to_rich(self, width: int = TERMINAL_WIDTH) -> tuple[Table, list[str]]:
+        """A rich table at most ``width`` characters wide and the notes to print under it.
+
+        Numbers are never cut or wrapped; text wraps. When even that does not fit, columns are
+        left out from the right (never the first) and the notes say which.
+        """
+        from rich import box
+        from rich.text import Text
+
+        atomic = self.atomic or self.numeric
+        words = [max((len(w) for w in c.split()), default=1) for c in self.columns]
+        cells = [max((len(r[i]) for r in self.rows), default=0) for i in range(len(self.columns))]
+        # a header wraps at its spaces; a number or timestamp is never wrapped, text is
+        least = [max(words[i], cells[i] if atomic[i] else min(cells[i], 12))
+                 for i in range(len(self.columns))]
+        shown = list(range(len(self.columns)))
+        dropped: list[str] = []
+        gaps = 2  # a column's right padding and the box's blank separator
+        while len(shown) > 1 and sum(least[i] for i in shown) + gaps * (len(shown) - 1) > width:
+            dropped.insert(0, self.columns[shown.pop()])
+        # the room left goes to whole headers and unwrapped text, left to right
+        sizes = {i: least[i] for i in shown}
+        room = width - sum(sizes.values()) - gaps * (len(shown) - 1)
+        for i in shown:
+            grow = min(max(room, 0), max(len(self.columns[i]), cells[i]) - sizes[i])
+            sizes[i] += grow
+            room -= grow
+        table = Table(title=self.title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0),
+                      pad_edge=False, show_edge=False, title_justify="left")
+        for i in shown:
+            header = Text(self.columns[i], overflow="fold", no_wrap=False)
+            table.add_column(header, justify="right" if self.numeric[i] else "left",
+                             no_wrap=atomic[i], width=sizes[i],
+                             overflow="crop" if atomic[i] else "fold")
+        for row in self.rows:
+            table.add_row(*(row[i] for i in shown))
+        notes = list(self.notes)
+        if dropped:
+            notes.append(f"not shown (wider than {width} columns): {', '.join(dropped)}; "
+                         "--format csv or json has every column")
+        return table, notes
+
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        table, notes = self.to_rich(options.max_width)
+        yield table
+        yield from notes
+
+    def __str__(self) -> str:
+        console = Console(width=TERMINAL_WIDTH, record=True, file=_Discard(),
+                          color_system=None)
+        console.print(self)
+        return console.export_text()
+
+
+class _Discard:
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+
+def show(frame: pl.DataFrame, *, title: str | None = None,
+         units: Mapping[str, str | None] | None = None, keep: Sequence[str] = (),
+         max_rows: int = 200) -> DisplayTable:
+    """``frame`` formatted for people, the same in a notebook, a report and a terminal.
+
+    Args:
+        frame: any polars frame (``runs()``, ``Run.summary()``, ``Run.table("errors")``, ...).
+        title: a caption.
+        units: a unit per column name where the name does not say it (None: no unit). Known
+            without it: ``*_ms``, ``*_s``, ``rps``, ``*_rate`` (shown in %), the bare latency
+            percentiles (ms) and timestamps (UTC).
+        keep: columns never left out, even when constant.
+        max_rows: rows shown; the notes say how many more there are.
+
+    Returns:
+        A :class:`DisplayTable`: it shows itself as HTML in Jupyter and as a table that fits the
+        terminal in a rich console; ``str()`` gives the 100-column text.
+
+    Example:
+        >>> perfstats.show(run.summary())  # doctest: +SKIP
+    """
+    units = dict(units or {})
+    notes: list[str] = []
+    columns = _useful_columns(frame, keep, notes)
+    shown = frame.head(max_rows).select(columns)
+    labels, rows, numeric, atomic = [], [[] for _ in range(shown.height)], [], []
+    for name, dtype in shown.schema.items():
+        unit = _unit_of(name, dtype, units)
+        labels.append(_label(name, unit))
+        numeric.append(dtype.is_numeric())
+        values = shown.get_column(name)
+        atomic.append(dtype.is_numeric() or dtype.is_temporal() or _short(values))
+        if unit == "%" and dtype.is_numeric() and not name.endswith("_pct"):
+            values = values * 100
+        for row, value in zip(rows, values.to_list(), strict=True):
+            row.append(_text(value))
+    if frame.height > max_rows:
+        notes.append(f"{frame.height - max_rows:,} more rows not shown")
+    return DisplayTable(labels, rows, numeric, notes, title, atomic)
+
+
+def _short(values: pl.Series) -> bool:
+    """Text short enough to keep whole, such as an interval ``[+25.0, +45.5]%``."""
+    return values.dtype == pl.String and (values.str.len_chars().max() or 0) <= 20
+
+
+def _useful_columns(frame: pl.DataFrame, keep: Sequence[str], notes: list[str]) -> list[str]:
+    """The columns worth a reader's eye; the others are named in ``notes``."""
+    if frame.height < 3:  # with one or two rows a constant column still reads as data
+        empty = [c for c in frame.columns if c not in keep and frame.height
+                 and frame[c].null_count() == frame.height]
+        if empty:
+            notes.append(f"empty: {', '.join(empty)}")
+        return [c for c in frame.columns if c not in empty] or frame.columns[:1]
+    constant, empty, repeated = [], [], []
+    text_columns = [c for c, t in frame.schema.items() if t == pl.String]
+    for name in frame.columns:
+        series = frame.get_column(name)
+        if name in keep or name == frame.columns[0]:
+            continue
+        if series.null_count() == frame.height:
+            empty.append(name)
+        elif _is_constant(series):
+            constant.append(f"{_label(name, None)} {_text(series.drop_nulls()[0])}")
+        elif name in text_columns and _repeats(frame, name, text_columns):
+            repeated.append(name)
+    left_out = {c.split(" ")[0] for c in constant}
+    out = [c for c in frame.columns if c not in empty and c not in repeated
+           and _label(c, None).split(" ")[0] not in left_out or c in keep]
+    if constant:
+        notes.append("the same in every row: " + "; ".join(constant))
+    if repeated:
+        notes.append(f"not shown, part of another column: {', '.join(repeated)}")
+    if empty:
+        notes.append(f"empty: {', '.join(empty)}")
+    return out or frame.columns[:1]
+
+
+def _is_constant(series: pl.Series) -> bool:
+    if series.null_count():
+        return False
+    try:
+        return series.n_unique() == 1
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+        return len({_text(v) for v in series.to_list()}) == 1
+
+
+def _repeats(frame: pl.DataFrame, name: str, text_columns: Sequence[str]) -> bool:
+    """Every value of ``name`` is null or a word-part of the same row's value of an earlier
+    text column (``method`` GET and ``tool_name`` /health inside ``endpoint`` GET /health)."""
+    for other in text_columns:
+        if other == name:
+            break
+        inside = frame.select(
+            (pl.col(name).is_null() | pl.col(other).str.contains(pl.col(name), literal=True))
+            .all()).item()
+        if inside:
+            return True
+    return False
