@@ -19,6 +19,9 @@ The file is looked for in the working directory and its parents; the first ``per
     throughput = "10%"             # a drop of 10 %
     error_rate = "0.5pp"           # percentage points (or 0.005)
 
+    [compare.worse_when]           # which way a custom metric is worse (default: from its name)
+    cache_hit_rate = "lower"       # "higher", "lower" or "either"
+
     [compare.slo]                  # absolute objectives; glob -> expression
     "*" = "p(95)<800, rate<0.01"   # k6 style
     "POST /api/quote" = "p95<300"  # perfstats style
@@ -50,7 +53,8 @@ else:  # pragma: no cover
 CONFIG_FILE = "perfstats.toml"
 
 _KNOWN_KEYS = {"alpha", "floor_ms", "resamples", "seed", "window_s", "endpoints", "ignore",
-               "tolerances", "slo", "min_tail", "min_windows"}
+               "tolerances", "slo", "min_tail", "min_windows", "worse_when", "slices"}
+_WORSE_WHEN = ("higher", "lower", "either")
 
 
 def _fraction(value: Any, *, key: str, points: bool = False) -> float:
@@ -88,6 +92,9 @@ class CompareConfig:
         seed: bootstrap seed.
         min_tail: a ``q`` percentile needs ``min_tail / (1 - q)`` requests.
         min_windows: fewest windows for a bootstrap or window-level test.
+        worse_when: metric name -> ``higher``, ``lower`` or ``either``: which way a custom
+            metric is worse (default: inferred from the name, see docs/compare.md).
+        slices: compare per-scenario slices when a run has several scenarios.
         source: the file the settings came from, if any.
     """
 
@@ -102,6 +109,8 @@ class CompareConfig:
     seed: int = 0
     min_tail: float = 10.0
     min_windows: int = 5
+    worse_when: Mapping[str, str] = field(default_factory=dict)
+    slices: bool = True
     source: str | None = None
 
     def drift_settings(self) -> DriftSettings:
@@ -123,6 +132,8 @@ class CompareConfig:
             "window_s": self.window_s,
             "resamples": self.resamples,
             "seed": self.seed,
+            "worse_when": dict(self.worse_when),
+            "slices": self.slices,
             "source": self.source,
         }
 
@@ -180,9 +191,14 @@ def compare_config(table: Mapping[str, Any] | None = None, *, source: str | None
                 raise ConfigError(f"tolerances: unknown metric {metric!r}; use one of "
                                   f"{sorted(DEFAULT_TOLERANCES)}")
             tolerances[metric] = _fraction(value, key=f"tolerances.{metric}",
-                                           points=metric == "error_rate")
+                                           points=metric in ("error_rate", "rate"))
         values["tolerances"] = tolerances
         values["slos"] = compare_slos(table.get("slo", {}))
+        values["worse_when"] = _worse_when(table.get("worse_when", {}))
+        if "slices" in table:
+            if not isinstance(table["slices"], bool):
+                raise ConfigError(f"slices: expected true or false, got {table['slices']!r}")
+            values["slices"] = table["slices"]
         values["endpoints"] = _globs(table.get("endpoints", ()), "endpoints")
         values["ignore"] = _globs(table.get("ignore", ()), "ignore")
     except ConfigError as exc:
@@ -198,6 +214,19 @@ def compare_config(table: Mapping[str, Any] | None = None, *, source: str | None
     config = CompareConfig(**values)
     config.drift_settings()  # validate ranges early
     return config
+
+
+def _worse_when(spec: Any) -> dict[str, str]:
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"worse_when: expected a table metric -> 'higher' | 'lower' | "
+                          f"'either', got {spec!r}")
+    out = {}
+    for metric, value in spec.items():
+        if value not in _WORSE_WHEN:
+            raise ConfigError(f"worse_when.{metric}: expected 'higher', 'lower' or 'either', "
+                              f"got {value!r}")
+        out[str(metric)] = str(value)
+    return out
 
 
 def find_config(start: str | os.PathLike[str] | None = None) -> Path | None:

@@ -104,7 +104,13 @@ def test_summary_only_input_is_threshold_only():
 def test_checks_frame_and_json_schema(runs):
     result = compare(runs["k6/baseline"], runs["k6/candidate"], config=compare_config())
     assert result.checks.columns == list(CHECK_SCHEMA)
-    assert result.checks.height == 7 * 6  # six endpoints and ALL, six metrics
+    http = result.checks.filter(pl.col("kind") == "http")
+    assert http.height == 7 * 6  # six endpoints and ALL, six metrics
+    # The script's checks: k6's checks rate and one pass rate per (group, check).
+    checks = result.checks.filter(pl.col("kind") == "check")
+    assert checks.height == len(runs["k6/baseline"].table("checks"))
+    assert result.checks.filter(pl.col("kind") == "rate")["endpoint"].to_list() == ["checks"]
+    assert set(result.checks["slice"]) == {""}  # one scenario: no slices
     doc = json.loads(result.to_json())
     assert doc["schema_version"] == SCHEMA_VERSION
     assert doc["verdict"] == "NO-GO"
@@ -112,8 +118,8 @@ def test_checks_frame_and_json_schema(runs):
     assert doc["candidate"]["tool"] == "k6" and doc["candidate"]["grain"] == "samples"
     assert isinstance(doc["warnings"], list)
     first = doc["checks"][0]
-    for key in ("endpoint", "metric", "baseline", "candidate", "change_pct", "ci_low", "ci_high",
-                "p_value", "method", "status"):
+    for key in ("endpoint", "kind", "slice", "direction", "metric", "baseline", "candidate",
+                "change_pct", "ci_low", "ci_high", "p_value", "method", "status"):
         assert key in first
     assert doc["settings"]["alpha"] == 0.05 and doc["settings"]["seed"] == 0
     # Same inputs and seed: same answer.

@@ -43,7 +43,7 @@ def test_go_is_exit_0(no_config, data_dir):
     result = _compare(run, run, "--format", "json")
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert doc["verdict"] == "GO" and doc["schema_version"] == 1
+    assert doc["verdict"] == "GO" and doc["schema_version"] == 2
 
 
 def test_markdown_step_summary_and_junit(no_config, data_dir, monkeypatch):

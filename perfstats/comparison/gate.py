@@ -22,6 +22,7 @@ from xml.etree import ElementTree
 import numpy as np
 import polars as pl
 
+from perfstats.comparison.series import load_series, pool_series
 from perfstats.config import CompareConfig, load_compare_config
 from perfstats.render import compare as report
 from perfstats.render.tables import to_html, to_markdown, to_records
@@ -46,13 +47,15 @@ if TYPE_CHECKING:
     import altair as alt
     from rich.text import Text
 
-SCHEMA_VERSION = 1
-"""Version of :meth:`Comparison.to_json`'s layout (see docs/compare.md)."""
+SCHEMA_VERSION = 2
+"""Version of :meth:`Comparison.to_json`'s layout (see docs/compare.md); 2 added the ``kind``,
+``slice`` and ``direction`` of each check."""
 
 RunLike = Run | str | os.PathLike[str]
 
 CHECK_SCHEMA: dict[str, Any] = {
-    "endpoint": pl.String, "metric": pl.String, "status": pl.String,
+    "endpoint": pl.String, "kind": pl.String, "slice": pl.String, "direction": pl.String,
+    "metric": pl.String, "status": pl.String,
     "baseline": pl.Float64, "candidate": pl.Float64, "change_abs": pl.Float64,
     "change_pct": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "ci_unit": pl.String,
     "p_value": pl.Float64, "p_adjusted": pl.Float64, "method": pl.String,
@@ -168,7 +171,7 @@ class Comparison:
         for row in self.checks.iter_rows(named=True):
             case = ElementTree.SubElement(
                 suite, "testcase", classname=f"perfstats.compare.{row['endpoint']}",
-                name=f"{row['endpoint']} {row['metric']}")
+                name=f"{report.subject(row)} {row['metric']}")
             text = (f"{row['status']}: {report.value_text(row['metric'], row['baseline'])} -> "
                     f"{report.value_text(row['metric'], row['candidate'])} "
                     f"({report.change_text(row)}, interval {report.interval_text(row) or 'n/a'}, "
@@ -257,6 +260,8 @@ class _Loaded:
     endpoints: dict[str, EndpointData]
     duration_s: float
     window_s: float | None
+    series: dict[str, EndpointData]
+    directions: dict[str, tuple[str, str]]
 
 
 def _looks_like_path(item: str | os.PathLike[str]) -> bool:
@@ -427,7 +432,12 @@ def _load_runs(runs: Sequence[Run], config: CompareConfig) -> list[_Loaded]:
                                                    windows=run_windows.get(name))
                 if not duration and run_windows:
                     duration = float(next(iter(run_windows.values())).lengths.sum())
-            loaded[run.run_id] = _Loaded(run, endpoints, duration, window_s)
+            lengths = next((e.histogram.lengths for e in endpoints.values()
+                            if e.histogram is not None), None)
+            series = load_series(store, run, lengths=lengths, window_s=window_s,
+                                 declared=config.worse_when, slices=config.slices)
+            loaded[run.run_id] = _Loaded(run, endpoints, duration, window_s, series.data,
+                                         series.directions)
     return [loaded[r.run_id] for r in runs]
 
 
@@ -502,6 +512,52 @@ def _side(loaded: Sequence[_Loaded], config: CompareConfig, warnings: list[str])
         if message not in warnings:
             warnings.append(message)
     return RunData(endpoints, sum(p.duration_s for p in loaded) or 1.0)
+
+
+def _side_series(loaded: Sequence[_Loaded], config: CompareConfig) -> dict[str, EndpointData]:
+    """The custom metrics, checks and scenario slices of one side (several runs pooled).
+
+    The globs of ``endpoints`` and ``ignore`` match custom metrics and checks by name, and
+    slices by their endpoint; whole-scenario slices hold every endpoint, so they are left out
+    when endpoints are chosen or ignored."""
+    filtered = bool(config.endpoints or config.ignore)
+    out: dict[str, EndpointData] = {}
+    for key in dict.fromkeys(k for part in loaded for k in part.series):
+        parts = [p.series[key] for p in loaded if key in p.series]
+        first = parts[0]
+        name = str(first.name)
+        if first.kind == "http":
+            if (name == ALL_ENDPOINTS and filtered) or (
+                    name != ALL_ENDPOINTS and not _selected(name, config.endpoints,
+                                                           config.ignore)):
+                continue
+        elif not _selected(name, config.endpoints, config.ignore):
+            continue
+        if first.histogram is not None or first.summary or first.windows is not None:
+            pooled = replace(_pool(parts), kind=first.kind, name=first.name, slice=first.slice,
+                             direction=first.direction, floor=first.floor)
+        else:
+            pooled = pool_series(parts)
+        if pooled is not None:
+            out[key] = pooled
+    return out
+
+
+def _direction_warning(loaded: Sequence[_Loaded]) -> str | None:
+    """One line naming the directions that were inferred or are not known."""
+    found: dict[str, tuple[str, str]] = {}
+    for part in loaded:
+        found.update(part.directions)
+    groups: dict[str, list[str]] = {}
+    for name, (direction, how) in sorted(found.items()):
+        if how == "inferred":
+            groups.setdefault(f"{direction} is worse (from the name)", []).append(name)
+        elif direction == "either" and how == "default":
+            groups.setdefault("either way is tested (not known)", []).append(name)
+    if not groups:
+        return None
+    text = "; ".join(f"{what}: {', '.join(names)}" for what, names in groups.items())
+    return f"custom metric directions: {text}; declare them in [compare.worse_when]"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -600,8 +656,9 @@ def _apply_slos(checks: Sequence[Check], config: CompareConfig, warnings: list[s
             warnings.append(f"SLO {objective} on {glob!r} is not checked by compare "
                             f"(compare checks {', '.join(METRICS)})")
     for check in checks:
+        # Endpoint SLOs apply to whole-run HTTP checks; other series have [thresholds].
         broken = breaches(config.slos, endpoint=check.endpoint, aggregation=check.metric,
-                          value=check.candidate)
+                          value=check.candidate) if check.kind == "http" and not check.slice else []
         if broken:
             note = f"breaks SLO {', '.join(map(str, broken))}" + (
                 f"; {check.note}" if check.note else "")
@@ -690,8 +747,16 @@ def compare(
     cand_data = _side([cand_loaded], config, warnings)
     if not [n for n in (*base_data.endpoints, *cand_data.endpoints) if n != ALL_ENDPOINTS]:
         warnings.append("no endpoint left to compare after --endpoint/--ignore")
-    checks = drift_checks(base_data, cand_data, config.drift_settings())
+    # Custom metrics, checks and scenario slices enter the same list of checks.
+    base_all = RunData({**base_data.endpoints, **_side_series(base_loaded, config)},
+                       base_data.duration_s)
+    cand_all = RunData({**cand_data.endpoints, **_side_series([cand_loaded], config)},
+                       cand_data.duration_s)
+    checks = drift_checks(base_all, cand_all, config.drift_settings())
     warnings = _profile_warnings(base_loaded, cand_loaded, base_data, cand_data, checks) + warnings
+    direction = _direction_warning([*base_loaded, cand_loaded])
+    if direction:
+        warnings.append(direction)
     checks = _apply_slos(checks, config, warnings)
     frame = pl.DataFrame([c.to_dict() for c in checks], schema=CHECK_SCHEMA) if checks \
         else pl.DataFrame(schema=CHECK_SCHEMA)

@@ -38,20 +38,27 @@ _GAP = 2
 # --------------------------------------------------------------------------------- cells
 
 
+def subject(row: Mapping[str, Any]) -> str:
+    """What a check is about: the endpoint, custom metric or check, with its slice in k6's tag
+    notation (``POST /api/quote{scenario:quote_flow}``)."""
+    cut = row.get("slice") or ""
+    return f"{row['endpoint']}{{{cut}}}" if cut else str(row["endpoint"])
+
+
 def value_text(metric: str, value: float | None) -> str:
     """A measured value with its unit: ``41.0 ms``, ``82.26/s``, ``1.93%``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    if metric == "error_rate":
+    if metric in ("error_rate", "rate"):
         return f"{value * 100:.2f}%"
-    if metric == "throughput":
+    if metric in ("throughput", "per_second"):
         return f"{value:,.2f}/s"
     return f"{value:,.1f} ms" if value >= 10 else f"{value:,.2f} ms"
 
 
 def change_text(row: Mapping[str, Any]) -> str:
-    """The change: ``+35.9%`` (latency, throughput) or ``+1.12 pp`` (error rate)."""
-    if row["metric"] == "error_rate":
+    """The change: ``+35.9%`` (latency, throughput) or ``+1.12 pp`` (error rate, Rates)."""
+    if row["metric"] in ("error_rate", "rate"):
         return "" if row["change_abs"] is None else f"{row['change_abs'] * 100:+.2f} pp"
     return "" if row["change_pct"] is None else f"{row['change_pct']:+.1f}%"
 
@@ -84,7 +91,7 @@ def p_text(row: Mapping[str, Any]) -> str:
 
 def check_text(row: Mapping[str, Any]) -> str:
     """One check in words, for the headline: what changed, how sure, against which tolerance."""
-    name = f"{row['endpoint']} {row['metric']}"
+    name = f"{subject(row)} {row['metric']}"
     if row["status"] == "slo_breach":
         breach = row["note"].split(";", 1)[0] if row["note"] else "breaks its SLO"
         return f"{name} {value_text(row['metric'], row['candidate'])} {breach}"
@@ -133,7 +140,7 @@ def attention(ordered: pl.DataFrame, *, all_checks: bool = False) -> pl.DataFram
 def display_frame(ordered: pl.DataFrame) -> pl.DataFrame:
     """The checks as readable strings (:data:`DISPLAY_COLUMNS`), for markdown and HTML."""
     rows = [{
-        "endpoint": row["endpoint"], "metric": row["metric"], "status": row["status"],
+        "endpoint": subject(row), "metric": row["metric"], "status": row["status"],
         "baseline": value_text(row["metric"], row["baseline"]),
         "candidate": value_text(row["metric"], row["candidate"]),
         "change": change_text(row), "interval": interval_text(row),
@@ -168,7 +175,7 @@ def terminal_table(ordered: pl.DataFrame, *, width: int = 100) -> Text:
     rows = ordered.to_dicts()
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(row["endpoint"], []).append(row)
+        groups.setdefault(subject(row), []).append(row)
     columns = list(_TERMINAL)
     cells = [[cell(r) for _, cell, _ in columns] for r in rows]
     widths = _widths([h for h, _, _ in columns], cells)

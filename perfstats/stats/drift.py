@@ -58,14 +58,32 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     "mean": 0.10,
     "throughput": 0.10,
     "error_rate": 0.005,
+    "rate": 0.005,
+    "per_second": 0.10,
 }
-"""Practical margins: relative for latency (+10 %) and throughput (-10 %), absolute for the error
-rate (+0.5 percentage points)."""
+"""Practical margins: relative for latency and custom Trends (+10 %), throughput and counters per
+second (10 % in the worse direction), absolute for the error rate and other Rates (0.5
+percentage points)."""
 
 LATENCY_METRICS = ("p50", "p95", "p99", "mean")
 AUTO_WINDOWS = 30
 """A run is cut into about this many windows unless a window length is given."""
 METRICS = (*LATENCY_METRICS, "throughput", "error_rate")
+"""The statistics of an HTTP endpoint (kind ``http``)."""
+KIND_METRICS: dict[str, tuple[str, ...]] = {
+    "http": METRICS,
+    "trend": LATENCY_METRICS,
+    "rate": ("rate",),
+    "check": ("rate",),
+    "counter": ("per_second",),
+}
+"""The statistics compared for each kind of series: HTTP endpoints, custom Trends, Rates, checks
+(a pass rate) and Counters (per second)."""
+ALL_METRICS = tuple(dict.fromkeys(m for ms in KIND_METRICS.values() for m in ms))
+DIRECTIONS = ("higher", "lower", "either")
+"""When a series is worse: ``higher`` (latency, errors), ``lower`` (success rates, work done per
+second) or ``either`` (not known: a change either way is tested, two-sided)."""
+_PROPORTIONS = frozenset({"error_rate", "rate"})
 _QUANTILE = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 
 
@@ -85,6 +103,15 @@ class EndpointData:
             threshold-only checks and as the reported values of window-level checks.
         histogram: per-window histograms of raw samples, when the tool gave samples.
         windows: per-window summaries, when the tool gave only those.
+        kind: ``http`` (an endpoint), ``trend``, ``rate``, ``check`` or ``counter`` (see
+            :data:`KIND_METRICS`). For a rate or a check, ``count`` is the number of values and
+            ``errors`` the number of true (non-zero) ones, e.g. passes.
+        name: the name shown (default: the key of the series in :attr:`RunData.endpoints`).
+        slice: ``""`` for the whole run, else the tag it is cut by (``scenario:booking_flow``).
+        direction: when the series is worse, one of :data:`DIRECTIONS`.
+        floor: whether ``floor_ms`` applies (latencies and time Trends; not other Trends).
+        amounts: for a counter, ``(per-window sums, window lengths in s)`` when there are
+            windows; ``amount`` is its whole-run total.
     """
 
     count: int
@@ -92,6 +119,13 @@ class EndpointData:
     summary: Mapping[str, float] = field(default_factory=dict)
     histogram: WindowHistogram | None = None
     windows: WindowSummaries | None = None
+    kind: str = "http"
+    name: str | None = None
+    slice: str = ""
+    direction: str = "higher"
+    floor: bool = True
+    amount: float | None = None
+    amounts: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +166,7 @@ class DriftSettings:
             raise ValueError(f"alpha must be in (0, 0.5), got {self.alpha}")
         if self.resamples < 100:
             raise ValueError(f"resamples must be at least 100, got {self.resamples}")
-        unknown = set(self.tolerances) - set(METRICS)
+        unknown = set(self.tolerances) - set(ALL_METRICS)
         if unknown:
             raise ValueError(f"unknown metrics in tolerances: {sorted(unknown)}")
         if any(v < 0 for v in self.tolerances.values()) or self.floor_ms < 0:
@@ -150,6 +184,8 @@ class Check:
     ``baseline``/``candidate`` are in ms, req/s or 0-1 (error rate); ``change_abs`` is their
     difference and ``change_pct`` their relative change. ``ci_low``/``ci_high`` bound the change:
     in per cent for latency and throughput, in percentage points for the error rate (``ci_unit``).
+    ``kind``, ``slice`` and ``direction`` are those of the series (:class:`EndpointData`); for a
+    custom metric ``endpoint`` is the metric's name, for a check ``GROUP check name``.
     ``detectable`` is the smallest change (same unit, in the worse direction) that this data would
     flag as a regression with 80 % power if it were the only one (BH level alpha / m).
     ``tolerance`` is the margin the change was held against, in the interval's unit and the worse
@@ -161,6 +197,9 @@ class Check:
     """
 
     endpoint: str
+    kind: str
+    slice: str
+    direction: str
     metric: str
     baseline: float | None
     candidate: float | None
@@ -196,6 +235,10 @@ class _Pending:
     n_candidate: int
     method: str
     estimate: float | None = None
+    kind: str = "http"
+    slice: str = ""
+    direction: str = "higher"
+    sign: float = 1.0
     low: float | None = None
     high: float | None = None
     p_value: float | None = None
@@ -258,15 +301,16 @@ def _summary_values(data: EndpointData) -> dict[str, float]:
     return values
 
 
-def _latency_margin(settings: DriftSettings, metric: str, baseline: float | None) -> float:
+def _latency_margin(settings: DriftSettings, metric: str, baseline: float | None, *,
+                    floor: bool = True) -> float:
     relative = settings.tolerance(metric)
-    if baseline is not None and baseline > 0 and settings.floor_ms > 0:
+    if floor and baseline is not None and baseline > 0 and settings.floor_ms > 0:
         relative = max(relative, settings.floor_ms / baseline)
     return math.log1p(relative)
 
 
-def _throughput_margin(settings: DriftSettings) -> float:
-    return -math.log1p(-min(settings.tolerance("throughput"), 0.999))
+def _throughput_margin(settings: DriftSettings, metric: str = "throughput") -> float:
+    return -math.log1p(-min(settings.tolerance(metric), 0.999))
 
 
 @dataclass(frozen=True)
@@ -284,6 +328,11 @@ class _Pair:
     def counts(self) -> tuple[int, int]:
         return self.base.count, self.cand.count
 
+    @property
+    def sign(self) -> float:
+        """+1 when higher is worse, -1 when lower is worse."""
+        return -1.0 if self.base.direction == "lower" else 1.0
+
     def stat(self, metric: str, values: tuple[float | None, float | None], method: str,
              reps: Replicates, margin: float, *, p: float | None = None,
              sign: float = 1.0) -> _Pending:
@@ -297,7 +346,7 @@ class _Pair:
             p = reps.p_greater(margin) if p is None else p
         return _Pending(self.name, metric, *values, *self.counts, method,
                         estimate=sign * reps.estimate, low=low, high=high, p_value=p,
-                        se=reps.se, margin=margin)
+                        se=reps.se, margin=margin, sign=sign)
 
     def threshold(self, metric: str, values: tuple[float | None, float | None], margin: float,
                   note: str, *, sign: float = 1.0) -> _Pending:
@@ -305,9 +354,9 @@ class _Pair:
         b, c = values
         if b is None or c is None or not (b > 0 and c > 0):
             return _Pending(self.name, metric, b, c, *self.counts, "threshold-only",
-                            status="insufficient_data", note="no value reported")
+                            status="insufficient_data", note="no value reported", sign=sign)
         return _Pending(self.name, metric, b, c, *self.counts, "threshold-only",
-                        estimate=sign * math.log(c / b), margin=margin, note=note)
+                        estimate=sign * math.log(c / b), margin=margin, note=note, sign=sign)
 
     def latency(self, boot: HistogramBootstrap | None,
                 windows: tuple[WindowSummaries | None, WindowSummaries | None]) -> list[_Pending]:
@@ -327,10 +376,12 @@ class _Pair:
                                     status="insufficient_data",
                                     note=f"{metric} needs at least {need} requests per run"))
                 continue
-            margin = _latency_margin(settings, metric, values[0])
+            margin = _latency_margin(settings, metric, values[0], floor=self.base.floor)
+            sign = self.sign
             if boot is not None:
                 out.append(self.stat(metric, (boot.baseline[metric], boot.candidate[metric]),
-                                     "block-bootstrap", boot.log_ratios[metric], margin))
+                                     "block-bootstrap", boot.log_ratios[metric], margin,
+                                     sign=sign))
                 continue
             test = None
             if wb is not None and wc is not None and wweights is not None:
@@ -341,8 +392,10 @@ class _Pair:
                                                 min_tail=settings.min_window_tail,
                                                 min_windows=settings.min_windows)
             if test is not None:
+                p = test.welch.p_greater(margin) if sign > 0 \
+                    else 1.0 - test.welch.p_greater(-margin)
                 check = self.stat(metric, values, "window-level", test.log_ratio, margin,
-                                  p=test.welch.p_greater(margin))
+                                  p=p, sign=sign)
                 if metric != "mean":
                     used = f"{test.windows[0]} and {test.windows[1]} windows"
                     check = replace(check, note=f"change of the count-weighted window {metric} "
@@ -352,7 +405,7 @@ class _Pair:
                 per_window = min_window_count(q, settings.min_window_tail)
                 why = ("no per-window data" if wb is None or wc is None else
                        f"fewer than {settings.min_windows} windows with {per_window}+ requests")
-                out.append(self.threshold(metric, values, margin, why))
+                out.append(self.threshold(metric, values, margin, why, sign=sign))
         return out
 
     def throughput(self, from_histograms: bool,
@@ -397,6 +450,67 @@ class _Pair:
                         err.method, estimate=err.difference, low=err.ci_low, high=err.ci_high,
                         p_value=err.p_beyond, se=err.se, margin=margin)
 
+    def proportion(self) -> _Pending:
+        """A Rate (or a check's pass rate): the share of true values, tested as a proportion
+        whose bad side is the true values (higher is worse) or the false ones (lower is
+        worse)."""
+        margin = self.settings.tolerance("rate")
+        if self.base.errors is None or self.cand.errors is None:
+            return _Pending(self.name, "rate", None, None, *self.counts, "none",
+                            status="insufficient_data", note="no pass/fail counts")
+        (t_b, n_b), (t_c, n_c) = (self.base.errors, self.base.count), \
+            (self.cand.errors, self.cand.count)
+        sign = self.sign
+        bad_b, bad_c = (t_b, t_c) if sign > 0 else (n_b - t_b, n_c - t_c)
+        err = compare_error_rates(bad_b, n_b, bad_c, n_c,
+                                  confidence=1.0 - 2.0 * self.settings.alpha, margin=margin)
+        return _Pending(self.name, "rate", t_b / n_b, t_c / n_c, *self.counts, err.method,
+                        estimate=err.difference, low=err.ci_low, high=err.ci_high,
+                        p_value=err.p_beyond, se=err.se, margin=margin, sign=sign)
+
+    def per_second(self) -> _Pending:
+        """A counter's total per second, with a window bootstrap of its spread when both runs
+        have per-window sums."""
+        settings = self.settings
+        sign = self.sign
+        margin = _latency_margin(settings, "per_second", None, floor=False) if sign > 0 \
+            else _throughput_margin(settings, "per_second")
+        rates = tuple(None if d.amount is None else d.amount / t
+                      for d, t in zip((self.base, self.cand), self.durations, strict=True))
+        values = (rates[0], rates[1])
+        sides = [d.amounts for d in (self.base, self.cand)]
+        if sides[0] is None or sides[1] is None or values[0] is None or values[1] is None:
+            return self.threshold("per_second", values, margin, "no per-window data",
+                                  sign=sign)
+        if min(_active_windows(a) for a, _ in sides) < settings.min_windows:
+            return self.threshold("per_second", values, margin,
+                                  f"fewer than {settings.min_windows} windows", sign=sign)
+        if not (values[0] > 0 and values[1] > 0):
+            return self.threshold("per_second", values, margin, "", sign=sign)
+        trimmed = [(a[1:-1], t[1:-1]) if len(a) >= settings.min_windows + 2 else (a, t)
+                   for a, t in sides]
+        spread = log_ratio_of_sums(
+            (trimmed[0][0], trimmed[1][0]), (trimmed[0][1], trimmed[1][1]),
+            self.weights.pair(len(trimmed[0][0]), len(trimmed[1][0])))
+        point = math.log(values[1] / values[0])
+        reps = Replicates(point, point + spread.replicates - spread.estimate)
+        return self.stat("per_second", values, "block-bootstrap", reps, margin, sign=sign)
+
+    def checks(self, boot: HistogramBootstrap | None,
+               windows: tuple[WindowSummaries | None, WindowSummaries | None]) -> list[_Pending]:
+        """Every check of this series, by its kind."""
+        kind = self.base.kind
+        if kind == "http":
+            return [*self.latency(boot, windows), self.throughput(boot is not None, windows),
+                    self.error_rate()]
+        if kind == "trend":
+            return self.latency(boot, windows)
+        if kind in ("rate", "check"):
+            return [self.proportion()]
+        if kind == "counter":
+            return [self.per_second()]
+        raise ValueError(f"unknown kind of series {kind!r}")
+
 
 def _endpoint_checks(
     name: str,
@@ -406,15 +520,33 @@ def _endpoint_checks(
     settings: DriftSettings,
     weights: _Weights,
 ) -> list[_Pending]:
+    like = base if base is not None else cand
+    assert like is not None
+    label = like.name or name
+    tags = {"kind": like.kind, "slice": like.slice, "direction": like.direction}
     if base is None or cand is None or base.count == 0 or cand.count == 0:
         missing = "baseline" if base is None or base.count == 0 else "candidate"
+        what = "requests" if like.kind == "http" else "values"
         return [
-            _Pending(name, metric, None, None, base.count if base else 0,
+            _Pending(label, metric, None, None, base.count if base else 0,
                      cand.count if cand else 0, "none", status="insufficient_data",
-                     note=f"no requests in the {missing}")
-            for metric in METRICS
+                     note=f"no {what} in the {missing}", **tags)
+            for metric in KIND_METRICS[like.kind]
         ]
-    pair = _Pair(name, base, cand, durations, settings, weights)
+    if like.direction == "either":
+        # Not known which way is worse: both one-sided tests, the observed direction kept and
+        # its p-value doubled (a two-sided test).
+        up = _endpoint_checks(name, replace(base, direction="higher"),
+                              replace(cand, direction="higher"), durations, settings, weights)
+        down = _endpoint_checks(name, replace(base, direction="lower"),
+                                replace(cand, direction="lower"), durations, settings, weights)
+        both = []
+        for hi, lo in zip(up, down, strict=True):
+            pick = lo if (lo.estimate or 0.0) > (hi.estimate or 0.0) else hi
+            p = None if pick.p_value is None else min(1.0, 2.0 * pick.p_value)
+            both.append(replace(pick, p_value=p, direction="either"))
+        return both
+    pair = _Pair(label, base, cand, durations, settings, weights)
     boot: HistogramBootstrap | None = None
     hb, hc = base.histogram, cand.histogram
     if (
@@ -425,8 +557,7 @@ def _endpoint_checks(
         boot = bootstrap_histograms(hb, hc, weights.pair(hb.n_windows, hc.n_windows),
                                     list(_QUANTILE.values()))
     windows = (None, None) if boot is not None else (as_windows(base), as_windows(cand))
-    return [*pair.latency(boot, windows), pair.throughput(boot is not None, windows),
-            pair.error_rate()]
+    return [replace(p, **tags) for p in pair.checks(boot, windows)]
 
 
 def _finish(
@@ -434,12 +565,12 @@ def _finish(
 ) -> Check:
     status, note = pending.status, pending.note
     ci_low = ci_high = detectable = None
-    relative = pending.metric != "error_rate"
-    sign = -1.0 if pending.metric == "throughput" else 1.0
+    relative = pending.metric not in _PROPORTIONS
+    sign = pending.sign
 
     def shown(oriented: float) -> float:
-        # Oriented scale -> reported unit: % change for ratios, percentage points for error rates.
-        return 100.0 * math.expm1(sign * oriented) if relative else 100.0 * oriented
+        # Oriented scale -> reported unit: % change for ratios, percentage points for rates.
+        return 100.0 * math.expm1(sign * oriented) if relative else 100.0 * sign * oriented
 
     if status is None and pending.estimate is not None and pending.margin is not None:
         if pending.low is None or pending.high is None or p_adjusted is None:
@@ -464,7 +595,8 @@ def _finish(
     elif b is not None and c is not None and b > 0:
         change_pct = 100.0 * (c / b - 1.0)
     return Check(
-        endpoint=pending.endpoint, metric=pending.metric, baseline=b, candidate=c,
+        endpoint=pending.endpoint, kind=pending.kind, slice=pending.slice,
+        direction=pending.direction, metric=pending.metric, baseline=b, candidate=c,
         change_abs=change_abs, change_pct=change_pct, ci_low=ci_low, ci_high=ci_high,
         ci_unit="%" if relative else "pp", p_value=pending.p_value, p_adjusted=p_adjusted,
         method=pending.method, status=status or "insufficient_data", detectable=detectable,
@@ -478,7 +610,7 @@ def _nominal_margin(settings: DriftSettings, metric: str) -> float:
     """The oriented margin of ``metric`` before any floor (for checks that were not tested)."""
     if metric == "throughput":
         return _throughput_margin(settings)
-    if metric == "error_rate":
+    if metric in _PROPORTIONS:
         return settings.tolerance(metric)
     return math.log1p(settings.tolerance(metric))
 
