@@ -4,6 +4,9 @@ protocol through a pipe (``--remote-debugging-pipe``: no port, no driver downloa
 Every chart must render (an SVG or a canvas per chart), no JavaScript error or warning may be
 logged, and no request may leave the machine (only file: and data: URLs). A full-page screenshot
 of each report is saved under ``test-artifacts/`` (gitignored).
+
+A notebook template exported by a plain ``jupyter nbconvert --to html --execute`` (no perfstats
+pipeline) must draw every chart too, with the network off (``nbconvert-*.png``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import queue
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ROOT
+from helpers import DATA, ROOT
 from report_cases import CHARTS, TEMPLATES
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -169,4 +173,75 @@ def test_report_renders_offline_in_chromium(name: str, html_reports: dict,
     assert not console, [[a.get("value") for a in p["args"]] for p in console]
     logged = [p["entry"] for p in _of(session, events, "Log.entryAdded")
               if p["entry"]["level"] in ("error", "warning")]
+    assert not logged, logged
+
+
+NOTEBOOK_PARAMETERS = {
+    "run_summary": {"run": DATA / "k6" / "candidate"},
+    "compare": {"baseline": DATA / "k6" / "baseline", "run": DATA / "k6" / "candidate"},
+}
+# nbconvert's own lab template asks for require.js and MathJax from a CDN on every page it
+# writes (not a chart's doing); with the network off they fail and the page still works.
+NBCONVERT_TEMPLATE_URLS = ("https://cdnjs.cloudflare.com/ajax/libs/require.js/",
+                           "https://cdnjs.cloudflare.com/ajax/libs/mathjax/")
+DRAWN_IMAGES = """JSON.stringify(Array.from(document.querySelectorAll(
+    ".jp-OutputArea-output img[src^='data:image/svg+xml']")).map(img => img.naturalWidth))"""
+
+
+def _plain_export(name: str, workdir: Path) -> Path:
+    """The bundled template with its parameters set in place, executed and exported by a plain
+    ``jupyter nbconvert --to html --execute`` (the default kernel, no perfstats pipeline)."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            cell.source = "db = None\nconfig = None\nslo = None\n" + "".join(
+                f"{key} = {str(value)!r}\n" for key, value in NOTEBOOK_PARAMETERS[name].items())
+    source = workdir / f"{name}.ipynb"
+    nbformat.write(nb, source)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--execute",
+                    str(source)], check=True, capture_output=True, env=env, cwd=workdir)
+    return source.with_suffix(".html")
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOK_PARAMETERS))
+def test_plain_nbconvert_export_draws_every_chart_offline(name: str, tmp_path: Path,
+                                                          browser: Chromium) -> None:
+    page = _plain_export(name, tmp_path)
+    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+        "sessionId"]
+    for domain in ("Network", "Runtime", "Log", "Page"):
+        browser.send(f"{domain}.enable", session=session)
+    browser.send("Network.emulateNetworkConditions", {
+        "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        session=session)
+    browser.send("Emulation.setDeviceMetricsOverride", {"width": 1200, "height": 900,
+                                                        "deviceScaleFactor": 1, "mobile": False},
+                 session=session)
+    browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=session)
+    deadline = time.monotonic() + TIMEOUT_S
+    drawn: list[int] = []
+    while time.monotonic() < deadline and not (drawn and all(drawn)):
+        time.sleep(0.3)
+        answer = browser.send("Runtime.evaluate", {"expression": DRAWN_IMAGES,
+                                                   "returnByValue": True}, session=session)
+        drawn = json.loads(answer["result"].get("value") or "[]")
+    _screenshot(browser, session, ARTIFACTS / f"nbconvert-{name}.png")
+
+    text = page.read_text(encoding="utf-8")
+    assert "Error loading script" not in text and "cdn.jsdelivr.net" not in text
+    charts = text.count('src="data:image/svg+xml')
+    assert len(drawn) == CHARTS[name] == charts, f"charts drawn: {drawn}"
+    assert all(width > 100 for width in drawn), drawn
+    events = browser.events
+    requests = [p["request"]["url"] for p in _of(session, events, "Network.requestWillBeSent")]
+    others = [u for u in requests if not u.startswith(("file:", "data:"))]
+    assert all(u.startswith(NBCONVERT_TEMPLATE_URLS) for u in others), others
+    assert not _of(session, events, "Runtime.exceptionThrown")
+    logged = [p["entry"] for p in _of(session, events, "Log.entryAdded")
+              if p["entry"]["level"] == "error"
+              and not str(p["entry"].get("url", "")).startswith(NBCONVERT_TEMPLATE_URLS)]
     assert not logged, logged

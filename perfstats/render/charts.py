@@ -9,6 +9,12 @@ One look for every chart, without touching altair's global theme: the same sizes
 colours (baseline grey, candidate orange), verdict colours and a titled axis with its unit on
 every axis. Data is embedded inline (``alt.InlineData``), so a chart is self-contained.
 
+Charts render with no network anywhere: importing this module makes ``perfstats`` altair's
+renderer unless one was chosen (``alt.renderers.enable(...)`` before or after still wins). It
+shows a chart as its Vega-Lite spec (JupyterLab and VS Code draw it interactively with their
+bundled Vega) and as an SVG drawn by vl-convert (what a plain ``jupyter nbconvert --to html``
+export, GitHub and other static viewers show), never through a script from a CDN.
+
 Builders:
     latency_over_time       percentiles per endpoint against time since the start
     throughput_over_time    requests/s, error rate and active users against time
@@ -45,6 +51,41 @@ VERDICT_COLORS = {"regression": "#d62728", "slo_breach": "#9467bd", "inconclusiv
                   "insufficient_data": "#c7c7c7", "improved": "#2ca02c", "ok": "#7f7f7f",
                   "no change": "#7f7f7f"}
 """Colours of compare's statuses (``perfstats.compare``), worst first."""
+
+
+OFFLINE_RENDERER = "perfstats"
+"""Altair renderer name: Vega-Lite spec + inline SVG (no CDN), enabled on import."""
+
+
+def offline_bundle(spec: dict[str, Any], **_metadata: Any) -> dict[str, Any]:
+    """The mime bundle of a chart for Jupyter: the Vega-Lite spec (interactive where the
+    front end has Vega: JupyterLab, VS Code), an SVG (every static export) and a text line."""
+    import re
+
+    found = re.search(r"/v(\d+)\.(\d+)", str(spec.get("$schema", "")))
+    version = f"{found[1]}.{found[2]}" if found else None
+    bundle: dict[str, Any] = {
+        f"application/vnd.vegalite.v{found[1] if found else 6}+json": spec,
+        "text/plain": "<perfstats chart: the SVG or the interactive view shows it>",
+    }
+    try:
+        import vl_convert
+    except ImportError:  # without the report extra: spec only, drawn where a front end can
+        return bundle
+    bundle["image/svg+xml"] = vl_convert.vegalite_to_svg(spec, vl_version=version)
+    return bundle
+
+
+def use_offline_renderer(*, force: bool = False) -> None:
+    """Make :data:`OFFLINE_RENDERER` altair's renderer; unless ``force``, only when altair's
+    own ``default`` (whose HTML loads Vega from a CDN) is active."""
+    if OFFLINE_RENDERER not in alt.renderers.names():
+        alt.renderers.register(OFFLINE_RENDERER, offline_bundle)
+    if force or alt.renderers.active == "default":
+        alt.renderers.enable(OFFLINE_RENDERER)
+
+
+use_offline_renderer()
 
 
 def _values(frame: pl.DataFrame, columns: Sequence[str]) -> alt.InlineData:
