@@ -28,14 +28,18 @@ def test_no_go_is_exit_1_with_table_and_verdict_line(no_config, data_dir):
     result = _compare(str(data_dir / "k6/baseline"), str(data_dir / "k6/candidate"))
     assert result.exit_code == 1
     lines = result.stdout.strip().splitlines()
-    assert lines[-1].startswith("NO-GO: 2 regression")
+    # The headline comes last (its continuation lines, when it wraps, are indented).
+    verdict = next(k for k, line in enumerate(lines) if line.startswith("NO-GO: "))
+    assert lines[verdict].startswith("NO-GO: 2 regression")
+    assert all(line.startswith("  ") for line in lines[verdict + 1:])
     body = "\n".join(lines)
     # Worst first: the first endpoint is the regressed one, its first check a regression.
     first = next(k for k, line in enumerate(lines) if line.startswith("POST /api/"))
     assert lines[first] == "POST /api/quote" and lines[first + 1].split()[1] == "regression"
     assert "POST /api/quote" in body
     # Validity warnings come before the verdict line.
-    assert lines[-2].startswith("warning: too few requests for p99")
+    warning = max(k for k, line in enumerate(lines[:verdict]) if not line.startswith("  "))
+    assert lines[warning].startswith("warning: too few requests for p99")
 
 
 def test_go_is_exit_0(no_config, data_dir):

@@ -33,6 +33,7 @@ DISPLAY_COLUMNS = ("endpoint", "metric", "status", "baseline", "candidate", "cha
                    "tolerance", P_COLUMN, "method")
 """Columns of the readable check table (markdown, HTML)."""
 _GAP = 2
+_NO_BREAK = "\u00a0"
 
 
 # --------------------------------------------------------------------------------- cells
@@ -112,12 +113,14 @@ def status_counts(checks: pl.DataFrame) -> str:
     return f"{', '.join(parts)} ({checks.height} checks)"
 
 
-def headline(verdict: str, ordered: pl.DataFrame) -> str:
+def headline(verdict: str, ordered: pl.DataFrame, *, space: str = " ") -> str:
     """Verdict, status counts and the failing checks with change, interval and tolerance.
 
     Args:
         verdict: ``GO`` or ``NO-GO``.
         ordered: the checks, worst first.
+        space: the space inside the words about one check (a no-break space keeps each of them
+            on one line when the headline is wrapped).
     """
     line = f"{verdict}: {status_counts(ordered)}"
     failing = ordered.filter(pl.col("status").is_in(list(FAILING))).to_dicts()
@@ -126,7 +129,7 @@ def headline(verdict: str, ordered: pl.DataFrame) -> str:
     named = [check_text(row) for row in failing]
     if len(named) > NAMED_IN_HEADLINE:
         named = [f"first {named[0]}", f"... {len(named) - 2} more ...", f"last {named[-1]}"]
-    return f"{line}; failing: " + "; ".join(named)
+    return f"{line}; failing: " + "; ".join(n.replace(" ", space) for n in named)
 
 
 # --------------------------------------------------------------------------------- tables
@@ -227,15 +230,18 @@ def terminal_report(ordered: pl.DataFrame, *, verdict: str, title: str,
     if shown.height:
         out.append(_wrapped(P_LEGEND, width), style="dim")
     for warning in warnings:
-        out.append(f"warning: {warning}\n")
+        out.append(_wrapped(f"warning: {warning}", width, indent="  "))
     for note in notes:
-        out.append(f"note: {note}\n")
-    out.append(headline(verdict, ordered), style=_verdict_style(verdict))
+        out.append(_wrapped(f"note: {note}", width, indent="  "))
+    kept = _wrapped(headline(verdict, ordered, space=_NO_BREAK), width, indent="  ")
+    out.append(kept.replace(_NO_BREAK, " ").rstrip("\n"), style=_verdict_style(verdict))
     return out
 
 
-def _wrapped(text: str, width: int) -> str:
-    return textwrap.fill(text, width=max(width, 40), break_on_hyphens=False) + "\n"
+def _wrapped(text: str, width: int, *, indent: str = "") -> str:
+    """``text`` broken between words to ``width`` columns; later lines start with ``indent``."""
+    return textwrap.fill(text, width=max(width, 40), break_on_hyphens=False,
+                         break_long_words=False, subsequent_indent=indent) + "\n"
 
 
 def _verdict_style(verdict: str) -> str:
