@@ -142,13 +142,13 @@ def test_regression_factor_counts_only_real_changes() -> None:
         "slo_source": None})
     regression = pl.DataFrame({
         "endpoint": ["A", "B", "C", "D"], "base_mean": [80.0, 50.0, 15.0, 9.5],
-        "delta_mean_ms": [20.0, 0.0, 5.0, 0.5], "delta_mean_low": [10.0, -1.0, -1.0, 0.1],
+        "delta_mean_ms": [20.0, 0.0, 5.0, 0.5], "delta_mean_low": [10.0, -1.0, 1.0, 0.1],
         "delta_mean_high": [30.0, 1.0, 11.0, 0.9],
         "mean_status": ["regression", "ok", "inconclusive", "ok"],
         "base_error_rate": [0.0, 0.01, 0.0, 0.0], "delta_error_rate": [0.0, 0.02, 0.0, 0.0],
         "delta_error_low": [-0.001, 0.005, -0.001, -0.001],
         "delta_error_high": [0.001, 0.035, 0.001, 0.001],
-        "error_status": ["ok", "inconclusive", "ok", "ok"]})
+        "error_status": ["ok", "regression", "ok", "ok"]})
     table = impact_table(parts, hours=1.0, regression=regression)
     a, b, c, d = (table.filter(pl.col("item") == x).row(0, named=True) for x in "ABCD")
     # A: +20 ms x 1000 requests/h = 20 s/h (interval 10-30)
@@ -166,7 +166,8 @@ def test_regression_factor_counts_only_real_changes() -> None:
     assert b["score_s_per_h"] == pytest.approx(150.0)
     assert b["driver"] == "error regression"
     assert "back to 1% (now 3%)" in b["gain"]
-    # C: +5 ms x 2000/h = 10 s/h, but its interval includes zero: reported, not scored
+    # C: +5 ms x 2000/h = 10 s/h, interval above zero, but compare calls it inconclusive (not
+    # beyond its tolerance with confidence): reported, not scored
     assert c["extra_wait_s_per_h"] == pytest.approx(10.0)
     assert c["score_s_per_h"] == 0.0
     assert c["driver"] == "time share"
@@ -201,7 +202,7 @@ def test_error_kinds_split_new_errors_against_the_baseline_share() -> None:
                            "endpoint": "B", "errors": [25, 5], "count": 1000,
                            "base_share": [0.01, 0.005]})
     regression = pl.DataFrame({"endpoint": ["B"], "delta_error_rate": [0.015],
-                               "delta_error_low": [0.004], "error_status": ["inconclusive"]})
+                               "delta_error_low": [0.004], "error_status": ["regression"]})
     table = impact_table(parts, hours=1.0, regression=regression, errors=errors)
     http = table.filter(pl.col("item") == "B: HTTP 500").row(0, named=True)
     timeout = table.filter(pl.col("item") == "B: timeout").row(0, named=True)
@@ -366,17 +367,28 @@ def test_injected_regressions_rank_first_and_second(data_store: perfstats.Store,
     result = bottlenecks(candidate, baseline=baseline, slo=slo)
     endpoints = result.table.filter(pl.col("kind") == "endpoint")
     top = endpoints.head(2).rows_by_key("item", named=True, unique=True)
-    quote = next(v for k, v in top.items() if k.endswith("/api/quote"))
-    bookings = next(v for k, v in top.items() if k.endswith("/api/bookings"))
+    quote_name = next(k for k in top if k.endswith("/api/quote"))
+    bookings_name = next(k for k in top if k.endswith("/api/bookings"))
+    quote, bookings = top[quote_name], top[bookings_name]
+    # A "regression" driver means what compare means.
+    gate = perfstats.compare(baseline, candidate).checks
+    status = dict(zip(zip(gate["endpoint"], gate["metric"], strict=True), gate["status"],
+                      strict=True))
+    assert status[(quote_name, "mean")] == "regression"
     assert quote["driver"] == "latency regression"
-    assert bookings["driver"] == "error regression"
+    assert "undoing the slowdown of" in quote["gain"]
+    if status[(bookings_name, "error_rate")] == "regression":
+        assert bookings["driver"] == "error regression"
+        assert "bringing the error rate of" in bookings["gain"]
+    else:
+        assert bookings["driver"] == "errors" and bookings["error_regression_s_per_h"] == 0
+        assert any(f"{bookings_name} error rate" in n for n in result.notes
+                   if "inconclusive" in n)
     # the comparison's intervals exclude "no change" for both
     assert quote["extra_wait_ci_low"] > 0 and bookings["new_errors_ci_low"] > 0
     # and nothing else comes close: the third item loses under a tenth of the second
     assert endpoints["score_s_per_h"][2] < 0.1 * endpoints["score_s_per_h"][1]
     assert result.baseline_id == baseline.run_id
-    assert "undoing the slowdown of" in quote["gain"]
-    assert "bringing the error rate of" in bookings["gain"]
 
 
 def test_locust_estimates_from_its_histogram(data_store: perfstats.Store, data_dir) -> None:

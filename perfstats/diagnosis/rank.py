@@ -10,10 +10,10 @@ error kind) is measured in one unit, **user-seconds lost per hour of traffic** (
   the failure, retries and waits again; set it to your product's own figure).
 - *regression* (with a baseline): extra waiting per hour ``(mean_cand - mean_base) x requests per
   hour`` and new errors per hour ``(rate_cand - rate_base) x requests per hour``, with the intervals
-  of :func:`perfstats.compare`. A change counts in the score only when its interval lies above zero
-  and compare has not found it equivalent within its tolerance (without an interval: when compare
-  calls it a regression); counted new errors move from the *errors* component to the
-  *regression* one, so no failure is counted twice.
+  of :func:`perfstats.compare`. A change counts in the score only when compare calls it a
+  regression (so a *regression* driver means what compare means; an inconclusive change is
+  reported and named in the notes, not scored); counted new errors move from the *errors*
+  component to the *regression* one, so no failure is counted twice.
 
 ``score_s_per_h = slo_s_per_h + errors_s_per_h + latency_regression_s_per_h +
 error_regression_s_per_h``. The largest component is the row's ``driver``; with no loss at all the
@@ -294,16 +294,12 @@ def _conform(frame: pl.DataFrame | None, schema: dict[str, pl.DataType]) -> pl.D
          for c, t in schema.items()])
 
 
-def _counted(low: str, status: str) -> pl.Expr:
-    """Whether a change counts in the score.
-
-    It counts when its interval lies above zero and compare has not found it equivalent (status
-    ``ok``: the whole interval inside compare's tolerance, i.e. run-to-run noise); without an
-    interval, when compare calls it a regression.
-    """
-    return pl.when(pl.col(low).is_not_null()).then(
-        (pl.col(low) > 0) & (pl.col(status).fill_null("") != "ok")).otherwise(
-        pl.col(status) == "regression").fill_null(False)
+def _counted(status: str) -> pl.Expr:
+    """Whether a change counts in the score: when compare calls it a regression (significant
+    and beyond its tolerance). An ``inconclusive`` change, even with an interval above zero, is
+    reported (``extra_wait_s_per_h``, ``new_errors_per_h``) but not scored, so that the
+    *regression* drivers say what compare says."""
+    return (pl.col(status) == "regression").fill_null(False)
 
 
 def _sum_if_any(name: str) -> pl.Expr:
@@ -354,8 +350,8 @@ def impact_table(
     rows = _conform(parts, _PART_SCHEMA).join(thresholds, on="endpoint", how="left").join(
         regression, on="endpoint", how="left").with_columns(
         rate=pl.col("count") * per_h,
-        latency_counted=_counted("delta_mean_low", "mean_status"),
-        error_counted=_counted("delta_error_low", "error_status"),
+        latency_counted=_counted("mean_status"),
+        error_counted=_counted("error_status"),
     ).with_columns(
         extra=pl.col("delta_mean_ms") * pl.col("rate") / 1000.0,
         extra_low=pl.col("delta_mean_low") * pl.col("rate") / 1000.0,
@@ -399,12 +395,12 @@ def _error_items(errors: pl.DataFrame, regression: pl.DataFrame, per_h: float) -
     New failures of an item are its failures minus what the baseline's share of that item per
     request would give at the current traffic; they count as the endpoint's error change does.
     """
-    gate = regression.select("endpoint", "delta_error_low", "error_status")
+    gate = regression.select("endpoint", "error_status")
     return errors.join(gate, on="endpoint", how="left").select(
         "kind", "item", "endpoint", "count", failures="errors",
         base_error_rate="base_share",
         new=(pl.col("errors") - pl.col("base_share") * pl.col("count")) * per_h,
-        counted_new=pl.when(_counted("delta_error_low", "error_status")).then(
+        counted_new=pl.when(_counted("error_status")).then(
             (pl.col("errors") - pl.col("base_share") * pl.col("count")) * per_h).otherwise(0.0),
         counted_wait=pl.lit(0.0), error_status="error_status",
     )
@@ -726,7 +722,26 @@ def _notes(run: Run, baseline: Run | None, slos: Sequence[LatencySlo], table: pl
     elif baseline.tool != run.tool:
         notes.append(f"baseline is a {baseline.tool} run and this a {run.tool} run: request "
                      "mixes and clients differ")
+    undecided = _undecided_changes(table)
+    if undecided:
+        notes.append("changes above zero that compare calls inconclusive, not scored as "
+                     f"regressions: {', '.join(undecided)}")
     return tuple(notes)
+
+
+def _undecided_changes(table: pl.DataFrame) -> list[str]:
+    """Endpoints whose mean or error rate rose (interval above zero) without compare calling it
+    a regression."""
+    rows = table.filter(pl.col("kind") == "endpoint")
+    out = []
+    for row in rows.iter_rows(named=True):
+        if row["mean_status"] == "inconclusive" and (row["extra_wait_ci_low"] or 0) > 0:
+            out.append(f"{row['item']} mean {_num(row['base_mean'])} -> "
+                       f"{_num(row['mean_ms'])} ms")
+        if row["error_status"] == "inconclusive" and (row["new_errors_ci_low"] or 0) > 0:
+            out.append(f"{row['item']} error rate {_pct(row['base_error_rate'] or 0.0)} -> "
+                       f"{_pct(row['error_rate'] or 0.0)}")
+    return out
 
 
 def bottlenecks(
