@@ -1,0 +1,222 @@
+"""The docs tell the same story as the code: every example in README.md and docs/*.md runs.
+
+- A ``$ perfstats ...`` line in a fenced block is run at 100 columns; the lines after it in the
+  block (or, when the block holds only the command, the markdown table right after the block)
+  must appear in its output, in order. ``...`` stands for any text (a whole line of it: any lines).
+- The ``perfstats`` lines of README's bash blocks run in order in one working directory, as a
+  newcomer would paste them; each must exit 0 (success / GO) or 1 (NO-GO).
+- Each python block runs; an expression whose comment is a Python literal (``x  # 29``) must
+  equal it (floats to the digits shown; ``...`` inside a string is any text).
+- Claims written in prose that the code defines (the compare tolerances) are checked against it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import DATA, ROOT
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n?", re.S | re.M)
+SLOW_WORDS = ("report", "render_report")
+
+
+@dataclass(frozen=True)
+class Block:
+    doc: Path
+    line: int
+    lang: str
+    body: str
+    after: str  # the text that follows the block, up to the next block
+
+    @property
+    def id(self) -> str:
+        return f"{self.doc.name}:{self.line}"
+
+
+def blocks() -> list[Block]:
+    found = []
+    for doc in DOCS:
+        text = doc.read_text()
+        matches = list(FENCE.finditer(text))
+        for i, match in enumerate(matches):
+            end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+            found.append(Block(doc, text.count("\n", 0, match.start()) + 1, match.group(1),
+                               match.group(2), text[match.end():end]))
+    return found
+
+
+def console_examples() -> list[tuple[Block, str, list[str]]]:
+    """(block, command, expected output lines) for every ``$ perfstats`` line."""
+    examples = []
+    for block in blocks():
+        lines = block.body.splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("$ perfstats ")]
+        for n, start in enumerate(starts):
+            stop = starts[n + 1] if n + 1 < len(starts) else len(lines)
+            expected = [line.rstrip() for line in lines[start + 1:stop] if line.strip()]
+            if not expected and len(starts) == 1:
+                table = re.match(r"\s*((?:\|.*\n?)+)", block.after)
+                expected = table.group(1).splitlines() if table else []
+            examples.append((block, lines[start][2:], expected))
+    return examples
+
+
+def _marks(text: str) -> list[Any]:
+    return [pytest.mark.slow] if any(word in text for word in SLOW_WORDS) else []
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory where data/ is the project's sample data and the store is new."""
+    (tmp_path / "data").symlink_to(DATA)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PERFSTATS_DB", str(tmp_path / "perfstats.duckdb"))
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    return tmp_path
+
+
+def run_cli(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    args = shlex.split(command)
+    assert args[0] == "perfstats", command
+    env = {**os.environ, "COLUMNS": "100", "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "perfstats", *args[1:]], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _pattern(line: str) -> re.Pattern[str]:
+    return re.compile("^" + ".*".join(re.escape(part) for part in line.split("...")) + "$")
+
+
+def assert_lines_in_order(expected: list[str], output: str, where: str) -> None:
+    actual = [line.rstrip() for line in output.splitlines()]
+    position = 0
+    for line in expected:
+        if line.strip() == "...":
+            continue
+        pattern = _pattern(line)
+        for index in range(position, len(actual)):
+            if pattern.match(actual[index]):
+                position = index + 1
+                break
+        else:
+            shown = "\n".join(actual)
+            pytest.fail(f"{where}: the documented line\n  {line}\nis not in the output (after "
+                        f"line {position}):\n{shown}")
+
+
+@pytest.mark.parametrize(
+    ("block", "command", "expected"),
+    [pytest.param(*example, id=f"{example[0].id} {example[1][:60]}",
+                  marks=_marks(example[1])) for example in console_examples()])
+def test_console_example_output(block: Block, command: str, expected: list[str],
+                                workdir: Path) -> None:
+    done = run_cli(command, workdir)
+    assert "internal error" not in done.stderr, done.stderr
+    assert_lines_in_order(expected, done.stdout + done.stderr, f"{block.id}: {command}")
+
+
+def readme_commands() -> list[str]:
+    commands = []
+    for block in blocks():
+        if block.doc.name == "README.md" and block.lang == "bash":
+            for line in block.body.splitlines():
+                if line.startswith("perfstats "):
+                    commands.extend(part.strip() for part in line.split("&&"))
+    return commands
+
+
+@pytest.mark.slow
+def test_readme_commands_run_in_order(workdir: Path) -> None:
+    commands = readme_commands()
+    assert commands, "README.md has no perfstats commands in a bash block"
+    for command in commands:
+        done = run_cli(command, workdir)
+        assert done.returncode in (0, 1), f"{command}: exit {done.returncode}\n{done.stderr}"
+
+
+def _expected_value(comment: str) -> Any:
+    try:
+        return ast.literal_eval(comment.strip())
+    except (ValueError, SyntaxError):
+        return None
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    if isinstance(expected, float):
+        decimals = len(repr(expected).partition(".")[2])
+        return isinstance(actual, int | float) and round(float(actual), decimals) == expected
+    if isinstance(expected, str):
+        return isinstance(actual, str) and bool(_pattern(expected).match(actual))
+    if isinstance(expected, tuple | list):
+        return (isinstance(actual, tuple | list) and len(actual) == len(expected)
+                and all(_equal(a, e) for a, e in zip(actual, expected, strict=True)))
+    return actual == expected
+
+
+def run_python_block(block: Block) -> None:
+    source = block.body
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    namespace: dict[str, Any] = {}
+    for node in tree.body:
+        code = ast.get_source_segment(source, node) or ""
+        if isinstance(node, ast.Expr):
+            value = eval(compile(ast.Expression(node.value), block.id, "eval"), namespace)
+            comment = lines[node.end_lineno - 1].partition("#")[2]
+            expected = _expected_value(comment) if comment else None
+            if expected is not None and expected is not Ellipsis:
+                assert _equal(value, expected), (
+                    f"{block.id}: {code} gives {value!r}, the doc says {comment.strip()}")
+        else:
+            exec(compile(ast.Module([node], type_ignores=[]), block.id, "exec"), namespace)
+
+
+@pytest.mark.parametrize(
+    "block", [pytest.param(b, id=b.id, marks=_marks(b.body)) for b in blocks()
+              if b.lang == "python"])
+def test_python_example(block: Block, workdir: Path) -> None:
+    run_python_block(block)
+
+
+def test_readme_tolerances_are_the_code_defaults() -> None:
+    from perfstats.stats.drift import DEFAULT_TOLERANCES
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    claim = re.search(r"beyond its tolerance \((.*?)\)", readme)
+    assert claim, "README no longer states the compare tolerances ('beyond its tolerance (...)')"
+    stated = {}
+    for names, value, _unit in re.findall(r"([a-z0-9/]+) [+-]([\d.]+) (%|pp)", claim.group(1)):
+        for name in names.split("/"):
+            stated["error_rate" if name == "errors" else name] = float(value) / 100
+    assert {"p50", "p95", "p99", "mean", "throughput", "error_rate"} <= set(stated), claim.group(0)
+    assert stated == {name: DEFAULT_TOLERANCES[name] for name in stated}, claim.group(0)
+
+
+def test_a_points_file_and_its_summary_are_one_run_in_python(store) -> None:
+    import perfstats
+
+    whole = perfstats.ingest(DATA / "k6" / "baseline", db=store)
+    parts = perfstats.ingest([DATA / "k6" / "baseline" / "points.json.gz",
+                              DATA / "k6" / "baseline" / "summary.json"], db=store)
+    assert parts.run_id == whole.run_id and parts.existed
+
+
+def test_compare_warnings_go_where_docs_compare_says(workdir: Path) -> None:
+    table = run_cli("perfstats compare data/k6/baseline data/k6/candidate", workdir)
+    assert "warning: too few requests" in table.stdout and not table.stderr
+    as_json = run_cli("perfstats compare data/k6/baseline data/k6/candidate --format json",
+                      workdir)
+    assert "warning: too few requests" in as_json.stderr
+    assert json.loads(as_json.stdout)["verdict"] == "NO-GO"
