@@ -174,18 +174,50 @@ def runs_command(db: str | None, debug: bool, labels: tuple[str, ...], fmt: str)
     emit(frame, fmt, title="runs")
 
 
+SUMMARY_SECTIONS = ["requests", "trends", "rates", "counters", "gauges", "checks", "thresholds"]
+
+
 @cli.command()
 @click.argument("run")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]),
               default="table", show_default=True)
-def summary(run: str, db: str | None, debug: bool, fmt: str) -> None:
-    """Per-endpoint summary of RUN (a run id, or a result path ingested into memory)."""
-    from perfstats.run import SUMMARY_COLUMNS
+@click.option("--by", default=None, metavar="SLICE",
+              help="Slice every table: scenario, group, endpoint or tag:NAME (raw samples).")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="Only this metric or sub-metric, e.g. quote_duration or "
+                   "'http_req_duration{scenario:booking_flow}' (repeatable, one kind).")
+@click.option("--section", type=click.Choice(SUMMARY_SECTIONS), default=None,
+              help="Only this table (CSV prints one table: requests unless told).")
+def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
+            metrics: tuple[str, ...], section: str | None) -> None:
+    """Summary of RUN (a run id, or a result path ingested into memory): requests per endpoint,
+    then custom and built-in metrics by kind, checks and thresholds."""
+    from perfstats.render.tables import to_records
 
     loaded = perfstats.load(run, db=db)
-    frame = loaded.summary().select(*SUMMARY_COLUMNS, "percentiles")
-    emit(frame, fmt, title=str(loaded))
+    if metrics:
+        emit(loaded.summary(metric=list(metrics), by=by), fmt, title=str(loaded))
+        return
+    tables = loaded.summary_tables(by=by)
+    note = loaded.contents_note()
+    if section is not None or fmt == "csv":
+        wanted = section or ("requests" if "requests" in tables else next(iter(tables), None))
+        tables = {wanted: tables[wanted]} if wanted in tables else {}
+    if fmt == "json":
+        body = {"run": loaded.run_id, "tool": loaded.tool, "grain": loaded.grain,
+                "notes": [note] if note else [],
+                **{name: to_records(frame) for name, frame in tables.items()}}
+        click.echo(json.dumps(body, indent=2))
+        return
+    if note and fmt != "csv":
+        click.echo(note if fmt == "table" else f"_{note}_\n")
+    for name, frame in tables.items():
+        if fmt == "markdown":
+            click.echo(f"### {name}\n")
+        emit(frame, fmt, title=f"{loaded} - {name}")
+        if fmt == "markdown":
+            click.echo()
 
 
 @cli.command(name="history")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from perfstats.metric_model import PROTOCOL
 from perfstats.readers import ingest_sources, locust_prefix_files, resolve_sources
 from perfstats.render.tables import show
 from perfstats.store import ALL_ENDPOINTS, Store, open_store
@@ -56,24 +58,169 @@ class Run:
         """The run's free ``key=value`` labels."""
         return dict(self.meta["labels"])
 
-    def summary(self) -> pl.DataFrame:
-        """One row per endpoint plus the whole-run row (``endpoint == "ALL"``), latencies in ms.
+    def summary(self, *, by: str | None = None,
+                metric: str | Sequence[str] | None = None) -> pl.DataFrame:
+        """The request summary, or the summary of other metrics, whole or sliced.
 
-        Columns: endpoint, count, failures, error_rate, rps, min, mean, p50, p90, p95, p99, max,
-        then method, tool_name and ``percentiles``: ``exact`` (from raw samples, k6's linear
-        interpolation), ``histogram`` (from the tool's buckets, the tool's own rule) or
+        Without ``metric``: one row per endpoint plus the whole-run row (``endpoint == "ALL"``),
+        latencies in ms. Columns: endpoint, count, failures, error_rate, rps, min, mean, p50,
+        p90, p95, p99, max, then method, tool_name, protocol (``http``, or a non-HTTP request
+        type such as Locust's ``grpc``) and ``percentiles``: ``exact`` (from raw samples, k6's
+        linear interpolation), ``histogram`` (from the tool's buckets, the tool's own rule) or
         ``tool-summary`` (as the tool wrote them).
+
+        ``metric``: a metric or sub-metric name (``quote_duration``,
+        ``http_req_duration{scenario:booking_flow}``), or a list of names of one kind: one row
+        per metric with the columns of its kind (see :func:`perfstats.metric_model.metric_values`).
+
+        ``by``: ``scenario``, ``group``, ``endpoint`` or ``tag:NAME`` slices the rows (a column
+        of that name comes second), exactly from raw samples; without raw samples a metric's
+        slices are the tool's sub-metrics with that one tag.
+
+        Raises:
+            ArgumentError: an unknown metric or slice, metrics of several kinds, or a sliced
+                request summary of a run without raw samples.
         """
+        if metric is not None:
+            return self._metric_summary(metric, by)
+        if by is not None:
+            return self._sliced_requests(by)
         return self.store.query(
             f"""
             SELECT endpoint, count, failures,
                    CASE WHEN count > 0 THEN failures / count END AS error_rate,
-                   rps, min, mean, p50, p90, p95, p99, max, method, tool_name, percentiles
+                   rps, min, mean, p50, p90, p95, p99, max, method, tool_name,
+                   {PROTOCOL} AS protocol, percentiles
             FROM summaries WHERE run_id = ?
             ORDER BY endpoint = '{ALL_ENDPOINTS}', endpoint
             """,
             [self.run_id],
         )
+
+    def _metric_summary(self, metric: str | Sequence[str], by: str | None) -> pl.DataFrame:
+        from perfstats.errors import ArgumentError
+        from perfstats.metric_model import catalog, metric_values
+
+        names = [metric] if isinstance(metric, str) else list(metric)
+        known = catalog(self)
+        kinds = dict(zip(known["metric"].to_list(), known["kind"].to_list(), strict=True))
+        missing = [n for n in names if n not in kinds]
+        if missing:
+            raise ArgumentError(f"run {self.run_id} has no metric {missing[0]!r}; it has "
+                                f"{', '.join(sorted(kinds)) or 'none'}")
+        found = {kinds[n] for n in names}
+        if len(found) > 1:
+            raise ArgumentError(f"metrics of several kinds ({', '.join(sorted(found))}): ask "
+                                "for one kind at a time")
+        return metric_values(self, found.pop(), metrics=names, by=by)
+
+    def _sliced_requests(self, by: str) -> pl.DataFrame:
+        from perfstats.errors import ArgumentError
+        from perfstats.metric_model import slice_expression
+
+        column, expression = slice_expression(by)
+        if self.grain != "samples":
+            raise ArgumentError(
+                f"run {self.run_id} has no raw samples (grain {self.grain}): the request "
+                f"summary by {by} needs them; ask for a metric by {by} instead "
+                "(summary(metric=..., by=...)) to use the tool's sub-metrics")
+        failed = ("CASE WHEN expected_response IS NOT NULL THEN NOT expected_response "
+                  "ELSE coalesce(try_cast(status AS INTEGER), 0) NOT BETWEEN 200 AND 399 END")
+        return self.store.query(
+            f"""
+            SELECT slice AS "{column}", coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint,
+                   count(*) AS count, count(*) FILTER (WHERE failed) AS failures,
+                   count(*) FILTER (WHERE failed) / count(*) AS error_rate,
+                   count(*) / nullif($duration, 0) AS rps, min(value) AS min,
+                   avg(value) AS mean, quantile_cont(value, 0.5) AS p50,
+                   quantile_cont(value, 0.9) AS p90, quantile_cont(value, 0.95) AS p95,
+                   quantile_cont(value, 0.99) AS p99, max(value) AS max,
+                   CASE WHEN endpoint IS NOT NULL THEN any_value(method) END AS method,
+                   CASE WHEN endpoint IS NOT NULL THEN any_value(name) END AS tool_name,
+                   'http' AS protocol, 'exact' AS percentiles
+            FROM (SELECT {expression} AS slice, endpoint, value, method, name, {failed} AS failed
+                  FROM samples WHERE run_id = $run AND metric = 'http_req_duration')
+            GROUP BY GROUPING SETS ((slice, endpoint), (slice))
+            ORDER BY slice NULLS LAST, endpoint = '{ALL_ENDPOINTS}', endpoint
+            """,
+            {"run": self.run_id, "duration": self.meta.get("duration_s") or 0.0},
+        )
+
+    def summary_tables(self, *, by: str | None = None) -> dict[str, pl.DataFrame]:
+        """Every section of ``perfstats summary`` that the run has, in order, as frames.
+
+        ``requests`` (the request summary, sliced by ``by`` when given), ``trends``, ``rates``,
+        ``counters``, ``gauges`` (every metric of that kind with the kind's statistics, sliced
+        by ``by``), ``checks`` and ``thresholds`` (the tool's verdict); empty sections are
+        left out.
+        """
+        from perfstats.metric_model import KINDS, metric_values
+
+        tables = {"requests": (self._sliced_requests(by) if by is not None
+                               else self.summary().select(*SUMMARY_COLUMNS, "protocol",
+                                                          "percentiles"))}
+        tables.update({f"{kind}s": metric_values(self, kind, by=by) for kind in KINDS})
+        tables["checks"] = self.checks()
+        tables["thresholds"] = self.thresholds().drop("base", "tags")
+        return {name: frame for name, frame in tables.items() if frame.height}
+
+    def contents_note(self) -> str | None:
+        """None when the run has HTTP requests; else a sentence saying so and what it has."""
+        has_requests = self.store.query(
+            "SELECT count(*) AS n FROM summaries WHERE run_id = ? AND coalesce(count, 0) > 0",
+            [self.run_id])["n"][0]
+        if has_requests:
+            return None
+        from perfstats.metric_model import catalog
+
+        known = catalog(self).filter(pl.col("tags").is_null())
+        if known.is_empty():
+            return "no HTTP requests and no other metrics in this run"
+        trends = known.filter(pl.col("kind") == "trend")["metric"].to_list()
+        parts = []
+        if trends:
+            shown = ", ".join(trends[:8]) + (f" and {len(trends) - 8} more" if len(trends) > 8
+                                             else "")
+            parts.append(f"trends {shown}")
+        counts = known.filter(pl.col("kind") != "trend")["kind"].value_counts(sort=True)
+        parts.extend(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in counts.iter_rows())
+        return "no HTTP requests in this run; it has " + "; ".join(parts)
+
+    def metrics(self) -> pl.DataFrame:
+        """Every metric and sub-metric of the run with its kind and unit (one row each).
+
+        Columns: metric, base, tags (JSON of a sub-metric's tag selector), kind (``trend``,
+        ``rate``, ``counter``, ``gauge``), unit, kind_basis (``tool``, ``known``,
+        ``inferred``), tool_type, samples (raw points of the base metric), source.
+        """
+        from perfstats.metric_model import catalog
+
+        return catalog(self)
+
+    def checks(self) -> pl.DataFrame:
+        """Checks with their pass rate: group, check, passes, fails, pass_rate."""
+        return self.store.query(
+            "SELECT grp AS \"group\", name AS \"check\", passes, fails, "
+            "passes / nullif(passes + fails, 0) AS pass_rate FROM checks WHERE run_id = ? "
+            "ORDER BY grp NULLS LAST, name", [self.run_id])
+
+    def thresholds(self) -> pl.DataFrame:
+        """The thresholds the run declared and the tool's own verdict, as stored.
+
+        Columns: metric (as the tool named it, sub-metrics included), base, tags (JSON of the
+        sub-metric's tag selector), expression, tool_ok (true = passed, null = the tool's
+        verdict is not in the files given).
+        """
+        from perfstats.readers.k6_summary import split_metric_name
+
+        frame = self.store.query(
+            "SELECT metric, expression, ok AS tool_ok FROM thresholds WHERE run_id = ? "
+            "ORDER BY metric, expression", [self.run_id])
+        split = [split_metric_name(m) for m in frame["metric"].to_list()]
+        return frame.with_columns(
+            pl.Series("base", [b for b, _ in split], dtype=pl.Utf8),
+            pl.Series("tags", [json.dumps(t) if t else None for _, t in split], dtype=pl.Utf8),
+        ).select("metric", "base", "tags", "expression", "tool_ok")
 
     def windows(self, endpoint: str | None = None) -> pl.DataFrame:
         """Time windows (per endpoint and ``ALL``), oldest first."""

@@ -51,8 +51,11 @@ def test_ingest_runs_and_summary(tmp_path: Path, data_dir: Path) -> None:
     assert {r["tool"] for r in listed} == {"k6", "artillery"}
 
     out = runner.invoke(cli, ["summary", ids[0], "--db", db, "--format", "json"])
-    rows = json.loads(out.stdout)
+    body = json.loads(out.stdout)
+    rows = body["requests"]
     assert set(SUMMARY_COLUMNS) <= set(rows[0])
+    assert body["run"] == ids[0] and body["notes"] == []
+    assert {r["metric"] for r in body["trends"]} >= {"http_req_duration", "iteration_duration"}
     total = next(r for r in rows if r["endpoint"] == "ALL")
     assert total["count"] == 147  # k6 smoke: http_reqs=147
 

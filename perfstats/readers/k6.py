@@ -347,9 +347,12 @@ def _insert_csv(path: Path, writer: RunWriter) -> None:
     entries = [f"[{{'key': '{_sql_str(h)}', 'value': {col[h]}}}]" for h in other]
     if "extra_tags" in col:
         entries.append(_kv_entries(col["extra_tags"]))
-    all_entries = f"list_concat({', '.join(entries)})" if len(entries) > 1 else (
-        entries[0] if entries else "[]::STRUCT(key VARCHAR, value VARCHAR)[]")
-    tag_set = f"hash({', '.join(col[h] for h in tags)})" if tags else "hash(NULL)"
+    all_entries = f"list_sort(list_concat({', '.join(entries)}))" if len(entries) > 1 else (
+        f"list_sort({entries[0]})" if entries else "[]::STRUCT(key VARCHAR, value VARCHAR)[]")
+    # A tag set is the same set whatever order k6 wrote ``extra_tags`` in (it varies per row).
+    tag_expr = {h: (f"array_to_string(list_sort(string_split({col[h]}, '&')), '&')"
+                    if h == "extra_tags" else col[h]) for h in tags}
+    tag_set = f"hash({', '.join(tag_expr.values())})" if tags else "hash(NULL)"
     raw_ts = col["timestamp"]
     digits = f"CAST({raw_ts} AS BIGINT)"
     ts = f"""CASE WHEN regexp_full_match({raw_ts}, '[0-9]+') THEN timezone('UTC', make_timestamp(
@@ -367,13 +370,22 @@ def _insert_csv(path: Path, writer: RunWriter) -> None:
     with writer.scan_progress(0.0, 0.5):
         groups = fetch_frame(
             writer.con,
-            f"SELECT DISTINCT {tag_set} AS tag_set, {', '.join(col[h] for h in tags) or 1} "
+            f"SELECT DISTINCT {tag_set} AS tag_set, "
+            f"{', '.join(f'{e} AS {col[h]}' for h, e in tag_expr.items()) or 1} "
             f"FROM {source}",
             [str(path)],
         )
     # Only the tag columns remain: the named tags by their CSV name, the rest into extra.
+    named = {column: tag(name) for name, column in NAMED_TAGS.items()}
+    if "group" in col and "scenario" in col:
+        # The CSV writes the root group "" as an empty cell, as it writes an absent tag; every
+        # sample of a scenario has a group, so an empty one there is the root group "", as in
+        # the NDJSON output (only vus and vus_max, outside any scenario, have no group).
+        group, scenario = col["group"], col["scenario"]
+        named["grp"] = (f"CASE WHEN {scenario} IS NOT NULL THEN coalesce({group}, '') "
+                        f"ELSE {group} END")
     _insert_tag_sets(
-        writer, groups, {column: tag(name) for name, column in NAMED_TAGS.items()},
+        writer, groups, named,
         "CASE WHEN len(e) > 0 THEN to_json(map_from_entries(e))::VARCHAR END",
         f"""(SELECT *, list_filter(entries, lambda x, i: x.value IS NOT NULL AND
                     list_position(list_transform(entries, lambda y: y.key), x.key) = i) AS e
