@@ -1,0 +1,108 @@
+"""The load model of each k6 scenario: closed (VU executors) or open (arrival-rate executors).
+
+k6 writes the executor into no output file but the summary's ``options.scenarios`` when a
+script's ``handleSummary`` passes them on.  Without it the model is inferred from the
+iteration points: a VU executor starts a VU's next iteration the moment its previous one ends,
+so nearly every iteration starts within :data:`CHAINED_US` of another iteration of the same
+scenario ending; an arrival-rate executor starts iterations on its own schedule, so only a few
+do, by chance.  The first iteration of each VU has no predecessor: the starts that can be
+chained are the iterations minus the scenario's peak number of iterations in flight.  A CSV has
+whole-second timestamps, too coarse for this: its scenarios stay unknown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from perfstats.readers.writer import RunWriter
+
+CHAINED_US = 2000
+"""An iteration that starts at most this long after another ended is chained to it."""
+
+CLOSED_SHARE = 0.5
+"""At or above this share of chained starts a scenario is closed, below it open."""
+
+CLOSED_EXECUTORS = ("shared-iterations", "per-vu-iterations", "constant-vus", "ramping-vus",
+                    "externally-controlled")
+OPEN_EXECUTORS = ("constant-arrival-rate", "ramping-arrival-rate")
+
+_SCHEMA = {"scenario": pl.Utf8, "executor": pl.Utf8, "load_model": pl.Utf8, "basis": pl.Utf8,
+           "iterations": pl.Int64, "requests": pl.Int64}
+
+
+def scenario_models(writer: RunWriter, declared: dict[str, Any] | None) -> pl.DataFrame:
+    """One row per scenario of the run's points: scenario, executor, load_model, basis,
+    iterations, requests.  ``declared`` is the summary's ``options.scenarios`` (or None)."""
+    rows = writer.con.sql(
+        """
+        WITH it AS (
+            SELECT t.scenario, epoch_us(p.ts) AS e,
+                   epoch_us(p.ts) - CAST(p.value * 1000 AS BIGINT) AS s
+            FROM points p JOIN tag_sets t USING (run_id, tag_set)
+            WHERE p.run_id = $run AND p.metric = 'iteration_duration' AND t.scenario IS NOT NULL
+        ), chained AS (
+            SELECT starts.scenario, count(*) AS iterations,
+                   count(*) FILTER (WHERE starts.s - ends.e <= $gap) AS chained,
+                   bool_and(starts.s % 1000000 = 0) AS whole_seconds
+            FROM (SELECT scenario, s FROM it) starts
+            ASOF LEFT JOIN (SELECT scenario, e FROM it) ends
+                ON starts.scenario = ends.scenario AND starts.s >= ends.e
+            GROUP BY starts.scenario
+        ), flight AS (
+            SELECT scenario, max(running) AS peak FROM (
+                SELECT scenario, sum(step) OVER (PARTITION BY scenario ORDER BY at, step
+                                                 ROWS UNBOUNDED PRECEDING) AS running
+                FROM (SELECT scenario, s AS at, 1 AS step FROM it
+                      UNION ALL SELECT scenario, e AS at, -1 AS step FROM it))
+            GROUP BY scenario
+        ), requests AS (
+            SELECT t.scenario, count(*) AS requests
+            FROM points p JOIN tag_sets t USING (run_id, tag_set)
+            WHERE p.run_id = $run AND p.metric = 'http_reqs' GROUP BY ALL
+        )
+        SELECT scenario, iterations, chained, whole_seconds, peak,
+               coalesce(requests, 0) AS requests
+        FROM chained JOIN flight USING (scenario) LEFT JOIN requests USING (scenario)
+        ORDER BY scenario
+        """,
+        params={"run": writer.run_id, "gap": CHAINED_US},
+    ).pl()
+    declared = declared or {}
+    out = []
+    for row in rows.iter_rows(named=True):
+        executor = (declared.get(row["scenario"]) or {}).get("executor")
+        if executor in CLOSED_EXECUTORS + OPEN_EXECUTORS:
+            model = "closed" if executor in CLOSED_EXECUTORS else "open"
+            basis = "summary options"
+        else:
+            executor = None
+            model, basis = _inferred(row)
+        out.append({"scenario": row["scenario"], "executor": executor, "load_model": model,
+                    "basis": basis, "iterations": row["iterations"],
+                    "requests": row["requests"]})
+    return pl.DataFrame(out, schema=_SCHEMA)
+
+
+def _inferred(row: dict[str, Any]) -> tuple[str | None, str]:
+    if row["whole_seconds"]:
+        return None, "unknown: whole-second timestamps (k6 CSV) cannot show how iterations chain"
+    possible = row["iterations"] - row["peak"]
+    if possible < 5:
+        return None, (f"unknown: {row['iterations']} iterations with up to {row['peak']} in "
+                      "flight are too few to tell")
+    share = min(row["chained"] / possible, 1.0)
+    model = "closed" if share >= CLOSED_SHARE else "open"
+    return model, (f"inferred: {share:.0%} of the iterations that could follow another started "
+                   "as one ended")
+
+
+def run_model(scenarios: pl.DataFrame) -> str | None:
+    """The run's load model from its scenarios': one model, ``mixed``, or None (unknown)."""
+    models = set(scenarios["load_model"].drop_nulls())
+    if not models:
+        return None
+    if scenarios["load_model"].null_count():
+        return None
+    return models.pop() if len(models) == 1 else "mixed"
