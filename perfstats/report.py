@@ -36,6 +36,7 @@ from perfstats.errors import ReportError
 from perfstats.readers import locust_prefix_files
 from perfstats.run import Run
 from perfstats.store import Store
+from perfstats.store.team import is_team_url
 
 CHART_MIMETYPE = "application/vnd.vegalite.v6+json"
 """How the report kernel records an altair chart: its Vega-Lite spec."""
@@ -238,6 +239,11 @@ def _kernel_manager_class() -> type:
     return _ReportKernelManager
 
 
+def _location(store: Store) -> str:
+    """Where a notebook's own process finds ``store``: a team store URL or an absolute path."""
+    return getattr(store, "url", None) or str(Path(store.path).resolve())
+
+
 def _parameters(
     declared: dict[str, dict[str, Any]],
     *,
@@ -256,7 +262,7 @@ def _parameters(
                 raise ValueError(
                     f"{name} run {value.run_id} is in an in-memory store the notebook cannot "
                     "see; pass its result path (re-ingested in the notebook) or use a file store")
-            stores.add(str(Path(value.store.path).resolve()))
+            stores.add(_location(value.store))
             values[name] = value.run_id
         elif os.path.exists(value) or locust_prefix_files(value):
             values[name] = str(Path(value).resolve())
@@ -265,9 +271,10 @@ def _parameters(
     if isinstance(db, Store):
         if db.in_memory:
             raise ValueError("db is an in-memory store the notebook cannot see; pass a file path")
-        db = db.path
+        db = _location(db)
     if db is not None:
-        values["db"] = os.fspath(db) if os.fspath(db) == ":memory:" else str(Path(db).resolve())
+        db = os.fspath(db)
+        values["db"] = db if db == ":memory:" or is_team_url(db) else str(Path(db).resolve())
     elif len(stores) == 1:
         values["db"] = stores.pop()
     elif len(stores) > 1:

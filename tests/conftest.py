@@ -1,7 +1,10 @@
-"""Shared fixtures: a fresh in-memory store, the project's sample data, and ../shared."""
+"""Shared fixtures: a fresh in-memory store, the project's sample data, ../shared, and stores of
+either kind (a DuckDB file or a team store on a throw-away PostgreSQL server)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,45 @@ def html_reports(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from report_cases import render_html
 
     return render_html(tmp_path_factory.mktemp("reports"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """The connection string of a PostgreSQL server for team stores (tests/postgres.py)."""
+    from postgres import server
+
+    with server() as conninfo:
+        if conninfo is None:
+            pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql; "
+                        ".ci/run installs it); the team-store tests need a server")
+        yield conninfo
+
+
+@pytest.fixture
+def team_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty team store: its own database plus a Parquet directory."""
+    from perfstats.errors import StoreError
+    from perfstats.store.team import extension_directory
+
+    try:
+        extension_directory()
+        import psycopg
+    except (StoreError, ImportError) as exc:
+        pytest.skip(f"the team extra is not installed in this environment ({exc}); "
+                    ".ci/run runs these tests in a second venv with perfstats[team]")
+    postgres = request.getfixturevalue("postgres")
+    name = f"perfstats_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres, autocommit=True) as pg:
+        pg.execute(f"CREATE DATABASE {name}")
+    conninfo = " ".join(p for p in postgres.split() if not p.startswith("dbname="))
+    yield f"ducklake:postgres:{conninfo} dbname={name} data_path={tmp_path / 'lake'}"
+    with psycopg.connect(postgres, autocommit=True) as pg:
+        pg.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["file", "team"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The location of a fresh store of either kind: a DuckDB file, then a team store."""
+    if request.param == "file":
+        return str(tmp_path / "perfstats.duckdb")
+    return request.getfixturevalue("team_url")

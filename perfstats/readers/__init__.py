@@ -156,14 +156,22 @@ def ingest_sources(
         con.execute("BEGIN TRANSACTION")
         try:
             reader(sources, writer)
-            _insert_run_row(writer, sources, digest.result(), labels)
-            con.execute("COMMIT")
+            # Several processes may write one team store: the duplicate check is repeated
+            # under the store's lock on this content, against the newest commit.
+            with store.lock(digest.result()):
+                stored = store.stored_run(con, digest.result())
+                if stored is not None:
+                    raise _AlreadyStored(stored[0], dict(stored[1] or {}))
+                _insert_run_row(writer, sources, digest.result(), labels)
+                con.execute("COMMIT")
         except _AlreadyStored as stored:
             con.execute("ROLLBACK")
             if labels:
-                merged = {**stored.labels, **labels}
-                con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",
-                            [list(merged), list(merged.values()), stored.run_id])
+                with store.lock(digest.result()):
+                    now = store.stored_run(con, digest.result())
+                    merged = {**dict((now or stored.as_tuple())[1] or {}), **labels}
+                    con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",
+                                [list(merged), list(merged.values()), stored.run_id])
             return stored.run_id, True
         except BaseException as exc:
             con.execute("ROLLBACK")
@@ -184,6 +192,9 @@ class _AlreadyStored(Exception):
         super().__init__(run_id)
         self.run_id = run_id
         self.labels = labels
+
+    def as_tuple(self) -> tuple[str, dict[str, str]]:
+        return self.run_id, self.labels
 
 
 def _insert_run_row(writer: RunWriter, sources: list[SourceFile], digest: str,

@@ -210,6 +210,18 @@ class Store:
                 message = first_line(exc)
                 raise StoreError(f"{self.path}: cannot open store: {message}") from exc
 
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the store's lock ``name`` across processes.  A file store needs none: its one
+        writing connection excludes every other writer already."""
+        yield
+
+    def stored_run(self, con: duckdb.DuckDBPyConnection, digest: str) -> tuple[str, Any] | None:
+        """The ``(run_id, labels)`` of the stored run with content hash ``digest``, or None."""
+        rows = con.execute("SELECT run_id, labels FROM runs WHERE content_hash = ?",
+                           [digest]).fetchall()
+        return (str(rows[0][0]), rows[0][1]) if rows else None
+
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run a read query and return a polars DataFrame."""
         with self.connect() as con:
@@ -276,15 +288,22 @@ def _without_progress_bar(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConn
 
 
 def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:
-    """Return ``db`` if it is a Store, else open the store at that path (default store for None)."""
+    """Return ``db`` if it is a Store, else open the store at that path or team store URL
+    (``ducklake:postgres:...``, docs/team.md); None opens ``$PERFSTATS_DB`` or the default."""
     if isinstance(db, Store):
         return db
     timeout = float(os.environ.get("PERFSTATS_LOCK_TIMEOUT", "30"))
-    return Store(db, lock_timeout=timeout)
+    location = os.fspath(db) if db is not None else os.environ.get("PERFSTATS_DB", DEFAULT_DB)
+    if location.startswith("ducklake:"):
+        from perfstats.store.team import TeamStore
+
+        return TeamStore(location, lock_timeout=timeout)
+    return Store(location, lock_timeout=timeout)
 
 
 def connect(path: str | os.PathLike[str] | None = None) -> Store:
-    """Open a perfstats store (``":memory:"`` for a throw-away one).
+    """Open a perfstats store: a DuckDB file, ``":memory:"`` for a throw-away one, or a team
+    store URL (``ducklake:postgres:...``, docs/team.md).
 
     Example:
         >>> db = connect(":memory:")
