@@ -101,8 +101,9 @@ def extension_directory() -> str:
     return str(roots[0][2])
 
 
-def _open_lake(conninfo: str, data_path: str | None, url: str) -> duckdb.DuckDBPyConnection:
-    config = {"extension_directory": extension_directory(),
+def _open_lake(extensions: str, conninfo: str, data_path: str | None,
+               url: str) -> duckdb.DuckDBPyConnection:
+    config = {"extension_directory": extensions,
               "autoinstall_known_extensions": False, "autoload_known_extensions": True}
     con = _without_progress_bar(duckdb.connect(":memory:", config=config))
     options = ["METADATA_SCHEMA 'public'", "DATA_INLINING_ROW_LIMIT 0"]
@@ -153,10 +154,11 @@ class TeamStore(Store):
         with _CONNECTIONS_LOCK:
             con = _CONNECTIONS.get(self.url)
             if con is None:
+                extensions = extension_directory()
                 # The first attach creates DuckLake's catalog tables, then perfstats's tables:
                 # one process at a time.
                 with self.lock(_SCHEMA_LOCK):
-                    con = _open_lake(self.conninfo, self.data_path, self.url)
+                    con = _open_lake(extensions, self.conninfo, self.data_path, self.url)
                     cursor = con.cursor()
                     try:
                         cursor.execute(f"USE {LAKE}")
