@@ -41,8 +41,17 @@ def stdout() -> Console:
     return Console(soft_wrap=True, width=200)
 
 
+WORKFLOW = ["ingest", "summary", "compare", "capacity", "bottlenecks", "history", "report",
+            "export", "runs"]
+"""The order ``perfstats --help`` lists the commands in: the order of a working session."""
+
+
 class _Group(click.Group):
-    """Turns every perfstats error into one line on stderr and exit code 2."""
+    """Lists commands in workflow order; turns every perfstats error into one line on stderr
+    and exit code 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands, key=lambda n: (WORKFLOW + [n]).index(n))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -108,14 +117,64 @@ def emit(frame: pl.DataFrame, fmt: str, *, title: str | None = None) -> None:
         click.echo(text.rstrip("\n"))
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+_EPILOG = """\b
+The store: a DuckDB file, ./perfstats.duckdb unless --db PATH or $PERFSTATS_DB says otherwise
+(':memory:' for a throw-away one). ingest creates it; the other commands read it and refuse a
+store that does not exist. A RUN is a run id (or a unique prefix) in the store, or a result
+path, ingested into a throw-away in-memory store.
+\b
+Exit codes: 0 success or GO; 1 NO-GO (compare: a regression or SLO breach; capacity: the SLO
+fails at the lowest load); 2 bad input or usage, with one line on stderr; 130 interrupted.
+\b
+Start with: perfstats ingest data/k6/baseline data/k6/candidate --label branch=main
+Then:       perfstats compare data/k6/baseline data/k6/candidate
+Per command: perfstats COMMAND --help (each has an example)."""
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=_EPILOG)
 @click.version_option(perfstats.__version__, prog_name="perfstats")
 @click.option("--debug", is_flag=True, callback=_remember_debug, help="Show tracebacks on errors.")
 def cli(debug: bool) -> None:
     """Turn k6, Artillery and Locust results into decisions."""
 
 
-@cli.command()
+def _looks_like_path(text: str) -> bool:
+    """Not a run id: run ids are lowercase hex, so a name with a slash, a dot or another
+    letter was meant as a file."""
+    return not all(c in "0123456789abcdef" for c in text) or not text
+
+
+def store_for_reading(db: str | None, *runs: str | None) -> str | None:
+    """``db`` once checked for a read command: a RUN that looks like a path must exist, and the
+    store must exist unless every RUN is a result path (ingested into memory).
+
+    Raises:
+        RunNotFoundError: a RUN path that does not exist.
+        StoreError: no store file where one is needed.
+    """
+    from perfstats.errors import RunNotFoundError, StoreError
+    from perfstats.readers import locust_prefix_files
+    from perfstats.store import DEFAULT_DB
+
+    wanted = [r for r in runs if r is not None]
+    from_store = []
+    for run in wanted:
+        if os.path.exists(run) or locust_prefix_files(run):
+            continue
+        if _looks_like_path(run):
+            raise RunNotFoundError(f"{run}: no such file or directory (and not a run id)")
+        from_store.append(run)
+    path = db if db is not None else os.environ.get("PERFSTATS_DB", DEFAULT_DB)
+    is_file = path != ":memory:" and not path.startswith("ducklake:")  # a team store is a URL
+    if (from_store or not wanted) and is_file and not os.path.exists(path):
+        what = f"run {from_store[0]!r}" if from_store else "runs"
+        raise StoreError(f"no store at {path} to read {what} from; store runs first with "
+                         f"'perfstats ingest PATH --db {path}', or give --db / $PERFSTATS_DB")
+    return db
+
+
+@cli.command(short_help="Store result files as runs; prints one run id per PATH.")
 @click.argument("paths", nargs=-1, required=True)
 @db_option
 @label_option
@@ -126,6 +185,11 @@ def ingest(paths: tuple[str, ...], db: str | None, debug: bool, labels: tuple[st
     """Ingest result files into the store; print one run id per PATH.
 
     A PATH is a result file, a directory holding one run's files, or a Locust --csv prefix.
+    The format is detected from the content. Creates the store when it does not exist.
+
+    \b
+    Example:
+      perfstats ingest data/k6/baseline data/k6/candidate --label branch=main
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -160,14 +224,19 @@ def _size(path: Path) -> int:
     return 0
 
 
-@cli.command(name="runs")
+@cli.command(name="runs", short_help="List the stored runs with their metadata.")
 @db_option
 @label_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]),
               default="table", show_default=True)
 def runs_command(db: str | None, debug: bool, labels: tuple[str, ...], fmt: str) -> None:
-    """List the runs in the store with their metadata."""
-    frame = perfstats.runs(db, labels=parse_labels(labels))
+    """List the runs in the store with their metadata, oldest first.
+
+    \b
+    Example:
+      perfstats runs --label branch=main
+    """
+    frame = perfstats.runs(store_for_reading(db), labels=parse_labels(labels))
     if fmt == "table":
         frame = frame.select("run_id", "tool", "tool_version", "format", "grain", "started_at",
                              "duration_s", "labels")
@@ -177,7 +246,7 @@ def runs_command(db: str | None, debug: bool, labels: tuple[str, ...], fmt: str)
 SUMMARY_SECTIONS = ["requests", "trends", "rates", "counters", "gauges", "checks", "thresholds"]
 
 
-@cli.command()
+@cli.command(short_help="Per-endpoint requests, errors and latencies of RUN, then its metrics.")
 @click.argument("run")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "markdown"]),
@@ -192,10 +261,15 @@ SUMMARY_SECTIONS = ["requests", "trends", "rates", "counters", "gauges", "checks
 def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
             metrics: tuple[str, ...], section: str | None) -> None:
     """Summary of RUN (a run id, or a result path ingested into memory): requests per endpoint,
-    then custom and built-in metrics by kind, checks and thresholds."""
+    then custom and built-in metrics by kind, checks and thresholds.
+
+    \b
+    Example:
+      perfstats summary data/k6/candidate
+    """
     from perfstats.render.tables import to_records
 
-    loaded = perfstats.load(run, db=db)
+    loaded = perfstats.load(run, db=store_for_reading(db, run))
     if metrics:
         emit(loaded.summary(metric=list(metrics), by=by), fmt, title=str(loaded))
         return
@@ -220,7 +294,7 @@ def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
             click.echo()
 
 
-@cli.command(name="history")
+@cli.command(name="history", short_help="A metric over the stored runs and its change points.")
 @db_option
 @click.option("--endpoint", default=None, metavar="GLOB",
               help="Only endpoints matching this glob (e.g. 'POST *'; ALL is the whole run).")
@@ -240,8 +314,14 @@ def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
 def history_command(db: str | None, debug: bool, endpoint: str | None, metric: str,
                     labels: tuple[str, ...], p_value: float, min_magnitude: float, window: int,
                     method: str, fmt: str) -> None:
-    """Per-endpoint series over the stored runs, their change points and run-to-run noise."""
-    found = perfstats.history(db=db, endpoint=endpoint, metric=metric,
+    """Per-endpoint series of a metric over the stored runs, their change points and the
+    run-to-run noise.
+
+    \b
+    Example:
+      perfstats history --label branch=main --metric p95 --endpoint 'POST *'
+    """
+    found = perfstats.history(db=store_for_reading(db), endpoint=endpoint, metric=metric,
                               labels=parse_labels(labels), p_value=p_value,
                               min_magnitude=min_magnitude, window=window, method=method)
     if fmt == "json":
@@ -257,18 +337,23 @@ def history_command(db: str | None, debug: bool, endpoint: str | None, metric: s
             click.echo("no change point found")
 
 
-@cli.command(name="export")
+@cli.command(name="export", short_help="Every table as Parquet, partitioned by run.")
 @db_option
 @click.option("--parquet", "directory", required=True, type=click.Path(file_okay=False),
               help="Write every table as a Parquet dataset partitioned by run_id into DIR.")
 @click.option("--overwrite", is_flag=True, help="Replace the datasets of an earlier export.")
 def export_command(db: str | None, debug: bool, directory: str, overwrite: bool) -> None:
-    """Export the store as Parquet datasets partitioned by run (for DuckDB, Spark, Trino)."""
-    emit(perfstats.export_parquet(directory, db=db, overwrite=overwrite), "table",
-         title=f"exported to {directory}")
+    """Export the store as Parquet datasets partitioned by run (for DuckDB, Spark, Trino).
+
+    \b
+    Example:
+      perfstats export --parquet exported/
+    """
+    exported = perfstats.export_parquet(directory, db=store_for_reading(db), overwrite=overwrite)
+    emit(exported, "table", title=f"exported to {directory}")
 
 
-@cli.command()
+@cli.command(short_help="A report page (HTML, ipynb, markdown) from a notebook template.")
 @click.argument("template")
 @click.option("--run", default=None, metavar="RUN",
               help="The run: a run id, or a result path (ingested inside the notebook).")
@@ -283,18 +368,25 @@ def report(template: str, run: str | None, baseline: str | None, params: tuple[s
            output: str, show_code: bool, db: str | None, debug: bool) -> None:
     """Render a report from a notebook TEMPLATE (run_summary, compare, capacity, history, or an
     .ipynb path); prints the path written. A failing cell exits 2 and is named on stderr.
+
+    \b
+    Example:
+      perfstats report compare --baseline data/k6/baseline --run data/k6/candidate -o compare.html
     """
     from perfstats.report import OUTPUT_SUFFIXES, render_report
 
     if Path(output).suffix not in OUTPUT_SUFFIXES:
         raise click.BadParameter(f"{output}: use a {', '.join(OUTPUT_SUFFIXES)} file",
                                  param_hint="--output")
+    values = parse_labels(params, option="--param")
+    if template == "history":
+        db = store_for_reading(db)
     path = render_report(template, run=run, baseline=baseline, output=output, db=db,
-                         params=parse_labels(params, option="--param"), show_code=show_code)
+                         params=values, show_code=show_code)
     click.echo(str(path))
 
 
-@cli.command(name="capacity")
+@cli.command(name="capacity", short_help="Instances needed for a peak, from a ramped RUN.")
 @click.argument("run")
 @click.option("--peak-users", type=float, default=None, metavar="N",
               help="Expected peak concurrent users (the users route).")
@@ -315,10 +407,17 @@ def capacity_command(ctx: click.Context, run: str, peak_users: float | None,
                      safety_factor: float, slo: str, users_per_instance: float | None,
                      target_rps: float | None, min_instances: int, db: str | None, debug: bool,
                      fmt: str) -> None:
-    """Users per instance, knee, USL fit and instance count from a stepped or ramped RUN.
+    """Instances needed for the expected peak (--peak-users or --target-rps), the capacity
+    of one instance at the SLO and what limits it, from a stepped or ramped RUN; then the
+    evidence (load steps, USL fit, knee) and the assumptions.
 
     Exits 1 when the SLO fails even at the lowest tested load.
+
+    \b
+    Example:
+      perfstats capacity data/k6/ramp --peak-users 2000 --safety-factor 1.5 --slo 'p95<500'
     """
+    db = store_for_reading(db, run)
     plan = perfstats.capacity(run, peak_users=peak_users, safety_factor=safety_factor, slo=slo,
                               users_per_instance=users_per_instance, target_rps=target_rps,
                               min_instances=min_instances, db=db)
@@ -349,7 +448,7 @@ def _slo_options(values: tuple[str, ...]) -> dict[str, str] | None:
     return slos or None
 
 
-@cli.command(name="bottlenecks")
+@cli.command(name="bottlenecks", short_help="Rank what costs users the most time in RUN.")
 @click.argument("run")
 @click.option("--baseline", default=None, metavar="RUN",
               help="Measure regressions against this run (a run id or a result path).")
@@ -368,7 +467,13 @@ def _slo_options(values: tuple[str, ...]) -> dict[str, str] | None:
 def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], error_cost: float,
                         top: int, backlog: str | None, db: str | None, debug: bool,
                         fmt: str) -> None:
-    """Rank RUN's endpoints, groups, statuses and error kinds by user-seconds lost per hour."""
+    """Rank RUN's endpoints, groups, statuses and error kinds by user-seconds lost per hour.
+
+    \b
+    Example:
+      perfstats bottlenecks data/k6/candidate --baseline data/k6/baseline --top 5
+    """
+    db = store_for_reading(db, run, baseline)
     cost = {} if error_cost is None else {"error_cost_s": error_cost}
     found = perfstats.bottlenecks(run, baseline=baseline, slo=_slo_options(slos), db=db, **cost)
     if backlog:
@@ -387,7 +492,7 @@ def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], e
             click.echo(f"note: {note}", err=True)
 
 
-@cli.command(name="compare")
+@cli.command(name="compare", short_help="GO / NO-GO: is CANDIDATE worse than BASELINE?")
 @click.argument("runs", nargs=-1, metavar="[BASELINE] CANDIDATE")
 @click.option("--baseline", "baseline_option", default=None, metavar="RUN|auto",
               help="The baseline instead of the first argument; 'auto' pools the stored runs "
@@ -417,12 +522,19 @@ def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: 
     Each run is a run id (or prefix) in the store or a result path. Every endpoint and the whole
     run are checked on p50, p95, p99, mean, throughput and error rate; see docs/compare.md.
     The markdown report is also appended to $GITHUB_STEP_SUMMARY when it is set.
+
+    \b
+    Examples:
+      perfstats compare data/k6/baseline data/k6/candidate --junit compare.xml
+      perfstats compare --baseline auto --label branch=main data/k6/candidate
     """
     expected = 1 if baseline_option is not None else 2
     if len(runs) != expected:
         raise click.UsageError("give BASELINE and CANDIDATE, or --baseline RUN|auto and "
                                "CANDIDATE")
     baseline, candidate = (baseline_option, runs[0]) if baseline_option is not None else runs
+    db = store_for_reading(db) if baseline == "auto" else store_for_reading(db, baseline,
+                                                                              candidate)
     label_map = parse_labels(labels)
     if label_map and baseline != "auto":
         raise click.UsageError("--label selects the runs of --baseline auto")
