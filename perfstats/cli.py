@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,18 @@ EXIT_INTERRUPTED = 130
 """Ctrl-C, as shells report a process stopped by SIGINT."""
 
 stderr = Console(stderr=True, soft_wrap=True)
+
+
+def echo(text: str, *, err: bool = False, data: bool = False) -> None:
+    """Print a line (or lines) of output; control and escape characters from the data are shown
+    as ``\\xNN`` instead of reaching the terminal (see perfstats/render/escape.py).  ``data``
+    output (CSV) piped into a file or program is written exactly."""
+    from perfstats.render.escape import terminal_text
+
+    if data and not (sys.stderr if err else sys.stdout).isatty():
+        click.echo(text, err=err, color=True)  # color=True: click would strip ANSI codes
+    else:
+        click.echo(terminal_text(text), err=err)
 
 
 def stdout() -> Console:
@@ -60,7 +73,7 @@ class _Group(click.Group):
             raise
         except KeyboardInterrupt:
             # An ingest in progress has been rolled back: the store is as it was.
-            click.echo("perfstats: interrupted", err=True)
+            echo("perfstats: interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
         except PerfstatsError as exc:
             _fail(ctx, f"error: {exc}")
@@ -77,7 +90,7 @@ def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) ->
 def _fail(ctx: click.Context, message: str) -> None:
     if ctx.meta.get("perfstats.debug"):
         traceback.print_exc()
-    click.echo(f"perfstats: {message.splitlines()[0] if message else message}", err=True)
+    echo(f"perfstats: {message.splitlines()[0] if message else message}", err=True)
     ctx.exit(EXIT_BAD_INPUT)
 
 
@@ -114,7 +127,7 @@ def emit(frame: pl.DataFrame, fmt: str, *, title: str | None = None) -> None:
 
     text = render(frame, fmt, title=title, console=stdout())
     if text is not None:
-        click.echo(text.rstrip("\n"))
+        echo(text.rstrip("\n"), data=fmt == "csv")
 
 
 _EPILOG = """\b
@@ -210,9 +223,9 @@ def ingest(paths: tuple[str, ...], db: str | None, debug: bool, labels: tuple[st
                                    progress=within if progress.live.is_started else None)
             done += size
             progress.update(task, completed=done)
-            click.echo(run.run_id)
+            echo(run.run_id)
             if run.existed:
-                click.echo(f"perfstats: {path}: same content as run {run.run_id}; not added again",
+                echo(f"perfstats: {path}: same content as run {run.run_id}; not added again",
                            err=True)
 
 
@@ -282,16 +295,16 @@ def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
         body = {"run": loaded.run_id, "tool": loaded.tool, "grain": loaded.grain,
                 "notes": [note] if note else [],
                 **{name: to_records(frame) for name, frame in tables.items()}}
-        click.echo(json.dumps(body, indent=2))
+        echo(json.dumps(body, indent=2))
         return
     if note and fmt != "csv":
-        click.echo(note if fmt == "table" else f"_{note}_\n")
+        echo(note if fmt == "table" else f"_{note}_\n")
     for name, frame in tables.items():
         if fmt == "markdown":
-            click.echo(f"### {name}\n")
+            echo(f"### {name}\n")
         emit(frame, fmt, title=f"{loaded} - {name}")
         if fmt == "markdown":
-            click.echo()
+            echo()
 
 
 @cli.command(name="history", short_help="A metric over the stored runs and its change points.")
@@ -325,16 +338,16 @@ def history_command(db: str | None, debug: bool, endpoint: str | None, metric: s
                               labels=parse_labels(labels), p_value=p_value,
                               min_magnitude=min_magnitude, window=window, method=method)
     if fmt == "json":
-        click.echo(json.dumps(found.to_dict(), indent=2))
+        echo(json.dumps(found.to_dict(), indent=2))
     elif fmt == "markdown":
-        click.echo(found.to_markdown().rstrip("\n"))
+        echo(found.to_markdown().rstrip("\n"))
     else:
         runs = found.series["run_id"].n_unique()
         emit(found.summary().drop("metric"), fmt, title=f"history of {metric} over {runs} runs")
         if found.change_points.height:
             emit(found.change_points.drop("index", "metric"), fmt, title="change points")
         else:
-            click.echo("no change point found")
+            echo("no change point found")
 
 
 @cli.command(name="export", short_help="Every table as Parquet, partitioned by run.")
@@ -383,7 +396,7 @@ def report(template: str, run: str | None, baseline: str | None, params: tuple[s
         db = store_for_reading(db)
     path = render_report(template, run=run, baseline=baseline, output=output, db=db,
                          params=values, show_code=show_code)
-    click.echo(str(path))
+    echo(str(path))
 
 
 @cli.command(name="capacity", short_help="Instances needed for a peak, from a ramped RUN.")
@@ -422,16 +435,16 @@ def capacity_command(ctx: click.Context, run: str, peak_users: float | None,
                               users_per_instance=users_per_instance, target_rps=target_rps,
                               min_instances=min_instances, db=db)
     if fmt == "json":
-        click.echo(json.dumps(plan.to_dict(), indent=2))
+        echo(json.dumps(plan.to_dict(), indent=2))
     elif fmt == "markdown":
-        click.echo(plan.to_markdown().rstrip("\n"))
+        echo(plan.to_markdown().rstrip("\n"))
     else:
         for line in plan.headline():
-            click.echo(line)
+            echo(line)
         emit(plan.steps.select("step", "concurrency", "throughput_rps", "p50_ms", "p95_ms",
                                "p99_ms", "error_rate", "slo_ok"), fmt, title="load steps")
         for warning in plan.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            echo(f"warning: {warning}", err=True)
     if plan.slo_status == "never-met":
         ctx.exit(EXIT_NO_GO)
 
@@ -479,9 +492,9 @@ def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], e
     if backlog:
         Path(backlog).write_text(json.dumps(found.backlog(top), indent=2) + "\n")
     if fmt == "json":
-        click.echo(json.dumps(found.to_dict(top), indent=2))
+        echo(json.dumps(found.to_dict(top), indent=2))
     elif fmt == "markdown":
-        click.echo(found.to_markdown(top).rstrip("\n"))
+        echo(found.to_markdown(top).rstrip("\n"))
     else:
         emit(found.summary(top).select("rank", "kind", "item", "score s/h", "driver", "gain"),
              fmt, title=f"bottlenecks of run {found.run_id} (user-seconds lost per hour)")
@@ -489,7 +502,7 @@ def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], e
             emit(found.patterns.select("endpoint", "pattern", "evidence"), fmt,
                  title="patterns over time")
         for note in found.notes:
-            click.echo(f"note: {note}", err=True)
+            echo(f"note: {note}", err=True)
 
 
 @cli.command(name="compare", short_help="GO / NO-GO: is CANDIDATE worse than BASELINE?")
@@ -555,9 +568,9 @@ def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: 
         console.print(result.to_text(all_checks=all_checks, width=_text_width(console)),
                       soft_wrap=True)
     else:
-        click.echo(result.to_json() if fmt == "json" else markdown.rstrip("\n"))
+        echo(result.to_json() if fmt == "json" else markdown.rstrip("\n"))
         for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            echo(f"warning: {warning}", err=True)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as handle:

@@ -25,6 +25,7 @@ import polars as pl
 from perfstats.comparison.series import load_series, pool_series
 from perfstats.config import CompareConfig, load_compare_config
 from perfstats.render import compare as report
+from perfstats.render.escape import markdown_text, xml_tree
 from perfstats.render.tables import to_html, to_markdown, to_records
 from perfstats.run import Run, load
 from perfstats.slo import breaches
@@ -147,11 +148,12 @@ class Comparison:
         """A GitHub-flavoured report: verdict, warnings, the checks that need attention, and
         every check in a collapsed section."""
         lines = [f"## perfstats compare: **{self.verdict}**", ""]
-        lines.append(f"Baseline {_describe(self.baseline)}; candidate {_describe(self.candidate)}.")
-        lines.append(f"{self.headline()}.")
+        lines.append(f"Baseline {markdown_text(_describe(self.baseline))}; "
+                     f"candidate {markdown_text(_describe(self.candidate))}.")
+        lines.append(f"{markdown_text(self.headline())}.")
         lines.append("")
         if self.warnings:
-            lines += ["**Warnings**", ""] + [f"- {w}" for w in self.warnings] + [""]
+            lines += ["**Warnings**", ""] + [f"- {markdown_text(w)}" for w in self.warnings] + [""]
         attention = self.display_frame(all_checks=False)
         if attention.height:
             lines += [to_markdown(attention), "", report.P_LEGEND, ""]
@@ -187,6 +189,7 @@ class Comparison:
                 ElementTree.SubElement(case, "skipped", message=text)
             else:
                 ElementTree.SubElement(case, "system-out").text = text
+        xml_tree(suite)  # names from the data may hold characters XML 1.0 forbids
         ElementTree.indent(suite)
         return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 

@@ -38,6 +38,7 @@ from perfstats.diagnosis.excess import KNOTS, excess_from_histogram, excess_from
 from perfstats.diagnosis.patterns import find_patterns
 from perfstats.errors import InsufficientDataError
 from perfstats.readers.derive import FAILED, REQUEST_METRIC
+from perfstats.render.escape import markdown_text
 from perfstats.render.tables import jsonable, to_html, to_markdown, to_records
 from perfstats.run import DB, PathLike, Run, load
 from perfstats.slo import (
@@ -669,7 +670,7 @@ class Bottlenecks:
             parts += ["### Patterns over time", to_markdown(
                 self.patterns.select("endpoint", "pattern", "evidence"))]
         if self.notes:
-            parts += ["\n".join(f"- {n}" for n in self.notes)]
+            parts += ["\n".join(f"- {markdown_text(n)}" for n in self.notes)]
         return "\n\n".join(parts) + "\n"
 
     def chart(self, top: int = 10, kind: str = "endpoint") -> alt.LayerChart:

@@ -25,6 +25,7 @@ from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.planning.knee import find_knee
 from perfstats.planning.steps import LoadStep, detect_steps
 from perfstats.planning.usl import USLFit, fit_usl
+from perfstats.render.escape import markdown_text
 from perfstats.render.tables import jsonable, to_html, to_markdown
 from perfstats.run import Run, load
 from perfstats.slo import ERROR_RATE, Objective, capacity_objectives, format_slo
@@ -276,7 +277,7 @@ class CapacityPlan:
         out += ["### Little's law", "", self.little["summary"], ""]
         out += ["### Assumptions", ""] + [f"- {a}" for a in self.assumptions]
         if self.warnings:
-            out += ["", "### Warnings", ""] + [f"- {w}" for w in self.warnings]
+            out += ["", "### Warnings", ""] + [f"- {markdown_text(w)}" for w in self.warnings]
         return "\n".join(out) + "\n"
 
     def _repr_html_(self) -> str:

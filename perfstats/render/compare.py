@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 from rich.text import Text
 
+from perfstats.render.escape import terminal_text
 from perfstats.stats.decision import FAILING, STATUSES
 from perfstats.store import ALL_ENDPOINTS
 
@@ -168,7 +169,8 @@ _INDENT = "  "
 
 
 def _endpoint_label(name: str) -> str:
-    return f"{ALL_ENDPOINTS} (whole run)" if name == ALL_ENDPOINTS else name
+    return f"{ALL_ENDPOINTS} (whole run)" if name == ALL_ENDPOINTS else terminal_text(
+        name, newlines=False)
 
 
 def terminal_table(ordered: pl.DataFrame, *, width: int = 100) -> Text:
@@ -220,7 +222,7 @@ def terminal_report(ordered: pl.DataFrame, *, verdict: str, title: str,
     with ``all_checks``), the legend, the warnings, notes (e.g. a common-mode shift) and last
     the headline."""
     shown = attention(ordered, all_checks=all_checks)
-    out = Text(title + "\n", style="bold")
+    out = Text(terminal_text(title) + "\n", style="bold")
     if shown.height:
         out.append_text(terminal_table(shown, width=width))
     hidden = ordered.height - shown.height
@@ -230,10 +232,11 @@ def terminal_report(ordered: pl.DataFrame, *, verdict: str, title: str,
     if shown.height:
         out.append(_wrapped(P_LEGEND, width), style="dim")
     for warning in warnings:
-        out.append(_wrapped(f"warning: {warning}", width, indent="  "))
+        out.append(_wrapped(f"warning: {terminal_text(warning)}", width, indent="  "))
     for note in notes:
-        out.append(_wrapped(f"note: {note}", width, indent="  "))
-    kept = _wrapped(headline(verdict, ordered, space=_NO_BREAK), width, indent="  ")
+        out.append(_wrapped(f"note: {terminal_text(note)}", width, indent="  "))
+    kept = _wrapped(terminal_text(headline(verdict, ordered, space=_NO_BREAK)), width,
+                    indent="  ")
     out.append(kept.replace(_NO_BREAK, " ").rstrip("\n"), style=_verdict_style(verdict))
     return out
 

@@ -15,6 +15,8 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from perfstats.render.escape import markdown_cell, markdown_text, terminal_cell, terminal_text
+
 FORMATS = ["table", "json", "csv", "markdown"]
 
 
@@ -32,6 +34,8 @@ def _cell(value: Any) -> str:
         if value and isinstance(value[0], dict) and set(value[0]) == {"key", "value"}:
             return ", ".join(f"{d['key']}={d['value']}" for d in value)
         return ", ".join(map(str, value))
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)
 
 
@@ -64,12 +68,25 @@ def to_json(frame: pl.DataFrame) -> str:
 
 
 def to_markdown(frame: pl.DataFrame, *, cell: Callable[[Any], str] = _cell) -> str:
-    """A GitHub-flavoured markdown table (``cell`` formats each value)."""
-    header = "| " + " | ".join(frame.columns) + " |"
+    """A GitHub-flavoured markdown table (``cell`` formats each value; every cell escaped by
+    :func:`~perfstats.render.escape.markdown_cell`, so each row stays one line)."""
+    header = "| " + " | ".join(map(markdown_cell, frame.columns)) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = ["| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |"
+    rows = ["| " + " | ".join(markdown_cell(cell(v)) for v in row) + " |"
             for row in frame.iter_rows()]
     return "\n".join([header, rule, *rows])
+
+
+def to_csv(frame: pl.DataFrame) -> str:
+    """RFC 4180 CSV with a header row; nested values (lists, maps such as ``labels``, structs)
+    as JSON text in their cell."""
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()
+              or isinstance(dtype, pl.Object)]
+    flat = frame.with_columns(
+        pl.Series(name, [None if v is None else json.dumps(jsonable(v), ensure_ascii=False)
+                         for v in frame[name].to_list()], dtype=pl.String)
+        for name in nested)
+    return flat.write_csv()
 
 
 def to_html(frame: pl.DataFrame, *, max_rows: int = 200) -> str:
@@ -98,9 +115,7 @@ def render(frame: pl.DataFrame, fmt: str, *, title: str | None = None,
     if fmt == "json":
         return to_json(frame)
     if fmt == "csv":
-        nested = [n for n, t in frame.schema.items() if isinstance(t, pl.List | pl.Struct)]
-        flat = frame.with_columns(pl.Series(n, [_cell(v) for v in frame[n]]) for n in nested)
-        return flat.write_csv()
+        return to_csv(frame)
     if fmt == "markdown":
         return show(frame, title=title).to_markdown()
     if fmt == "table":
@@ -239,12 +254,13 @@ class DisplayTable:
     def to_markdown(self) -> str:
         """A GitHub-flavoured markdown table with the notes below it."""
         def esc(text: str) -> str:
-            return _shorten(text).replace("|", "\\|")
+            return markdown_cell(_shorten(text))
         align = "|" + "|".join("---:" if n else "---" for n in self.numeric) + "|"
         lines = ["| " + " | ".join(esc(c) for c in self.columns) + " |", align]
         lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in self.rows]
-        lines += [""] + [f"_{n}_" for n in self.notes] if self.notes else []
-        return "\n".join(([f"**{self.title}**", ""] if self.title else []) + lines)
+        lines += [""] + [f"_{markdown_text(n)}_" for n in self.notes] if self.notes else []
+        title = [f"**{markdown_text(self.title)}**", ""] if self.title else []
+        return "\n".join(title + lines)
 
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
@@ -276,15 +292,17 @@ class DisplayTable:
             grow = min(max(room, 0), max(len(self.columns[i]), cells[i]) - sizes[i])
             sizes[i] += grow
             room -= grow
-        table = Table(title=self.title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0),
+        title = None if self.title is None else terminal_cell(self.title)
+        table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0),
                       pad_edge=False, show_edge=False, title_justify="left")
         for i in shown:
-            header = Text(self.columns[i], overflow="fold", no_wrap=False)
+            header = Text(terminal_text(self.columns[i], newlines=False), overflow="fold",
+                          no_wrap=False)
             table.add_column(header, justify="right" if self.numeric[i] else "left",
                              no_wrap=atomic[i], width=sizes[i],
                              overflow="crop" if atomic[i] else "fold")
         for row in self.rows:
-            table.add_row(*(row[i] for i in shown))
+            table.add_row(*(terminal_cell(row[i]) for i in shown))
         notes = list(self.notes)
         if dropped:
             notes.append(f"not shown (wider than {width} columns): {', '.join(dropped)}; "
@@ -294,7 +312,7 @@ class DisplayTable:
     def __rich_console__(self, console: Console, options: Any) -> Any:
         table, notes = self.to_rich(options.max_width)
         yield table
-        yield from notes
+        yield from map(terminal_cell, notes)
 
     def __str__(self) -> str:
         console = Console(width=TERMINAL_WIDTH, record=True, file=_Discard(),
