@@ -16,7 +16,6 @@ in such a character stay distinct.
 
 from __future__ import annotations
 
-import html
 import re
 from typing import TYPE_CHECKING
 
@@ -55,17 +54,22 @@ def xml_tree(root: Element) -> Element:
     return root
 
 
+def _html(text: str) -> str:
+    # ``<`` and ``&`` are what start a tag or an entity; ``>`` alone is plain text mid-line.
+    return text.replace("&", "&amp;").replace("<", "&lt;")
+
+
 def markdown_text(text: str) -> str:
     """``text`` for a line of markdown: HTML special characters as entities (no raw tags such as
     ``<script>``), line breaks as spaces, control characters as ``\\xNN``."""
     one_line = _LINE_BREAK.sub(" ", text)
-    return html.escape(_CONTROL.sub(_visible, one_line), quote=False)
+    return _html(_CONTROL.sub(_visible, one_line))
 
 
 def markdown_cell(text: str) -> str:
     """``text`` for a cell of a markdown table: :func:`markdown_text` with pipes escaped and
     line breaks as ``<br>`` (the row stays one line)."""
-    escaped = html.escape(_CONTROL.sub(_visible, text.replace("\r\n", "\n")), quote=False)
+    escaped = _html(_CONTROL.sub(_visible, text.replace("\r\n", "\n")))
     return _LINE_BREAK.sub("<br>", escaped).replace("\\", "\\\\").replace("|", "\\|")
 
 

@@ -2,13 +2,15 @@
 
 Every table is described in ``docs/schema.md``; the DDL below is the single source of truth for it.
 A file store is opened for the length of one operation and closed again, so a notebook, a CI job and
-a shell can share one file; a second writer waits up to ``lock_timeout`` seconds and then fails
-clearly.  ``:memory:`` keeps one connection for the life of the :class:`Store`.
+a shell can share one file; readers open it read-only (several at once, never creating or
+changing it); a process that finds the file held waits up to ``lock_timeout`` seconds, says so on
+stderr, and then fails clearly.  ``:memory:`` keeps one connection for the life of the :class:`Store`.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -105,8 +107,18 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _check_schema(con: duckdb.DuckDBPyConnection, where: str) -> None:
-    """Create the schema in an empty database, refuse a foreign or newer one, migrate an older."""
+def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0])
+
+
+def _report(message: str) -> None:
+    """Tell the person waiting (stderr): a store operation is held up by another process."""
+    print(f"perfstats: {message}", file=sys.stderr, flush=True)
+
+
+def _check_schema(con: duckdb.DuckDBPyConnection, where: str, *, read_only: bool = False) -> None:
+    """Create the schema in an empty database, refuse a foreign or newer one, migrate an older
+    (a reader refuses an older one: it never changes the file)."""
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     if not tables:
         _create_schema(con)
@@ -124,6 +136,9 @@ def _check_schema(con: duckdb.DuckDBPyConnection, where: str) -> None:
         missing = [v for v in range(version, SCHEMA_VERSION) if v not in MIGRATIONS]
         if missing:
             raise StoreError(f"{where}: no migration from store schema version {version}")
+        if read_only:
+            raise StoreError(f"{where}: store schema version {version} needs an upgrade to "
+                             f"{SCHEMA_VERSION}; a write (perfstats ingest) performs it")
         con.execute("BEGIN")
         for v in range(version, SCHEMA_VERSION):
             for statement in MIGRATIONS[v]:
@@ -168,33 +183,45 @@ class Store:
 
     @contextmanager
     def connect(self, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Yield a connection for one operation (closed afterwards for file stores)."""
+        """Yield a connection for one operation (closed afterwards for file stores).
+
+        A reader (``write=False``) opens the file read-only: it never creates or changes it, so
+        several readers can work at once (while nothing writes) and a read-only file can be
+        read.  A store file that does not exist or holds no tables reads as an empty store.
+        """
         if self._memory is not None:
             with _MEMORY_LOCK:
                 yield self._memory
             return
-        if not write and not Path(self.path).exists():
+        path = Path(self.path)
+        con = None
+        if write or (path.exists() and path.stat().st_size > 0):
+            con = self._open_file(read_only=not write)
+            try:
+                if write or _has_tables(con):
+                    _check_schema(con, self.path, read_only=not write)
+                else:
+                    con.close()
+                    con = None
+            except BaseException:
+                con.close()
+                raise
+        if con is None:
             # Reading a store that was never written: answer from an empty schema, create no file.
             con = _without_progress_bar(duckdb.connect(":memory:"))
             _create_schema(con)
-            try:
-                yield con
-            finally:
-                con.close()
-            return
-        con = self._open_file()
         try:
-            _check_schema(con, self.path)
             yield con
         finally:
             con.close()
 
-    def _open_file(self) -> duckdb.DuckDBPyConnection:
+    def _open_file(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
+        waited = False
         while True:
             try:
-                return _without_progress_bar(duckdb.connect(self.path))
+                return _without_progress_bar(duckdb.connect(self.path, read_only=read_only))
             except duckdb.IOException as exc:
                 message = first_line(exc)
                 if "lock" not in message.lower():
@@ -204,6 +231,10 @@ class Store:
                         f"{self.path}: store is in use by another process; waited "
                         f"{self.lock_timeout:g} s (set PERFSTATS_LOCK_TIMEOUT to wait longer)"
                     ) from exc
+                if not waited:
+                    waited = True
+                    _report(f"{self.path}: waiting for another process that is using the store "
+                            f"(up to {self.lock_timeout:g} s)")
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
             except duckdb.Error as exc:
