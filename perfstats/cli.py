@@ -1,7 +1,8 @@
 """The ``perfstats`` command line: a thin layer over the public Python API.
 
 Exit codes: 0 success / GO, 1 NO-GO (a regression or SLO breach), 2 bad input or usage (one line
-on stderr; ``--debug`` shows the traceback).
+on stderr), 3 internal error (a bug in perfstats: one line on stderr; ``--debug`` shows the
+traceback), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import click
 from rich.console import Console
 
 import perfstats
-from perfstats.errors import PerfstatsError
+from perfstats.errors import PerfstatsError, first_line
 
 if TYPE_CHECKING:
     import polars as pl
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 # Only click, rich's console and perfstats' lazy namespace are imported here, so that
 # `perfstats --help` starts at once; each command imports what it uses.
 
-EXIT_OK, EXIT_NO_GO, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_NO_GO, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
 """Ctrl-C, as shells report a process stopped by SIGINT."""
 
@@ -61,7 +62,7 @@ WORKFLOW = ["ingest", "summary", "compare", "capacity", "bottlenecks", "history"
 
 class _Group(click.Group):
     """Lists commands in workflow order; turns every perfstats error into one line on stderr
-    and exit code 2."""
+    and exit code 2, and any other exception (a bug) into one line and exit code 3."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(self.commands, key=lambda n: (WORKFLOW + [n]).index(n))
@@ -77,8 +78,9 @@ class _Group(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
         except PerfstatsError as exc:
             _fail(ctx, f"error: {exc}")
-        except Exception as exc:  # a bug, but the user still gets one line and exit 2
-            _fail(ctx, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)")
+        except Exception as exc:  # a bug, but the user still gets one line
+            _fail(ctx, f"internal error: {type(exc).__name__}: {first_line(exc)} (rerun with "
+                       "--debug; please report it)", code=EXIT_INTERNAL)
 
 
 def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
@@ -87,11 +89,11 @@ def _remember_debug(ctx: click.Context, _param: click.Parameter, value: bool) ->
     return value
 
 
-def _fail(ctx: click.Context, message: str) -> None:
+def _fail(ctx: click.Context, message: str, *, code: int = EXIT_BAD_INPUT) -> None:
     if ctx.meta.get("perfstats.debug"):
         traceback.print_exc()
     echo(f"perfstats: {message.splitlines()[0] if message else message}", err=True)
-    ctx.exit(EXIT_BAD_INPUT)
+    ctx.exit(code)
 
 
 def parse_labels(values: tuple[str, ...], *, option: str = "--label") -> dict[str, str]:
@@ -137,7 +139,8 @@ store that does not exist. A RUN is a run id (or a unique prefix) in the store, 
 path, ingested into a throw-away in-memory store.
 \b
 Exit codes: 0 success or GO; 1 NO-GO (compare: a regression or SLO breach; capacity: the SLO
-fails at the lowest load); 2 bad input or usage, with one line on stderr; 130 interrupted.
+fails at the lowest load); 2 bad input or usage, with one line on stderr; 3 internal error (a
+bug: one line on stderr, --debug shows the traceback); 130 interrupted.
 \b
 Start with: perfstats ingest data/k6/baseline data/k6/candidate --label branch=main
 Then:       perfstats compare data/k6/baseline data/k6/candidate

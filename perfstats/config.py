@@ -212,7 +212,10 @@ def compare_config(table: Mapping[str, Any] | None = None, *, source: str | None
     overrides.pop("slo", None)
     values.update({k: v for k, v in overrides.items() if v is not None})
     config = CompareConfig(**values)
-    config.drift_settings()  # validate ranges early
+    try:
+        config.drift_settings()  # validate ranges early
+    except ValueError as exc:
+        raise ConfigError(f"{where}compare: {exc}") from None
     return config
 
 

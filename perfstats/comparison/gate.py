@@ -24,6 +24,7 @@ import polars as pl
 
 from perfstats.comparison.series import load_series, pool_series
 from perfstats.config import CompareConfig, load_compare_config
+from perfstats.errors import InsufficientDataError
 from perfstats.render import compare as report
 from perfstats.render.escape import markdown_text, xml_tree
 from perfstats.render.tables import to_html, to_markdown, to_records
@@ -686,6 +687,26 @@ def _side_info(loaded: Sequence[_Loaded]) -> dict[str, Any]:
     }
 
 
+def _refuse_nothing_to_compare(base: RunData, cand: RunData, config: CompareConfig) -> None:
+    """Two runs without an endpoint in common (another API, or everything filtered out) have
+    nothing to compare: refused, not a GO of empty checks."""
+    base_names = [n for n in base.endpoints if n != ALL_ENDPOINTS]
+    cand_names = [n for n in cand.endpoints if n != ALL_ENDPOINTS]
+    filtered = bool(config.endpoints or config.ignore)
+    if filtered and not base_names and not cand_names:
+        raise InsufficientDataError("nothing to compare: no endpoint left after "
+                                    "--endpoint/--ignore")
+    if base_names and cand_names and not set(base_names) & set(cand_names):
+        raise InsufficientDataError(
+            f"nothing to compare: baseline and candidate share no endpoint (baseline "
+            f"{_few(base_names)}; candidate {_few(cand_names)})")
+
+
+def _few(names: Sequence[str], shown: int = 3) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def compare(
     baseline: RunLike | Sequence[RunLike],
     candidate: RunLike,
@@ -719,6 +740,8 @@ def compare(
         IngestError: a result file cannot be read.
         RunNotFoundError: a run id is not in the store.
         ConfigError: bad configuration.
+        InsufficientDataError: nothing to compare (no endpoint in common, every endpoint
+            filtered out, or no check with data on both sides).
 
     Example:
         >>> result = compare("data/k6/baseline", "data/k6/candidate")  # doctest: +SKIP
@@ -748,8 +771,7 @@ def compare(
         warnings.append("the candidate is also in the baseline")
     base_data = _side(base_loaded, config, warnings)
     cand_data = _side([cand_loaded], config, warnings)
-    if not [n for n in (*base_data.endpoints, *cand_data.endpoints) if n != ALL_ENDPOINTS]:
-        warnings.append("no endpoint left to compare after --endpoint/--ignore")
+    _refuse_nothing_to_compare(base_data, cand_data, config)
     # Custom metrics, checks and scenario slices enter the same list of checks.
     base_all = RunData({**base_data.endpoints, **_side_series(base_loaded, config)},
                        base_data.duration_s)
@@ -761,6 +783,9 @@ def compare(
     if direction:
         warnings.append(direction)
     checks = _apply_slos(checks, config, warnings)
+    if checks and all(c.status == "insufficient_data" for c in checks):
+        raise InsufficientDataError(
+            f"nothing to compare: none of the {len(checks)} checks has data on both sides")
     frame = pl.DataFrame([c.to_dict() for c in checks], schema=CHECK_SCHEMA) if checks \
         else pl.DataFrame(schema=CHECK_SCHEMA)
     frame = frame.select(list(CHECK_SCHEMA))

@@ -9,7 +9,9 @@ recursive) or a Locust ``--csv`` prefix.  Formats are detected from content; ``f
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -177,12 +179,21 @@ def ingest_sources(
             con.execute("ROLLBACK")
             if isinstance(exc, PerfstatsError | KeyboardInterrupt):
                 raise
-            if isinstance(exc, duckdb.Error | ValueError | KeyError | TypeError | IndexError
-                          | AttributeError | OSError | EOFError | UnicodeError):
+            if _is_input_error(exc):
                 raise IngestError(where, f"cannot parse ({type(exc).__name__}: "
                                          f"{first_line(exc)})") from exc
-            raise
+            raise  # a bug in a reader: the CLI reports it as an internal error (exit 3)
     return writer.run_id, False
+
+
+def _is_input_error(exc: BaseException) -> bool:
+    """True for the errors a file's content causes while a reader reads it: DuckDB refusing a
+    value or a shape (not DuckDB's own internal errors), undecodable bytes, a damaged
+    compressed stream, a read error.  A reader's own ValueError/KeyError/TypeError is a bug."""
+    if isinstance(exc, duckdb.InternalException | duckdb.FatalException):
+        return False
+    return isinstance(exc, duckdb.Error | json.JSONDecodeError | UnicodeError | OSError
+                      | EOFError | zlib.error)
 
 
 class _AlreadyStored(Exception):

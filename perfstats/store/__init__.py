@@ -3,8 +3,9 @@
 Every table is described in ``docs/schema.md``; the DDL below is the single source of truth for it.
 A file store is opened for the length of one operation and closed again, so a notebook, a CI job and
 a shell can share one file; readers open it read-only (several at once, never creating or
-changing it); a process that finds the file held waits up to ``lock_timeout`` seconds, says so on
-stderr, and then fails clearly.  ``:memory:`` keeps one connection for the life of the :class:`Store`.
+changing it); a process that finds the file held waits up to ``lock_timeout`` seconds, says so
+on stderr, and then fails clearly.  ``:memory:`` keeps one connection for the life of the
+:class:`Store`.
 """
 
 from __future__ import annotations
