@@ -307,7 +307,7 @@ def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
             echo(f"### {name}\n")
         emit(frame, fmt, title=f"{loaded} - {name}")
         if fmt == "markdown":
-            echo()
+            echo("")
 
 
 @cli.command(name="history", short_help="A metric over the stored runs and its change points.")
