@@ -19,6 +19,10 @@ The file is looked for in the working directory and its parents; the first ``per
     throughput = "10%"             # a drop of 10 %
     error_rate = "0.5pp"           # percentage points (or 0.005)
 
+    [thresholds]                   # k6's syntax, on any tool; a failure fails the gate
+    "http_req_duration{scenario:booking_flow}" = ["p(95)<300"]
+    booking_success_rate = ["rate>0.98"]
+
     [compare.worse_when]           # which way a custom metric is worse (default: from its name)
     cache_hit_rate = "lower"       # "higher", "lower" or "either"
 
@@ -44,6 +48,7 @@ from typing import Any
 from perfstats.errors import ConfigError
 from perfstats.slo import Objective, compare_slos
 from perfstats.stats.drift import DEFAULT_TOLERANCES, DriftSettings
+from perfstats.thresholds import Threshold, parse_thresholds
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,7 +58,8 @@ else:  # pragma: no cover
 CONFIG_FILE = "perfstats.toml"
 
 _KNOWN_KEYS = {"alpha", "floor_ms", "resamples", "seed", "window_s", "endpoints", "ignore",
-               "tolerances", "slo", "min_tail", "min_windows", "worse_when", "slices"}
+               "tolerances", "slo", "min_tail", "min_windows", "worse_when", "slices",
+               "declared_thresholds"}
 _WORSE_WHEN = ("higher", "lower", "either")
 
 
@@ -95,6 +101,10 @@ class CompareConfig:
         worse_when: metric name -> ``higher``, ``lower`` or ``either``: which way a custom
             metric is worse (default: inferred from the name, see docs/compare.md).
         slices: compare per-scenario slices when a run has several scenarios.
+        thresholds: ``[thresholds]`` in k6's syntax; one that fails on the candidate fails the
+            gate (a check of kind ``threshold``, status ``slo_breach``).
+        declared_thresholds: re-evaluate the thresholds the candidate run declared (k6) and
+            show them beside the tool's own verdict (they do not change the verdict).
         source: the file the settings came from, if any.
     """
 
@@ -111,6 +121,8 @@ class CompareConfig:
     min_windows: int = 5
     worse_when: Mapping[str, str] = field(default_factory=dict)
     slices: bool = True
+    thresholds: tuple[Threshold, ...] = ()
+    declared_thresholds: bool = True
     source: str | None = None
 
     def drift_settings(self) -> DriftSettings:
@@ -134,6 +146,9 @@ class CompareConfig:
             "seed": self.seed,
             "worse_when": dict(self.worse_when),
             "slices": self.slices,
+            "thresholds": [{"metric": t.metric, "expression": t.expression}
+                           for t in self.thresholds],
+            "declared_thresholds": self.declared_thresholds,
             "source": self.source,
         }
 
@@ -147,12 +162,14 @@ def _globs(value: Any, key: str) -> tuple[str, ...]:
 
 
 def compare_config(table: Mapping[str, Any] | None = None, *, source: str | None = None,
+                   thresholds: Mapping[str, Any] | None = None,
                    **overrides: Any) -> CompareConfig:
     """Build a :class:`CompareConfig` from a ``compare`` table and keyword overrides.
 
     Args:
         table: the ``[compare]`` table as read from TOML (values as in the module docstring).
         source: where the table came from, for messages.
+        thresholds: the ``[thresholds]`` table: k6 selector -> expression or list of them.
         **overrides: any :class:`CompareConfig` field; ``endpoints``/``ignore`` extend the file's,
             ``slo`` (a mapping glob -> expression, or one expression for ``*``) replaces it.
 
@@ -195,14 +212,20 @@ def compare_config(table: Mapping[str, Any] | None = None, *, source: str | None
         values["tolerances"] = tolerances
         values["slos"] = compare_slos(table.get("slo", {}))
         values["worse_when"] = _worse_when(table.get("worse_when", {}))
-        if "slices" in table:
-            if not isinstance(table["slices"], bool):
-                raise ConfigError(f"slices: expected true or false, got {table['slices']!r}")
-            values["slices"] = table["slices"]
+        for key in ("slices", "declared_thresholds"):
+            if key in table:
+                if not isinstance(table[key], bool):
+                    raise ConfigError(f"{key}: expected true or false, got {table[key]!r}")
+                values[key] = table[key]
         values["endpoints"] = _globs(table.get("endpoints", ()), "endpoints")
         values["ignore"] = _globs(table.get("ignore", ()), "ignore")
     except ConfigError as exc:
         raise ConfigError(f"{where}compare.{exc}") from None
+    if thresholds:
+        try:
+            values["thresholds"] = parse_thresholds(thresholds)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}{exc}") from None
     for key in ("endpoints", "ignore"):
         if overrides.get(key):
             values[key] = tuple(values.get(key, ())) + tuple(overrides.pop(key))
@@ -290,4 +313,4 @@ def load_compare_config(path: str | os.PathLike[str] | None = None,
     table = data.get("compare", {})
     if not isinstance(table, Mapping):
         raise ConfigError(f"{source}: compare must be a table")
-    return compare_config(table, source=source, **overrides)
+    return compare_config(table, source=source, thresholds=data.get("thresholds"), **overrides)

@@ -68,6 +68,8 @@ _SPLIT = re.compile(r"\s*(?:,|;|&&|\band\b)\s*", re.IGNORECASE)
 _CLAUSE = re.compile(
     r"^(?P<agg>[a-z_][a-z0-9_.]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
     r"(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>ms|s|%)?$", re.IGNORECASE)
+_PERCENTILE = re.compile(r"p(?:[1-9]\d?(?:\.\d+)?|0\.\d*[1-9]\d*)")
+"""Any percentile of another metric, as k6 allows in thresholds: ``p(99.9)``, ``p(75)``."""
 _SELECTOR = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.-]*)\s*(?:\{(?P<tags>[^{}]*)\})?\s*$")
 
 Tags = tuple[tuple[str, str], ...]
@@ -146,7 +148,8 @@ def parse_selector(text: str) -> tuple[str, Tags]:
     return match["name"], tuple(tags)
 
 
-def parse_slo(text: str, *, metric: str = REQUESTS) -> tuple[Objective, ...]:
+def parse_slo(text: str, *, metric: str = REQUESTS, kind: str | None = None
+              ) -> tuple[Objective, ...]:
     """Parse an SLO expression into its objectives (the grammar is in this module's docstring).
 
     Args:
@@ -154,6 +157,9 @@ def parse_slo(text: str, *, metric: str = REQUESTS) -> tuple[Objective, ...]:
             ``"p(95)<500 && rate<0.01"``.
         metric: the metric (with an optional tag selector) the clauses are about; default the
             requests, where ``rate`` is their error rate.
+        kind: the metric's kind when known (``trend``, ``rate``, ``counter``, ``gauge``), as
+            for a k6 threshold: any percentile (``p(99.9)``) is accepted, and a Counter's
+            ``rate`` is per second (k6's meaning), any non-negative number.
 
     Returns:
         The objectives in the order written.
@@ -173,10 +179,11 @@ def parse_slo(text: str, *, metric: str = REQUESTS) -> tuple[Objective, ...]:
         raise ConfigError(f"bad SLO {text!r}: expected e.g. 'p95<500' or 'p99<1.2s, errors<1%'")
     name, tags = parse_selector(metric)
     normal = _K6_PERCENTILE.sub(lambda m: f"p{m.group(1)}", text.strip())
-    return tuple(_clause(clause, text, name, tags) for clause in _SPLIT.split(normal))
+    return tuple(_clause(clause, text, name, tags, kind) for clause in _SPLIT.split(normal))
 
 
-def _clause(clause: str, text: str, metric: str, tags: Tags) -> Objective:
+def _clause(clause: str, text: str, metric: str, tags: Tags, kind: str | None = None
+            ) -> Objective:
     match = _CLAUSE.match(clause)
     if match is None:
         raise ConfigError(
@@ -190,21 +197,28 @@ def _clause(clause: str, text: str, metric: str, tags: Tags) -> Objective:
     op, value, unit = match["op"], float(match["value"]), (match["unit"] or "").lower()
     known = (*LATENCY_METRICS, ERROR_RATE) if requests else (*LATENCY_METRICS,
                                                              *OTHER_AGGREGATIONS)
-    if aggregation not in known:
+    # Any percentile (p(99.9)) for other metrics and for thresholds of a known kind, as in k6;
+    # request SLOs keep the percentiles the commands compute.
+    percentile = (not requests or kind is not None) and _PERCENTILE.fullmatch(aggregation)
+    if aggregation not in known and not percentile:
         raise ConfigError(
             f"bad SLO clause {clause!r}: unknown metric {match['agg']!r}; use one of "
             f"{', '.join(known)}")
     if requests and op not in UPPER_BOUNDS:
         raise ConfigError(f"bad SLO clause {clause!r} in {text!r}: expected METRIC < VALUE "
                           "(a request SLO is an upper bound: < or <=)")
-    if aggregation in (ERROR_RATE, "rate"):
+    if aggregation == "rate" and kind == "counter":
+        if unit:
+            raise ConfigError(f"bad SLO clause {clause!r}: a counter's rate is per second, "
+                              "without a unit")
+    elif aggregation in (ERROR_RATE, "rate"):
         if unit in ("ms", "s"):
             raise ConfigError(f"bad SLO clause {clause!r}: an error rate has no time unit")
         value = value / 100.0 if unit == "%" else value
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"bad SLO clause {clause!r}: an error rate is between 0 and "
                               "1 (or 0% and 100%)")
-    elif aggregation in LATENCY_METRICS:
+    elif aggregation in LATENCY_METRICS or percentile:
         if unit == "%":
             raise ConfigError(f"bad SLO clause {clause!r}: a latency is in ms or s, not %")
         value = value * 1000.0 if unit == "s" else value

@@ -14,7 +14,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
@@ -24,7 +24,7 @@ import polars as pl
 
 from perfstats.comparison.series import load_series, pool_series
 from perfstats.config import CompareConfig, load_compare_config
-from perfstats.errors import InsufficientDataError
+from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.render import compare as report
 from perfstats.render.escape import markdown_text, xml_tree
 from perfstats.render.tables import to_html, to_markdown, to_records
@@ -44,6 +44,12 @@ from perfstats.stats.drift import (
 from perfstats.stats.histogram import WindowHistogram, bucket_sql
 from perfstats.stats.windowlevel import WindowSummaries
 from perfstats.store import ALL_ENDPOINTS, Store
+from perfstats.thresholds import (
+    RESULT_SCHEMA,
+    Threshold,
+    declared_thresholds,
+    evaluate,
+)
 
 if TYPE_CHECKING:
     import altair as alt
@@ -65,6 +71,9 @@ CHECK_SCHEMA: dict[str, Any] = {
     "tolerance": pl.Float64,
 }
 """Columns of :attr:`Comparison.checks`."""
+THRESHOLD_SCHEMA: dict[str, Any] = {"baseline": pl.Float64, **RESULT_SCHEMA}
+"""Columns of :attr:`Comparison.thresholds`: :data:`perfstats.thresholds.RESULT_SCHEMA` on the
+candidate (``value``, ``ok``, ``tool_ok``...) and the value on the baseline."""
 
 LOCUST_RECENT_S = 10.0
 """Locust's "current" percentiles cover about the last 10 s (its
@@ -87,6 +96,9 @@ class Comparison:
         baseline: the baseline run(s): ids, tool, grain, start, labels.
         candidate: the candidate run, same keys.
         settings: the settings used (alpha, tolerances, SLOs, seed...).
+        thresholds: one row per threshold (:data:`THRESHOLD_SCHEMA`): those of ``[thresholds]``
+            (``source == "config"``; also checks of kind ``threshold``) and those the candidate
+            run declared, with the tool's verdict (``tool_ok``) beside perfstats' (``ok``).
     """
 
     verdict: str
@@ -95,6 +107,8 @@ class Comparison:
     baseline: dict[str, Any]
     candidate: dict[str, Any]
     settings: dict[str, Any]
+    thresholds: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(
+        schema=THRESHOLD_SCHEMA))
 
     @property
     def failing(self) -> pl.DataFrame:
@@ -125,6 +139,7 @@ class Comparison:
             "settings": self.settings,
             "warnings": list(self.warnings),
             "checks": to_records(self.checks),
+            "thresholds": to_records(self.thresholds),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -142,7 +157,7 @@ class Comparison:
         (every check with ``all_checks``), the legend, the warnings and the headline."""
         return report.terminal_report(
             self.worst_first(), verdict=self.verdict, warnings=self.warnings,
-            all_checks=all_checks, width=width,
+            all_checks=all_checks, width=width, thresholds=self.thresholds,
             title=f"compare {_describe(self.baseline)} -> {_describe(self.candidate)}")
 
     def to_markdown(self) -> str:
@@ -160,6 +175,9 @@ class Comparison:
             lines += [to_markdown(attention), "", report.P_LEGEND, ""]
         else:
             lines += ["Every check is ok.", ""]
+        if not self.thresholds.is_empty():
+            lines += ["**Thresholds** (on the candidate; the tool's own verdict beside "
+                      "perfstats')", "", to_markdown(report.threshold_rows(self.thresholds)), ""]
         lines += ["<details><summary>All checks</summary>", "",
                   to_markdown(self.display_frame()), "", "</details>", ""]
         return "\n".join(lines)
@@ -625,7 +643,8 @@ def _profile_warnings(base: Sequence[_Loaded], cand: _Loaded, base_data: RunData
     few: dict[str, list[str]] = {}
     for check in checks:
         if check.status == "insufficient_data" and "requests per run" in check.note:
-            few.setdefault(check.metric, []).append(check.endpoint)
+            few.setdefault(check.metric, []).append(
+                check.endpoint + (f"{{{check.slice}}}" if check.slice else ""))
     for metric, endpoints in few.items():
         out.append(f"too few requests for {metric} ({_need(checks, metric)}) on "
                    f"{', '.join(endpoints)}: insufficient_data")
@@ -786,6 +805,8 @@ def compare(
     if checks and all(c.status == "insufficient_data" for c in checks):
         raise InsufficientDataError(
             f"nothing to compare: none of the {len(checks)} checks has data on both sides")
+    results = _thresholds(base_runs[0], cand_run, config, warnings)
+    checks += _threshold_checks(results)
     frame = pl.DataFrame([c.to_dict() for c in checks], schema=CHECK_SCHEMA) if checks \
         else pl.DataFrame(schema=CHECK_SCHEMA)
     frame = frame.select(list(CHECK_SCHEMA))
@@ -796,4 +817,55 @@ def compare(
         baseline=_side_info(base_loaded),
         candidate=_side_info([cand_loaded]),
         settings=config.to_dict(),
+        thresholds=results,
     )
+
+
+def _thresholds(base: Run, cand: Run, config: CompareConfig, warnings: list[str]
+                ) -> pl.DataFrame:
+    """``[thresholds]`` and the candidate's own declared thresholds, evaluated on the
+    candidate (and, for context, on the baseline where it has the metric)."""
+    parts = []
+    if config.thresholds:
+        parts.append(evaluate(cand.store, cand.run_id, config.thresholds))
+    if config.declared_thresholds:
+        declared = declared_thresholds(cand.store, cand.run_id)
+        if declared:
+            parts.append(evaluate(cand.store, cand.run_id, declared))
+    if not parts:
+        return pl.DataFrame(schema=THRESHOLD_SCHEMA)
+    frame = pl.concat(parts)
+    baseline = []
+    for metric, expression in frame.select("metric", "expression").iter_rows():
+        try:
+            row = evaluate(base.store, base.run_id, [Threshold(metric, expression)])
+            baseline.append(row["value"][0])
+        except ConfigError:
+            baseline.append(None)
+    frame = frame.with_columns(pl.Series("baseline", baseline, dtype=pl.Float64))
+    frame = frame.select(list(THRESHOLD_SCHEMA))
+    differ = frame.filter(pl.col("tool_ok").is_not_null() & (pl.col("ok") != pl.col("tool_ok")))
+    for row in differ.iter_rows(named=True):
+        warnings.append(f"threshold {row['metric']} {row['expression']}: perfstats says "
+                        f"{'pass' if row['ok'] else 'fail'} ({row['value']:.6g}), "
+                        f"{cand.tool} said {'pass' if row['tool_ok'] else 'fail'}")
+    return frame
+
+
+def _threshold_checks(results: pl.DataFrame) -> list[Check]:
+    """The ``[thresholds]`` of the configuration as checks: a failed one fails the gate."""
+    out = []
+    for row in results.filter(pl.col("source") == "config").iter_rows(named=True):
+        b, c = row["baseline"], row["value"]
+        out.append(Check(
+            endpoint=row["metric"], kind="threshold", slice="", direction="",
+            metric=row["expression"], baseline=b, candidate=c,
+            change_abs=None if b is None or c is None else c - b,
+            change_pct=None if b is None or c is None or not b else 100.0 * (c / b - 1.0),
+            ci_low=None, ci_high=None, ci_unit="", p_value=None, p_adjusted=None,
+            method=f"threshold ({row['method']})",
+            status="ok" if row["ok"] else "slo_breach", detectable=None,
+            n_baseline=0, n_candidate=int(row["count"] or 0),
+            note=("" if row["ok"] else f"fails threshold {row['expression']} on "
+                  f"{row['metric']}") + (f"; {row['note']}" if row["note"] else "")))
+    return out

@@ -55,7 +55,47 @@ def value_text(metric: str, value: float | None) -> str:
         return f"{value * 100:.2f}%"
     if metric in ("throughput", "per_second"):
         return f"{value:,.2f}/s"
+    if metric not in _LATENCY:  # a threshold expression: the aggregation's own value
+        return f"{value:.6g}"
     return f"{value:,.1f} ms" if value >= 10 else f"{value:,.2f} ms"
+
+
+_LATENCY = frozenset({"p50", "p90", "p95", "p99", "mean", "min", "max"})
+
+
+def threshold_rows(thresholds: pl.DataFrame) -> pl.DataFrame:
+    """Threshold results as readable strings: metric, expression, baseline and candidate
+    values, perfstats' verdict and the tool's own (for thresholds the run declared)."""
+    def verdict(ok: bool | None) -> str:
+        return "" if ok is None else ("pass" if ok else "FAIL")
+
+    rows = [{
+        "threshold": f"{r['metric']} {r['expression']}", "source": r["source"],
+        "baseline": "" if r["baseline"] is None else f"{r['baseline']:.6g}",
+        "candidate": "" if r["value"] is None else f"{r['value']:.6g}",
+        "perfstats": verdict(r["ok"]), "tool": verdict(r["tool_ok"]), "method": r["method"],
+    } for r in thresholds.iter_rows(named=True)]
+    return pl.DataFrame(rows, schema={c: pl.String for c in (
+        "threshold", "source", "baseline", "candidate", "perfstats", "tool", "method")})
+
+
+def thresholds_text(thresholds: pl.DataFrame, *, width: int = 100) -> Text:
+    """The threshold results for a terminal: one line each, failures first."""
+    out = Text()
+    if thresholds.is_empty():
+        return out
+    frame = threshold_rows(thresholds.sort("ok", "metric", nulls_last=True))
+    out.append("thresholds (candidate; the tool's own verdict beside perfstats')\n",
+               style="bold")
+    name_width = min(max(len(t) for t in frame["threshold"]), max(width - 40, 20))
+    for row in frame.iter_rows(named=True):
+        line = f"{_INDENT}{row['threshold']:<{name_width}}  {row['candidate']:>10}  "
+        out.append(line)
+        out.append(f"{row['perfstats']:<4}", style="bold red" if row["perfstats"] == "FAIL"
+                   else "green")
+        tool = f"  {row['source']}: {row['tool']}" if row["tool"] else f"  ({row['source']})"
+        out.append(tool + "\n")
+    return out
 
 
 def change_text(row: Mapping[str, Any]) -> str:
@@ -217,7 +257,7 @@ def terminal_table(ordered: pl.DataFrame, *, width: int = 100) -> Text:
 
 def terminal_report(ordered: pl.DataFrame, *, verdict: str, title: str,
                     warnings: Sequence[str], notes: Sequence[str] = (), all_checks: bool = False,
-                    width: int = 100) -> Text:
+                    width: int = 100, thresholds: pl.DataFrame | None = None) -> Text:
     """What ``perfstats compare`` prints: title, the checks that are not ``ok`` (every check
     with ``all_checks``), the legend, the warnings, notes (e.g. a common-mode shift) and last
     the headline."""
@@ -231,6 +271,8 @@ def terminal_report(ordered: pl.DataFrame, *, verdict: str, title: str,
                    "check)\n", style="dim")
     if shown.height:
         out.append(_wrapped(P_LEGEND, width), style="dim")
+    if thresholds is not None:
+        out.append_text(thresholds_text(thresholds, width=width))
     for warning in warnings:
         out.append(_wrapped(f"warning: {terminal_text(warning)}", width, indent="  "))
     for note in notes:

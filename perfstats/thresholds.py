@@ -1,0 +1,306 @@
+"""Thresholds in k6's own syntax, evaluated by perfstats on a run of any tool.
+
+A threshold pairs a metric, optionally narrowed by k6's tag selector, with expressions of
+:mod:`perfstats.slo`'s grammar, as k6's ``options.thresholds`` and ``[thresholds]`` of
+perfstats.toml write them::
+
+    [thresholds]
+    "http_req_duration{scenario:booking_flow}" = ["p(95)<300"]
+    booking_success_rate = ["rate>0.98"]
+    checks = ["rate>0.99"]
+    bookings_created = ["count>500"]
+    "http_req_duration{name:/api/quote}" = ["p(99)<800"]      # Locust and Artillery too
+
+:func:`evaluate` computes each aggregation on a stored run: from raw samples when the run has
+them (``exact``: k6's own definitions, percentiles by linear interpolation), else from the
+figures the tool wrote (``tool-summary``: k6 summaries, Artillery aggregates, the per-endpoint
+summaries of every tool, where ``http_req_duration{name:NAME}`` is the endpoint NAME). A metric
+or tag the run does not have is an error, never a silent pass. :func:`declared_thresholds` reads
+the thresholds a k6 run declared, with k6's own verdict, so that both can be shown side by side.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from perfstats.errors import ConfigError
+from perfstats.slo import Objective, parse_selector, parse_slo
+from perfstats.store import ALL_ENDPOINTS, Store
+
+RESULT_SCHEMA: dict[str, Any] = {
+    "source": pl.String, "metric": pl.String, "expression": pl.String, "value": pl.Float64,
+    "ok": pl.Boolean, "tool_ok": pl.Boolean, "method": pl.String, "count": pl.Int64,
+    "note": pl.String,
+}
+"""Columns of :func:`evaluate`'s frame: where the threshold comes from (``config`` or the
+tool, ``k6``), the selector and expression as written, perfstats' value of the (first failing)
+clause, its verdict, the tool's own verdict (None when the tool gave none), how the value was
+obtained, the number of samples it rests on, and a note."""
+
+_COLUMNS = {"name": "name", "method": "method", "status": "status", "url": "url",
+            "group": "grp", "scenario": "scenario", "error_code": "error_code",
+            "check": "check_name"}
+_KINDS = {"trend": "trend", "histogram": "trend", "rate": "rate", "counter": "counter",
+          "gauge": "gauge"}
+_STAT_NAMES = {"p50": ("med", "median", "p50", "p(50)"), "mean": ("avg", "mean"),
+               "min": ("min",), "max": ("max",), "count": ("count",), "rate": ("rate",),
+               "value": ("value",)}
+_ARTILLERY_ENDPOINT = re.compile(r"^plugins\.metrics-by-endpoint\.response_time\.(?P<name>.+)$")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One threshold: a metric selector and one expression.
+
+    Attributes:
+        metric: the selector as written, ``http_req_duration{scenario:booking_flow}``.
+        expression: the expression as written, ``p(95)<300``.
+        source: ``config`` (perfstats.toml) or the tool that declared it (``k6``).
+        tool_ok: the tool's own verdict (True = passed), None when it gave none.
+    """
+
+    metric: str
+    expression: str
+    source: str = "config"
+    tool_ok: bool | None = None
+
+
+def parse_thresholds(table: Mapping[str, Any], *, where: str = "thresholds"
+                     ) -> tuple[Threshold, ...]:
+    """``{selector: expression | [expressions]}`` (the ``[thresholds]`` table) as thresholds.
+
+    Every expression is parsed at once, so a bad one fails before any run is read.
+
+    Raises:
+        ConfigError: a bad selector or expression (named in the message).
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table metric -> [expressions], got {table!r}")
+    out = []
+    for metric, spec in table.items():
+        items = [spec] if isinstance(spec, str) else spec
+        if not isinstance(items, Sequence) or not items or not all(
+                isinstance(e, str) for e in items):
+            raise ConfigError(f"{where}.{metric}: expected an expression or a list of them, "
+                              f"got {spec!r}")
+        for expression in items:
+            try:
+                parse_slo(expression, metric=str(metric))
+            except ConfigError as exc:
+                try:  # a Counter's rate is per second; the kind is known once a run is read
+                    parse_slo(expression, metric=str(metric), kind="counter")
+                except ConfigError:
+                    raise ConfigError(f"{where}.{metric}: {exc}") from None
+            out.append(Threshold(str(metric), expression))
+    return tuple(out)
+
+
+def declared_thresholds(store: Store, run_id: str) -> tuple[Threshold, ...]:
+    """The thresholds the run declared itself (k6 ``options.thresholds``), with its verdicts."""
+    meta = store.run_meta(run_id)
+    frame = store.query("SELECT metric, expression, ok FROM thresholds WHERE run_id = ? "
+                        "ORDER BY metric, expression", [run_id])
+    return tuple(Threshold(m, e, str(meta["tool"]), ok) for m, e, ok in frame.iter_rows())
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _kinds(store: Store, run_id: str) -> dict[str, str]:
+    frame = store.query("SELECT DISTINCT metric, type FROM metrics WHERE run_id = ? AND type "
+                        "IS NOT NULL", [run_id])
+    return {str(m).split("{", 1)[0]: _KINDS[t] for m, t in frame.iter_rows() if t in _KINDS}
+
+
+def _tag_sql(key: str) -> str:
+    if key in _COLUMNS:
+        return f"CAST({_COLUMNS[key]} AS VARCHAR)"
+    if key == "expected_response":
+        return "lower(CAST(expected_response AS VARCHAR))"
+    quoted = key.replace('"', '\\"')
+    return f"json_extract_string(extra, '$.\"{quoted}\"')"
+
+
+def _quantile(aggregation: str) -> float | None:
+    if aggregation == "p50":
+        return 0.5
+    if re.fullmatch(r"p\d+(?:\.\d+)?", aggregation):
+        return float(aggregation[1:]) / 100.0
+    return None
+
+
+class _Run:
+    """What evaluating thresholds needs of one run, read once."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.meta = store.run_meta(run_id)
+        self.kinds = _kinds(store, run_id)
+        self.sampled = set(store.query(
+            "SELECT DISTINCT metric FROM points WHERE run_id = ?", [run_id])["metric"].to_list())
+        stats = store.query("SELECT metric, stat, value FROM metrics WHERE run_id = ? AND stat "
+                            "IS NOT NULL", [run_id])
+        self.stats: dict[str, dict[str, float]] = {}
+        for metric, stat, value in stats.iter_rows():
+            self.stats.setdefault(str(metric), {})[str(stat)] = value
+        self.summaries = {r["tool_name"] or r["endpoint"]: r for r in store.query(
+            "SELECT * FROM summaries WHERE run_id = ?", [run_id]).iter_rows(named=True)}
+        self.endpoints = {r["endpoint"]: r for r in self.summaries.values()}
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.meta.get("duration_s") or 0.0)
+
+    def value(self, objective: Objective, selector: str) -> tuple[float | None, str, int]:
+        """(value, method, count) of one clause; raises ConfigError for what the run lacks."""
+        metric = objective.metric
+        if metric in self.sampled:
+            return self._from_samples(objective, selector)
+        if selector in self.stats or metric in self.stats:
+            return self._from_stats(objective, selector)
+        return self._from_summaries(objective, selector)
+
+    def _from_samples(self, o: Objective, selector: str) -> tuple[float | None, str, int]:
+        where = " AND ".join(f"{_tag_sql(k)} = ?" for k, _ in o.tags)
+        params: list[Any] = [self.run_id, o.metric, *(v for _, v in o.tags)]
+        kind = self.kinds.get(o.metric)
+        agg = o.aggregation
+        q = _quantile(agg)
+        if agg == "error_rate":  # the requests' failures, k6's http_req_failed
+            expr = "avg(CASE WHEN coalesce(expected_response, true) THEN 0 ELSE 1 END)"
+        elif q is not None:
+            expr = f"quantile_cont(value, {q!r})"
+        elif agg == "rate" and kind == "counter":
+            expr = "sum(value) / ?"
+            params.insert(0, self.duration_s or math.nan)
+        else:
+            expr = {"mean": "avg(value)", "min": "min(value)", "max": "max(value)",
+                    "count": "sum(value)" if kind == "counter" else "count(*)",
+                    "rate": "avg(CASE WHEN value <> 0 THEN 1.0 ELSE 0.0 END)",
+                    "value": "arg_max(value, ts)"}[agg]
+        frame = self.store.query(
+            f"SELECT {expr} AS v, count(*) AS n FROM samples WHERE run_id = ? AND metric = ?"
+            + (f" AND {where}" if where else ""), params)
+        value, n = frame.row(0)
+        if not n:
+            self._missing_tags(o, selector)
+        return (None if value is None else float(value)), "exact", int(n)
+
+    def _missing_tags(self, o: Objective, selector: str) -> None:
+        for key, wanted in o.tags:
+            frame = self.store.query(
+                f"SELECT DISTINCT {_tag_sql(key)} AS v FROM samples WHERE run_id = ? AND "
+                f"metric = ? AND {_tag_sql(key)} IS NOT NULL ORDER BY v", [self.run_id, o.metric])
+            seen = [v for v in frame["v"].to_list() if v != ""]
+            if wanted not in seen:
+                have = ", ".join(seen[:12]) + (" ..." if len(seen) > 12 else "") or "none"
+                raise ConfigError(f"threshold on {selector}: run {self.run_id} has no "
+                                  f"{o.metric} samples with {key}={wanted} ({key} values: "
+                                  f"{have})")
+        raise ConfigError(f"threshold on {selector}: run {self.run_id} has no {o.metric} "
+                          "samples with all these tags")
+
+    def _from_stats(self, o: Objective, selector: str) -> tuple[float | None, str, int]:
+        name = selector if selector in self.stats else o.metric
+        if name != selector and o.tags:
+            self._unknown(selector)
+        stats = self.stats[name]
+        kind = self.kinds.get(o.metric)
+        agg = o.aggregation
+        q = _quantile(agg)
+        names = _STAT_NAMES.get(agg, ())
+        if q is not None and agg != "p50":
+            level = f"{q * 100:g}"
+            names = (f"p({level})", f"p{level}", f"p{level.replace('.', '')}")
+        if agg == "error_rate":
+            names = ("rate",)
+        if agg == "rate" and kind == "counter":
+            names = ("rate",)
+        count = stats.get("count") or ((stats.get("passes") or 0) + (stats.get("fails") or 0))
+        for stat in names:
+            if stat in stats and stats[stat] is not None:
+                return float(stats[stat]), "tool-summary", int(count or 0)
+        raise ConfigError(f"threshold on {selector}: run {self.run_id}'s summary has no {agg} "
+                          f"of {name} (it has {', '.join(sorted(stats))})")
+
+    def _from_summaries(self, o: Objective, selector: str) -> tuple[float | None, str, int]:
+        metric, tags = o.metric, dict(o.tags)
+        artillery = _ARTILLERY_ENDPOINT.match(metric)
+        if metric in ("http_req_duration", "http_req_failed", "http_reqs", "http.response_time"
+                      ) or artillery:
+            if artillery:
+                tags = {"name": artillery["name"]}
+            if set(tags) - {"name"}:
+                self._unknown(selector)
+            row = self.summaries.get(tags["name"]) or self.endpoints.get(tags["name"]) \
+                if "name" in tags else self.endpoints.get(ALL_ENDPOINTS)
+            if row is None:
+                names = ", ".join(sorted(k for k in self.summaries if k != ALL_ENDPOINTS))
+                raise ConfigError(f"threshold on {selector}: run {self.run_id} has no endpoint "
+                                  f"{tags.get('name')!r} (endpoints: {names})")
+            count = int(row["count"] or 0)
+            agg = o.aggregation
+            if metric == "http_req_failed" or agg == "error_rate":
+                value = None if not count or row["failures"] is None else row["failures"] / count
+            elif metric == "http_reqs":
+                value = count if agg == "count" else (row["rps"] if row["rps"] is not None
+                                                      else count / (self.duration_s or math.nan))
+            else:
+                value = row.get(agg)
+                if agg not in row:
+                    raise ConfigError(f"threshold on {selector}: the tool's summary has no "
+                                      f"{agg} (it has p50, p90, p95, p99, mean, min, max)")
+            return (None if value is None else float(value)), "tool-summary", count
+        self._unknown(selector)
+        raise AssertionError  # pragma: no cover
+
+    def _unknown(self, selector: str) -> None:
+        known = sorted({m.split("{", 1)[0] for m in (*self.sampled, *self.stats)})
+        raise ConfigError(f"threshold on {selector}: run {self.run_id} has no such metric "
+                          f"(it has {', '.join(known[:20])}{' ...' if len(known) > 20 else ''})")
+
+
+def evaluate(store: Store, run_id: str, thresholds: Sequence[Threshold]) -> pl.DataFrame:
+    """Evaluate thresholds on a stored run; one row per threshold (:data:`RESULT_SCHEMA`).
+
+    Args:
+        store: the store holding the run.
+        run_id: the run.
+        thresholds: from :func:`parse_thresholds` or :func:`declared_thresholds`.
+
+    Raises:
+        ConfigError: a threshold's metric, tag or statistic is not in the run, or a bad
+            expression.
+
+    Example:
+        >>> checks = parse_thresholds({"checks": ["rate>0.99"]})
+        >>> evaluate(store, run.run_id, checks)  # doctest: +SKIP
+    """
+    run = _Run(store, run_id)
+    rows = []
+    for threshold in thresholds:
+        base = threshold.metric.split("{", 1)[0]
+        try:
+            parse_selector(threshold.metric)
+            objectives = parse_slo(threshold.expression, metric=threshold.metric,
+                                   kind=run.kinds.get(base))
+        except ConfigError as exc:
+            raise ConfigError(f"threshold {threshold.metric}: {exc}") from None
+        results = [(o, *run.value(o, threshold.metric)) for o in objectives]
+        failing = [r for r in results if not r[0].holds(r[1])]
+        shown = failing[0] if failing else results[0]
+        note = "" if len(results) == 1 else "; ".join(
+            f"{o.aggregation} {o.op} {o.threshold:g}: {v if v is None else round(v, 6)}"
+            for o, v, _, _ in results)
+        rows.append({"source": threshold.source, "metric": threshold.metric,
+                     "expression": threshold.expression, "value": shown[1], "ok": not failing,
+                     "tool_ok": threshold.tool_ok, "method": shown[2], "count": shown[3],
+                     "note": note})
+    return pl.DataFrame(rows, schema=RESULT_SCHEMA) if rows else pl.DataFrame(
+        schema=RESULT_SCHEMA)

@@ -1,0 +1,153 @@
+"""Thresholds in k6's syntax: perfstats' re-evaluation equals k6's own, on every tool's names."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from helpers import DATA, SHARED
+
+import perfstats
+from perfstats.config import compare_config, load_compare_config
+from perfstats.errors import ConfigError
+from perfstats.thresholds import declared_thresholds, evaluate, parse_thresholds
+
+
+def _harness(side: str):
+    for root in (DATA / "k6-harness", SHARED / "data" / "k6-harness"):
+        if (root / side).is_dir():
+            return root / side
+    pytest.skip("the k6-harness runs are neither in data/ nor in ../shared/data")
+
+
+@pytest.fixture(scope="module")
+def harness() -> dict[str, perfstats.Run]:
+    store = perfstats.connect(":memory:")
+    return {side: perfstats.ingest(_harness(side), db=store) for side in ("baseline", "candidate")}
+
+
+@pytest.mark.parametrize("side", ["baseline", "candidate"])
+def test_every_k6_threshold_is_re_evaluated_as_k6_did(harness, side):
+    run = harness[side]
+    declared = declared_thresholds(run.store, run.run_id)
+    assert len(declared) == 20 and all(t.tool_ok is not None for t in declared)
+    result = evaluate(run.store, run.run_id, declared)
+    assert set(result["method"]) == {"exact"}  # from the raw points
+    assert result["ok"].to_list() == result["tool_ok"].to_list()
+    failed = set(result.filter(~pl.col("ok")).select("metric", "expression").iter_rows())
+    if side == "baseline":
+        assert not failed  # k6 exited 0
+    else:  # k6 exited 99 with six thresholds crossed
+        assert failed == {
+            ("booking_success_rate", "rate>0.98"),
+            ("booking_success_rate{scenario:booking_flow}", "rate>0.985"),
+            ("http_req_duration{scenario:quote_flow}", "p(95)<250"),
+            ("quote_duration", "p(50)<48"), ("quote_duration", "p(95)<200"),
+            ("quote_duration{scenario:quote_flow}", "p(90)<150")}
+    # The values are k6's own summary figures (k6 percentiles: linear interpolation).
+    summary = {(m, s): v for m, s, v in run.store.query(
+        "SELECT metric, stat, value FROM metrics WHERE run_id = ? AND stat IS NOT NULL",
+        [run.run_id]).iter_rows()}
+    row = result.filter(pl.col("metric") == "http_req_duration{scenario:quote_flow}").row(
+        0, named=True)
+    assert row["value"] == pytest.approx(summary[(row["metric"], "p(95)")], rel=1e-9)
+
+
+def test_summary_only_runs_give_the_same_verdicts():
+    store = perfstats.connect(":memory:")
+    run = perfstats.ingest(_harness("candidate") / "handle-summary.json", db=store)
+    result = evaluate(store, run.run_id, declared_thresholds(store, run.run_id))
+    assert set(result["method"]) == {"tool-summary"}
+    assert result["ok"].to_list() == result["tool_ok"].to_list()
+
+
+def test_config_thresholds_in_k6_syntax(harness):
+    run = harness["candidate"]
+    table = {"http_req_duration{scenario:booking_flow}": ["p(95)<300"],
+             "booking_success_rate": ["rate>0.98"], "checks": "rate>0.99",
+             "bookings_created": ["count>500", "rate>10"],
+             "http_req_duration{name:/api/quote}": ["p(99.9)<2000", "avg<100"]}
+    result = evaluate(run.store, run.run_id, parse_thresholds(table))
+    values = {(m, e): (v, ok) for m, e, v, ok in result.select(
+        "metric", "expression", "value", "ok").iter_rows()}
+    assert values[("booking_success_rate", "rate>0.98")] == (pytest.approx(974 / 998), False)
+    assert values[("checks", "rate>0.99")][1] is True
+    assert values[("bookings_created", "count>500")] == (974.0, True)
+    # A Counter's rate is per second, as in k6.
+    per_second = values[("bookings_created", "rate>10")][0]
+    assert per_second == pytest.approx(974 / run.meta["duration_s"])
+    assert values[("http_req_duration{name:/api/quote}", "avg<100")][1] is True
+
+
+@pytest.mark.parametrize("metric, message", [
+    ("no_such_metric", "has no such metric"),
+    ("http_req_duration{scenario:nope}", "scenario=nope"),
+    ("quote_duration{flow:nowhere}", "flow=nowhere"),
+    ("checks", "between 0 and 1"),  # rate>2 is a Counter's rate; checks is a Rate
+])
+def test_a_threshold_on_what_the_run_lacks_is_an_error(harness, metric, message):
+    run = harness["candidate"]
+    with pytest.raises(ConfigError, match=message):
+        expression = "rate>2" if metric == "checks" else "p(95)<300"
+        evaluate(run.store, run.run_id, parse_thresholds({metric: [expression]}))
+
+
+def test_bad_threshold_expressions_are_config_errors():
+    for table in ({"checks": ["rate>>0.9"]}, {"checks": []}, {"quote{x}": "p(95)<1"},
+                  {"checks": ["p(95)<1%"]}):
+        with pytest.raises(ConfigError):
+            parse_thresholds(table)
+
+
+@pytest.mark.parametrize("path", ["locust/candidate", "artillery/candidate/report.json"])
+def test_k6_names_on_locust_and_artillery(data_dir, path):
+    store = perfstats.connect(":memory:")
+    run = perfstats.ingest(data_dir / path, db=store)
+    result = evaluate(store, run.run_id, parse_thresholds({
+        "http_req_duration{name:/api/quote}": ["p(95)<300", "p(50)<50"],
+        "http_req_failed{name:/api/bookings}": ["rate<0.02"],
+        "http_req_duration": ["p(95)<1000"]}))
+    ok = dict(zip(result["expression"] + " " + result["metric"], result["ok"], strict=True))
+    # The candidate server: quote median 52 ms, bookings errors 4 %.
+    assert ok["p(50)<50 http_req_duration{name:/api/quote}"] is False
+    assert ok["rate<0.02 http_req_failed{name:/api/bookings}"] is False
+    assert ok["p(95)<1000 http_req_duration"] is True
+    with pytest.raises(ConfigError, match="no endpoint"):
+        evaluate(store, run.run_id, parse_thresholds({"http_req_duration{name:/nope}": "p(95)<1"}))
+
+
+def test_artillery_custom_histogram_and_counter(data_dir):
+    path = data_dir / "artillery-harness" / "candidate"
+    if not path.exists():
+        pytest.skip("no Artillery harness run in data/")
+    store = perfstats.connect(":memory:")
+    run = perfstats.ingest(path, db=store)
+    result = evaluate(store, run.run_id, parse_thresholds({"quote_time": ["p(95)<10000"]}))
+    assert result["ok"].to_list() == [True] and result["method"][0] == "tool-summary"
+
+
+def test_compare_gates_on_config_thresholds_and_shows_declared_ones(harness, tmp_path):
+    (tmp_path / "perfstats.toml").write_text(
+        '[thresholds]\nbooking_success_rate = ["rate>0.98"]\n'
+        '"http_req_duration{scenario:booking_flow}" = ["p(95)<300"]\n')
+    config = load_compare_config(tmp_path / "perfstats.toml")
+    cand = harness["candidate"]
+    # The candidate against itself: no regression, but the configured threshold fails.
+    result = perfstats.compare(cand, cand, config=config)
+    assert result.verdict == "NO-GO"
+    failing = result.failing
+    assert failing.select("endpoint", "kind", "metric").rows() == [
+        ("booking_success_rate", "threshold", "rate>0.98")]
+    doc = json.loads(result.to_json())
+    rows = {(t["source"], t["metric"], t["expression"]): t for t in doc["thresholds"]}
+    assert rows[("config", "booking_success_rate", "rate>0.98")]["ok"] is False
+    declared = [t for t in doc["thresholds"] if t["source"] == "k6"]
+    assert len(declared) == 20 and all(t["ok"] == t["tool_ok"] for t in declared)
+    # Declared thresholds are shown, they do not gate: the candidate alone is GO without
+    # [thresholds], although k6 failed six of them.
+    alone = perfstats.compare(cand, cand, config=compare_config())
+    assert alone.verdict == "GO" and alone.thresholds.height == 20
+    assert "thresholds" in alone.to_text().plain and "**Thresholds**" in alone.to_markdown()
+    off = perfstats.compare(cand, cand, config=compare_config({"declared_thresholds": False}))
+    assert off.thresholds.is_empty()
