@@ -70,7 +70,8 @@ _CLAUSE = re.compile(
     r"(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>ms|s|%)?$", re.IGNORECASE)
 _PERCENTILE = re.compile(r"p(?:[1-9]\d?(?:\.\d+)?|0\.\d*[1-9]\d*)")
 """Any percentile of another metric, as k6 allows in thresholds: ``p(99.9)``, ``p(75)``."""
-_SELECTOR = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.-]*)\s*(?:\{(?P<tags>[^{}]*)\})?\s*$")
+_SELECTOR = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.-]*)\s*(?:\{(?P<tags>.*)\})?\s*$")
+"""A metric and its tags; a tag value may hold braces (``{name:/api/deals/{id}}``)."""
 
 Tags = tuple[tuple[str, str], ...]
 

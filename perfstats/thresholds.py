@@ -266,17 +266,20 @@ class _Run:
                           f"(it has {', '.join(known[:20])}{' ...' if len(known) > 20 else ''})")
 
 
-def evaluate(store: Store, run_id: str, thresholds: Sequence[Threshold]) -> pl.DataFrame:
+def evaluate(store: Store, run_id: str, thresholds: Sequence[Threshold], *,
+             strict: bool = True) -> pl.DataFrame:
     """Evaluate thresholds on a stored run; one row per threshold (:data:`RESULT_SCHEMA`).
 
     Args:
         store: the store holding the run.
         run_id: the run.
         thresholds: from :func:`parse_thresholds` or :func:`declared_thresholds`.
+        strict: raise for a threshold that cannot be evaluated; False gives it a row with
+            ``ok`` None and the reason in ``note`` (for thresholds a tool declared).
 
     Raises:
-        ConfigError: a threshold's metric, tag or statistic is not in the run, or a bad
-            expression.
+        ConfigError: with ``strict``, a threshold's metric, tag or statistic is not in the run,
+            or a bad expression.
 
     Example:
         >>> checks = parse_thresholds({"checks": ["rate>0.99"]})
@@ -285,14 +288,16 @@ def evaluate(store: Store, run_id: str, thresholds: Sequence[Threshold]) -> pl.D
     run = _Run(store, run_id)
     rows = []
     for threshold in thresholds:
-        base = threshold.metric.split("{", 1)[0]
         try:
-            parse_selector(threshold.metric)
-            objectives = parse_slo(threshold.expression, metric=threshold.metric,
-                                   kind=run.kinds.get(base))
+            results = _evaluate_one(run, threshold)
         except ConfigError as exc:
-            raise ConfigError(f"threshold {threshold.metric}: {exc}") from None
-        results = [(o, *run.value(o, threshold.metric)) for o in objectives]
+            if strict:
+                raise
+            rows.append({"source": threshold.source, "metric": threshold.metric,
+                         "expression": threshold.expression, "value": None, "ok": None,
+                         "tool_ok": threshold.tool_ok, "method": "none", "count": 0,
+                         "note": f"not evaluated: {exc}"})
+            continue
         failing = [r for r in results if not r[0].holds(r[1])]
         shown = failing[0] if failing else results[0]
         note = "" if len(results) == 1 else "; ".join(
@@ -304,3 +309,16 @@ def evaluate(store: Store, run_id: str, thresholds: Sequence[Threshold]) -> pl.D
                      "note": note})
     return pl.DataFrame(rows, schema=RESULT_SCHEMA) if rows else pl.DataFrame(
         schema=RESULT_SCHEMA)
+
+
+def _evaluate_one(run: _Run, threshold: Threshold) -> list[tuple[Objective, float | None, str,
+                                                                  int]]:
+    base = threshold.metric.split("{", 1)[0]
+    try:
+        parse_selector(threshold.metric)
+        objectives = parse_slo(threshold.expression, metric=threshold.metric,
+                               kind=run.kinds.get(base, "trend" if base == "http_req_duration"
+                                                  else None))
+    except ConfigError as exc:
+        raise ConfigError(f"threshold {threshold.metric}: {exc}") from None
+    return [(o, *run.value(o, threshold.metric)) for o in objectives]

@@ -151,3 +151,12 @@ def test_compare_gates_on_config_thresholds_and_shows_declared_ones(harness, tmp
     assert "thresholds" in alone.to_text().plain and "**Thresholds**" in alone.to_markdown()
     off = perfstats.compare(cand, cand, config=compare_config({"declared_thresholds": False}))
     assert off.thresholds.is_empty()
+
+
+@pytest.mark.parametrize("run", ["k6/baseline", "k6/candidate", "k6/ramp", "k6/smoke"])
+def test_k6_0_45_thresholds_equal_k6s_own(data_dir, run):
+    store = perfstats.connect(":memory:")
+    ingested = perfstats.ingest(data_dir / run, db=store)  # names like /api/deals/{id}
+    result = evaluate(store, ingested.run_id, declared_thresholds(store, ingested.run_id))
+    assert result.height == 10 and result["tool_ok"].null_count() == 0
+    assert result["ok"].to_list() == result["tool_ok"].to_list()

@@ -831,7 +831,7 @@ def _thresholds(base: Run, cand: Run, config: CompareConfig, warnings: list[str]
     if config.declared_thresholds:
         declared = declared_thresholds(cand.store, cand.run_id)
         if declared:
-            parts.append(evaluate(cand.store, cand.run_id, declared))
+            parts.append(evaluate(cand.store, cand.run_id, declared, strict=False))
     if not parts:
         return pl.DataFrame(schema=THRESHOLD_SCHEMA)
     frame = pl.concat(parts)
@@ -844,7 +844,10 @@ def _thresholds(base: Run, cand: Run, config: CompareConfig, warnings: list[str]
             baseline.append(None)
     frame = frame.with_columns(pl.Series("baseline", baseline, dtype=pl.Float64))
     frame = frame.select(list(THRESHOLD_SCHEMA))
-    differ = frame.filter(pl.col("tool_ok").is_not_null() & (pl.col("ok") != pl.col("tool_ok")))
+    for row in frame.filter(pl.col("ok").is_null()).iter_rows(named=True):
+        warnings.append(f"threshold {row['metric']} {row['expression']}: {row['note']}")
+    differ = frame.filter(pl.col("tool_ok").is_not_null() & pl.col("ok").is_not_null()
+                          & (pl.col("ok") != pl.col("tool_ok")))
     for row in differ.iter_rows(named=True):
         warnings.append(f"threshold {row['metric']} {row['expression']}: perfstats says "
                         f"{'pass' if row['ok'] else 'fail'} ({row['value']:.6g}), "
