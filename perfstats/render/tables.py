@@ -127,12 +127,14 @@ def render(frame: pl.DataFrame, fmt: str, *, title: str | None = None,
 # ---------------------------------------------------------------------------------------------
 # The display formatter: how every table a person reads looks (notebook, report, terminal).
 
-LATENCY_COLUMNS = frozenset({"min", "mean", "median", "p50", "p75", "p90", "p95", "p99", "p99.9",
+LATENCY_COLUMNS = frozenset({"min", "mean", "avg", "med", "median", "p50", "p75", "p90", "p95", "p99", "p99.9",
                              "max", "stddev"})
-"""Bare column names that hold a latency in milliseconds when a frame has no unit for them."""
+"""Bare column names that hold a latency in milliseconds when a frame has no unit for them (a
+frame with a ``unit`` column gives them that unit when it is the same in every row, else none)."""
 
 _UNIT_SUFFIXES = {"_ms": "ms", "_s": "s", "_rps": "req/s", "_pct": "%", "_bytes": "bytes"}
-_NAMED_UNITS = {"rps": "req/s", "throughput": "req/s", "error_rate": "%", "users": "users"}
+_NAMED_UNITS = {"rps": "req/s", "throughput": "req/s", "error_rate": "%", "rate": "%",
+                "users": "users"}
 TERMINAL_WIDTH = 100
 """The width terminal tables are made to fit when the console does not say otherwise."""
 _MAX_TEXT = 80
@@ -351,6 +353,10 @@ def show(frame: pl.DataFrame, *, title: str | None = None,
         >>> perfstats.show(run.summary())  # doctest: +SKIP
     """
     units = dict(units or {})
+    if "unit" in frame.columns and frame.height:
+        given = frame.get_column("unit").unique().to_list()
+        bare = given[0] if len(given) == 1 else None
+        units = {**{c: bare for c in LATENCY_COLUMNS if c in frame.columns}, **units}
     notes: list[str] = []
     columns = _useful_columns(frame, keep, notes)
     shown = frame.head(max_rows).select(columns)
