@@ -325,11 +325,14 @@ def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
               help="Window length of the split step (runs).")
 @click.option("--method", type=click.Choice(["otava", "permutation"]), default="otava",
               show_default=True, help="Significance test: t-test (Otava) or permutations.")
+@click.option("--all-kinds", is_flag=True,
+              help="Keep runs unlike the latest one (other tool, load model or shape, peak "
+                   "users or endpoints); by default they are left out and named.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
               default="table", show_default=True)
 def history_command(db: str | None, debug: bool, endpoint: str | None, metric: str,
                     labels: tuple[str, ...], p_value: float, min_magnitude: float, window: int,
-                    method: str, fmt: str) -> None:
+                    method: str, all_kinds: bool, fmt: str) -> None:
     """Per-endpoint series of a metric over the stored runs, their change points and the
     run-to-run noise.
 
@@ -339,7 +342,8 @@ def history_command(db: str | None, debug: bool, endpoint: str | None, metric: s
     """
     found = perfstats.history(db=store_for_reading(db), endpoint=endpoint, metric=metric,
                               labels=parse_labels(labels), p_value=p_value,
-                              min_magnitude=min_magnitude, window=window, method=method)
+                              min_magnitude=min_magnitude, window=window, method=method,
+                              like="all" if all_kinds else "latest")
     if fmt == "json":
         echo(json.dumps(found.to_dict(), indent=2))
     elif fmt == "markdown":
@@ -351,6 +355,10 @@ def history_command(db: str | None, debug: bool, endpoint: str | None, metric: s
             emit(found.change_points.drop("index", "metric"), fmt, title="change points")
         else:
             echo("no change point found")
+        if found.left_out.height:
+            emit(found.left_out, fmt, title="left out: unlike the latest run")
+    for warning in found.warnings:
+        echo(f"warning: {warning}", err=True)
 
 
 @cli.command(name="export", short_help="Every table as Parquet, partitioned by run.")

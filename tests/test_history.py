@@ -45,8 +45,9 @@ def real_store(data_dir):
 
 def test_real_series_match_each_run_summary(real_store):
     store, runs = real_store
-    found = history(db=store, metric=["p95", "error_rate"])
+    found = history(db=store, metric=["p95", "error_rate"], like="all")
     assert found.series["run_id"].n_unique() == len(runs)
+    assert found.warnings and "differ in kind" in found.warnings[0]
     for run in runs:
         summary = run.summary()
         for metric in ("p95", "error_rate"):
@@ -62,15 +63,16 @@ def test_real_series_match_each_run_summary(real_store):
 
 def test_real_labels_endpoint_glob_and_exclude(real_store):
     store, runs = real_store
-    main = history(db=store, labels={"branch": "main"})
+    main = history(db=store, labels={"branch": "main"}, like="all")
     assert set(main.series["run_id"]) == {r.run_id for r in runs if r.labels["branch"] == "main"}
-    quote = history(db=store, endpoint="*quote*", labels={"tool": "artillery"})
+    quote = history(db=store, endpoint="*quote*", labels={"tool": "artillery"}, like="all")
     assert set(quote.series["endpoint"]) == {"/api/quote"}
     assert quote.series.height == 3
     # The candidate's +30 % on quote shows in the series (median 40 -> 52 ms on the server).
     values = dict(zip(quote.series["run_id"], quote.series["value"], strict=True))
     assert values[runs[3].run_id] > 1.1 * values[runs[2].run_id]
-    left = history(db=store, labels={"tool": "artillery"}, exclude=[runs[3].run_id])
+    left = history(db=store, labels={"tool": "artillery"}, exclude=[runs[3].run_id],
+                   like="all")
     assert runs[3].run_id not in set(left.series["run_id"])
     # Three runs cannot hold a change point (two runs per side at least).
     assert quote.change_points.is_empty()
@@ -207,7 +209,7 @@ def test_series_come_from_one_query(synthetic, monkeypatch):
 
     monkeypatch.setattr(Store, "query", counting)
     history(db=synthetic, metric=["p95", "p99", "error_rate"])
-    assert len(calls) == 1
+    assert len(calls) == 2  # the series, and what kind of run each run is (not one per run)
 
 
 def test_result_renders(synthetic):
@@ -274,3 +276,30 @@ def test_cli_history_and_export(tmp_path):
     assert out.exit_code == 0 and (tmp_path / "pq" / "summaries" / "run_id=r000").is_dir()
     out = runner.invoke(cli, ["export", "--db", str(db), "--parquet", str(tmp_path / "pq")])
     assert out.exit_code == 2 and "--overwrite" in out.output
+
+
+def test_like_with_like_leaves_out_a_ramp_and_other_load_levels_and_says_so(data_dir):
+    """Steady 20-user runs, a 100-user ramp and a 3-user smoke run of the same k6 script: by
+    default only the runs of the latest run's kind form the series; the others are named."""
+    store = perfstats.connect(":memory:")
+    ramp, smoke, base, cand = (perfstats.ingest(data_dir / "k6" / name, db=store)
+                               for name in ("ramp", "smoke", "baseline", "candidate"))
+    found = history(db=store)
+    assert set(found.series["run_id"]) == {base.run_id, cand.run_id}
+    left = dict(zip(found.left_out["run_id"], found.left_out["reason"], strict=True))
+    assert left == {ramp.run_id: "other shape, max users", smoke.run_id: "other max users"}
+    assert "ramped 100 users" in found.left_out.filter(pl.col("run_id") == ramp.run_id)["kind"][0]
+    (warning,) = found.warnings
+    assert warning.startswith("compared like with like: 2 run(s) of the latest run's kind "
+                              "(k6, closed model, steady 20 users, 6 endpoints); left out 2")
+    # Mixed, the run-to-run noise is meaningless: the same endpoint's cv goes from a few % to
+    # over 100 %.
+    mixed = history(db=store, like="all")
+    cv = {like: dict(zip(h.noise["endpoint"], h.noise["cv_pct"], strict=True))["ALL"]
+          for like, h in (("latest", found), ("all", mixed))}
+    assert cv["latest"] < 15 < 100 < cv["all"]
+    assert "differ in kind" in mixed.warnings[0]
+    assert found.to_dict()["left_out"][0]["run_id"] in left and found.to_dict()["warnings"]
+
+    result = CliRunner().invoke(cli, ["history", "--db", ":memory:"])
+    assert result.exit_code == 2  # no store: nothing to follow (CLI message test elsewhere)

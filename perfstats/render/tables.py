@@ -127,8 +127,8 @@ def render(frame: pl.DataFrame, fmt: str, *, title: str | None = None,
 # ---------------------------------------------------------------------------------------------
 # The display formatter: how every table a person reads looks (notebook, report, terminal).
 
-LATENCY_COLUMNS = frozenset({"min", "mean", "avg", "med", "median", "p50", "p75", "p90", "p95", "p99", "p99.9",
-                             "max", "stddev"})
+LATENCY_COLUMNS = frozenset({"min", "mean", "avg", "med", "median", "p50", "p75", "p90", "p95",
+                             "p99", "p99.9", "max", "stddev"})
 """Bare column names that hold a latency in milliseconds when a frame has no unit for them (a
 frame with a ``unit`` column gives them that unit when it is the same in every row, else none)."""
 

@@ -13,9 +13,9 @@ import html
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 from scipy import stats
@@ -50,6 +50,8 @@ _CHANGE_SCHEMA = {
     "started_at": pl.Datetime("us", "UTC"), "before": pl.Float64, "after": pl.Float64,
     "change_pct": pl.Float64, "p_value": pl.Float64,
 }
+_LEFT_OUT_SCHEMA = {"run_id": pl.String, "started_at": pl.Datetime("us", "UTC"),
+                    "kind": pl.String, "reason": pl.String}
 _NOISE_SCHEMA = {
     "endpoint": pl.String, "metric": pl.String, "n_runs": pl.Int64, "since_run_id": pl.String,
     "mean": pl.Float64, "cv_pct": pl.Float64, "min_detectable_change_pct": pl.Float64,
@@ -70,12 +72,17 @@ class History:
             since_run_id, mean, cv_pct (run-to-run coefficient of variation, %) and
             min_detectable_change_pct (see :func:`detectable_change`).
         settings: the query and detection options that produced this history.
+        left_out: the runs left out as unlike the latest one: run_id, started_at, kind (tool,
+            load model, load shape, peak users and endpoints, in words) and why.
+        warnings: what a reader must know: runs left out, or unlike runs kept (``like="all"``).
     """
 
     series: pl.DataFrame
     change_points: pl.DataFrame
     noise: pl.DataFrame
     settings: dict[str, Any]
+    left_out: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_LEFT_OUT_SCHEMA))
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> pl.DataFrame:
         """One row per endpoint and metric: runs, last value, trend, change points and noise.
@@ -107,13 +114,16 @@ class History:
             "series": to_records(self.series),
             "change_points": to_records(self.change_points),
             "noise": to_records(self.noise),
+            "left_out": to_records(self.left_out),
+            "warnings": list(self.warnings),
         }
 
     def to_markdown(self) -> str:
         """Markdown for a pull request or a report: the overview and every change point."""
         title = (f"### History of {', '.join(self.settings['metrics'])} "
                  f"({self.series['run_id'].n_unique()} runs)")
-        parts = [title, "", _rounded_markdown(self.summary())]
+        parts = [title, "", *(f"> **warning:** {w}\n" for w in self.warnings),
+                 _rounded_markdown(self.summary())]
         if self.change_points.height:
             parts += ["", "#### Change points", "",
                       _rounded_markdown(self.change_points.drop("index"))]
@@ -125,7 +135,8 @@ class History:
         head = (f"<p><b>History</b> of {html.escape(', '.join(self.settings['metrics']))}: "
                 f"{self.series['run_id'].n_unique()} runs, "
                 f"{self.change_points.height} change point(s)</p>")
-        body = to_html(_rounded(self.summary()))
+        body = "".join(f"<p><b>warning:</b> {html.escape(w)}</p>" for w in self.warnings)
+        body += to_html(_rounded(self.summary()))
         if self.change_points.height:
             body += "<p><b>Change points</b></p>" + to_html(_rounded(self.change_points))
         return head + body
@@ -167,6 +178,7 @@ def history(
     seed: int | None = 0,
     alpha: float = 0.05,
     power: float = 0.8,
+    like: Literal["latest", "all"] = "latest",
 ) -> History:
     """Follow a metric over the stored runs and find where it changed.
 
@@ -188,6 +200,12 @@ def history(
         seed: seed of the ``"permutation"`` method.
         alpha: one-sided level of the compare whose detectable change ``noise`` reports.
         power: power of that compare.
+        like: ``"latest"`` (default) keeps only the runs of the same kind as the latest
+            matching run: same tool, load model (closed/open), load shape (steady or ramped),
+            peak users and set of endpoints; the others are in ``History.left_out`` and a
+            warning says so. A steady run and a ramp, or a 20-user and a 100-user run, are not
+            points of one series. ``"all"`` keeps every run and warns when their kinds differ
+            (use it when ``labels`` already name a comparable line).
 
     Returns:
         A :class:`History`.
@@ -204,8 +222,11 @@ def history(
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise ArgumentError(f"unknown metric {unknown or metrics!r}; one of {', '.join(METRICS)}")
+    if like not in ("latest", "all"):
+        raise ArgumentError(f"like must be 'latest' or 'all', got {like!r}")
     store = open_store(db)
     series = _series(store, metrics, endpoint, dict(labels or {}), list(exclude))
+    series, left_out, warnings = _like_with_like(store, series, like)
     if series.is_empty():
         raise InsufficientDataError(
             f"no stored run has {'/'.join(metrics)} values"
@@ -226,9 +247,87 @@ def history(
         stable = group[found[-1].index:] if found else group
         noise.append({**key, **_noise(stable, alpha=alpha, power=power)})
     settings = {"metrics": metrics, "endpoint": endpoint, "labels": dict(labels or {}),
-                "exclude": sorted(exclude), **options, "alpha": alpha, "power": power}
+                "exclude": sorted(exclude), **options, "alpha": alpha, "power": power,
+                "like": like}
     return History(series, pl.DataFrame(changes, schema=_CHANGE_SCHEMA),
-                   pl.DataFrame(noise, schema=_NOISE_SCHEMA), settings)
+                   pl.DataFrame(noise, schema=_NOISE_SCHEMA), settings, left_out, warnings)
+
+
+def run_kinds(store: Store, run_ids: Sequence[str]) -> pl.DataFrame:
+    """What makes two runs comparable, per run: run_id, started_at, tool, load_model, shape
+    (``steady``: the users, or else the arrival rate, of the first quarter of the run's
+    windows reach 80 % of the peak; ``ramped`` otherwise; null without windows), max_users,
+    endpoints (sorted, ``ALL`` left out) and ``kind``, all of it in words."""
+    if not run_ids:
+        return pl.DataFrame()
+    marks = ", ".join("?" * len(run_ids))
+    frame = store.query(
+        f"""
+        WITH load AS (
+            SELECT run_id,
+                   quantile_cont(users, 0.25) AS users_q1, max(users) AS users_peak,
+                   quantile_cont(arrivals / length_s, 0.25) AS arrivals_q1,
+                   quantile_cont(arrivals / length_s, 0.9) AS arrivals_peak
+            FROM windows WHERE endpoint = 'ALL' AND run_id IN ({marks}) GROUP BY run_id),
+        names AS (
+            SELECT run_id, string_agg(endpoint, ', ' ORDER BY endpoint) AS endpoints
+            FROM summaries WHERE endpoint <> 'ALL' AND run_id IN ({marks}) GROUP BY run_id)
+        SELECT r.run_id, coalesce(r.started_at, r.ingested_at) AS started_at, r.tool,
+               r.load_model, r.max_users, n.endpoints,
+               CASE WHEN l.users_peak > 0 THEN
+                        CASE WHEN l.users_q1 >= 0.8 * l.users_peak THEN 'steady' ELSE 'ramped' END
+                    WHEN l.arrivals_peak > 0 THEN
+                        CASE WHEN l.arrivals_q1 >= 0.8 * l.arrivals_peak THEN 'steady'
+                             ELSE 'ramped' END
+               END AS shape
+        FROM runs r LEFT JOIN load l USING (run_id) LEFT JOIN names n USING (run_id)
+        WHERE r.run_id IN ({marks})
+        """, [*run_ids, *run_ids, *run_ids])
+    return frame.with_columns(
+        pl.concat_str(
+            pl.col("tool"),
+            pl.lit(", "), pl.col("load_model").fill_null("unknown"), pl.lit(" model, "),
+            pl.col("shape").fill_null("unknown shape"),
+            pl.when(pl.col("max_users").is_not_null())
+            .then(pl.format(" {} users", pl.col("max_users").round(0).cast(pl.Int64)))
+            .otherwise(pl.lit("")),
+            pl.lit(", "), pl.col("endpoints").str.count_matches(", ").add(1).cast(pl.String),
+            pl.lit(" endpoints"),
+        ).alias("kind"))
+
+
+def _like_with_like(store: Store, series: pl.DataFrame, like: str
+                    ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """Keep the runs of the latest run's kind (``like="latest"``) and say what was left out;
+    with ``like="all"`` keep every run and warn when their kinds differ."""
+    empty = pl.DataFrame(schema=_LEFT_OUT_SCHEMA)
+    if series.is_empty():
+        return series, empty, []
+    kinds = run_kinds(store, series["run_id"].unique().to_list()).sort("started_at", "run_id")
+    key = ["tool", "load_model", "shape", "max_users", "endpoints"]
+    latest = kinds.row(-1, named=True)
+    same = pl.all_horizontal(pl.col(k).eq_missing(pl.lit(latest[k], dtype=kinds.schema[k]))
+                             for k in key)
+    unlike = kinds.filter(~same)
+    if unlike.is_empty():
+        return series, empty, []
+    described = "; ".join(f"{n} run(s) {k}" for k, n in unlike.group_by("kind").len()
+                          .sort("len", descending=True).iter_rows())
+    if like == "all":
+        return series, empty, [
+            f"the runs differ in kind (the latest: {latest['kind']}; also {described}): their "
+            "values are not one series, so change points and noise mix unlike runs"]
+    reasons = pl.concat_str(
+        [pl.when(~pl.col(k).eq_missing(pl.lit(latest[k], dtype=kinds.schema[k])))
+         .then(pl.lit(k.replace("_", " "))) for k in key], separator=", ", ignore_nulls=True)
+    left_out = unlike.select("run_id", "started_at", "kind",
+                             reasons.map_elements(lambda r: f"other {r}",
+                                                  return_dtype=pl.String).alias("reason"))
+    kept = series.filter(~pl.col("run_id").is_in(unlike["run_id"].to_list()))
+    return kept, left_out.cast(_LEFT_OUT_SCHEMA), [
+        f"compared like with like: {kinds.height - unlike.height} run(s) of the latest run's "
+        f"kind ({latest['kind']}); left out {unlike.height} unlike run(s): {described} "
+        "(like='all' / --all-kinds keeps them)"]
 
 
 def baseline_runs(
