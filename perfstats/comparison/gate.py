@@ -376,10 +376,14 @@ def _window_summaries(store: Store, run_ids: Sequence[str]
     if frame.is_empty():
         return {}
     recent = pl.col("percentiles") == "tool-recent"
-    # Locust's "current" percentiles are over about the last 10 s: keep one row per 10 s block
-    # (the block's last) so windows do not overlap; counts and totals add up over the block.
+    # Locust's "current" percentiles are over about the last 10 s: keep one row per block of
+    # at least 10 s, a whole number of the run's windows (10 s of 1 s rows, 12 s of a
+    # distributed run's 3 s windows; the block's last row), so windows do not overlap; counts
+    # and totals add up over the block.
+    period = pl.col("length_s").median().over("run_id")
+    block_s = (LOCUST_RECENT_S / period).ceil() * period
     frame = frame.with_columns(
-        pl.when(recent).then((pl.col("offset_s") / LOCUST_RECENT_S).floor())
+        pl.when(recent).then((pl.col("offset_s") / block_s).floor())
         .otherwise(pl.col("offset_s")).alias("block"),
         pl.when(pl.col("percentiles") == "tool-cumulative").then(None)
         .otherwise(pl.col("p50")).alias("p50"),
@@ -438,7 +442,9 @@ def _load_runs(runs: Sequence[Run], config: CompareConfig) -> list[_Loaded]:
             endpoints: dict[str, EndpointData] = {}
             window_s: float | None = None
             if run.run_id in hists:
-                run_hists, duration = hists[run.run_id]
+                run_hists, covered = hists[run.run_id]
+                # The run's one duration (the tool's own where it reports one), as summary's.
+                duration = float(run.meta["duration_s"] or covered)
                 window_s = sampled[run.run_id][0]
                 for name, hist in run_hists.items():
                     endpoints[name] = EndpointData(hist.total, int(hist.errors.sum()),

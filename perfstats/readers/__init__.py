@@ -213,6 +213,11 @@ def _insert_run_row(writer: RunWriter, sources: list[SourceFile], digest: str,
     info = writer.info
     if info.duration_s is None and info.started_at and info.ended_at:
         info.duration_s = (info.ended_at - info.started_at).total_seconds()
+    if info.duration_s:
+        # One duration per run (the tool's own where it reports one) and so one throughput:
+        # every summary row's rps is its requests over that duration.
+        writer.con.execute("UPDATE summaries SET rps = count / ? WHERE run_id = ?",
+                           [info.duration_s, writer.run_id])
     writer.con.execute(
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, MAP(?, ?), ?, ?)",
         [

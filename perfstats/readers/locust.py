@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from perfstats.errors import IngestError, first_line
@@ -142,7 +143,7 @@ def _read(files: list[SourceFile], writer: RunWriter, where: str) -> None:
         writer.insert("histograms", report.histograms)
     for frame in errors:
         writer.insert("errors", frame.select(_ERROR_COLUMNS))
-    _fill_info(writer, summaries, windows, history, report, version)
+    _fill_info(writer, summaries, stats, windows, history, report, version)
 
 
 def _by_format(files: list[SourceFile], where: str) -> dict[str, Path]:
@@ -155,8 +156,9 @@ def _by_format(files: list[SourceFile], where: str) -> dict[str, Path]:
     return sources
 
 
-def _fill_info(writer: RunWriter, summaries: pl.DataFrame, windows: pl.DataFrame | None,
-               history: _History | None, report: _JsonRun | None, version: _VersionRange) -> None:
+def _fill_info(writer: RunWriter, summaries: pl.DataFrame, stats: pl.DataFrame | None,
+               windows: pl.DataFrame | None, history: _History | None, report: _JsonRun | None,
+               version: _VersionRange) -> None:
     info = writer.info
     info.tool_version = version.spec()
     info.load_model = "closed"
@@ -167,16 +169,24 @@ def _fill_info(writer: RunWriter, summaries: pl.DataFrame, windows: pl.DataFrame
         info.started_at = _utc(min(s[0] for s in spans))
         info.ended_at = _utc(max(s[1] for s in spans))
         info.duration_s = max(s[1] for s in spans) - min(s[0] for s in spans)
-    else:
-        total = summaries.filter(pl.col("endpoint") == ALL_ENDPOINTS)
-        if total.height and (total["rps"][0] or 0) > 0:
-            # Locust's Requests/s is count / (last request - start): its duration, recovered.
+    if stats is not None:
+        total, kept = (frame.filter(pl.col("endpoint") == ALL_ENDPOINTS)
+                       for frame in (stats, summaries))
+        same = kept.height and total.height and kept["count"][0] == total["count"][0]
+        if (same or not spans) and total.height and (total["rps"][0] or 0) > 0:
+            # Locust's own duration: its Aggregated Requests/s is count / (last request - start).
+            # A _stats.csv written before the last requests (its count is smaller than the
+            # JSON's) describes another moment: then the span of the JSON entries is used.
             info.duration_s = float(total["count"][0]) / float(total["rps"][0])
     users = [u for u in (history.max_users if history else None,
                          report.max_users if report else None) if u is not None]
     info.max_users = max(users) if users else None
     if report is not None and history is not None:
         info.notes.append("summaries from the JSON histograms, windows from the history CSV")
+    if history is not None and history.period_s > history.row_s:
+        info.notes.append(f"history rows every {history.row_s:g} s carry new requests only every "
+                          f"{history.period_s:g} s (distributed workers report every "
+                          f"{history.period_s:g} s): windows of {history.period_s:g} s")
 
 
 def _utc(seconds: float) -> datetime:
@@ -422,6 +432,10 @@ class _History:
     summaries: pl.DataFrame
     span: tuple[float, float] | None
     max_users: float | None
+    row_s: float = 1.0
+    """Seconds between history rows."""
+    period_s: float = 1.0
+    """Seconds between updates of the counts (a multiple of ``row_s``; distributed runs: 3)."""
 
 
 def _bucket(value: pl.Expr) -> pl.Expr:
@@ -459,10 +473,87 @@ def _read_history(path: Path, version: _VersionRange) -> _History:
     label = "tool-recent" if current else "tool-cumulative"
     precise_totals = not (legacy or quoted)  # 1.2+ writes the cumulative average in full
     windows = _history_windows(frame, label, current=current, precise=precise_totals)
+    row_s = _row_interval(frame)
+    period_s = _update_period(frame, row_s)
+    if period_s > row_s:
+        windows = _merged_windows(windows, period_s)
     summaries = _history_summaries(frame, current=current)
-    span = (float(frame["ts"].min()), float(frame["ts"].max()))
+    span = (_history_start(frame), float(frame["ts"].max()))
     max_users = frame["users"].max()
-    return _History(windows, summaries, span, None if max_users is None else float(max_users))
+    return _History(windows, summaries, span, None if max_users is None else float(max_users),
+                    row_s=row_s, period_s=period_s)
+
+
+_BURST_MIN_RATE = 5.0
+"""Requests per history row below which rows without new requests are plain Poisson gaps."""
+_BURST_ZERO_SHARE = 0.1
+_MAX_PERIOD_ROWS = 10
+
+
+def _history_start(frame: pl.DataFrame) -> float:
+    """When the run started: the row just before the first with users or requests (Locust
+    writes one idle row at its start; a distributed master more while it waits for workers)."""
+    busy = pl.col("users").is_null() | (pl.col("users") > 0) | (pl.col("count") > 0)
+    first = frame.filter(busy)["ts"].min()
+    if first is None:
+        return float(frame["ts"].min())
+    before = frame.filter(pl.col("ts") < first)["ts"].max()
+    return float(before if before is not None else first)
+
+
+def _row_interval(frame: pl.DataFrame) -> float:
+    gaps = frame.select(pl.col("ts").unique().sort().diff().drop_nulls())["ts"]
+    return float(gaps.median()) if gaps.len() else 1.0
+
+
+def _update_period(frame: pl.DataFrame, row_s: float) -> float:
+    """Seconds between the updates the rows really carry.
+
+    A distributed Locust master writes a row every second but learns of new requests only when
+    a worker reports (every 3 s): the rows come in bursts (0, 0, 143, 0, 0, 242, ...). When rows
+    without new requests are common although a row averages at least
+    :data:`_BURST_MIN_RATE` requests, the period is the fewest rows whose blocks (from the
+    first row with requests) all hold requests.
+    """
+    totals = frame.group_by("ts").agg(
+        pl.col("count").filter(pl.col("endpoint") == ALL_ENDPOINTS).sum().alias("all"),
+        pl.col("count").filter(pl.col("endpoint") != ALL_ENDPOINTS).sum().alias("parts"),
+    ).sort("ts").select(pl.when(pl.col("all") > 0).then("all").otherwise("parts").alias("n"))
+    new = totals["n"].diff().clip(lower_bound=0).drop_nulls().to_numpy()
+    busy = np.flatnonzero(new > 0)
+    if busy.size < 2 * _MAX_PERIOD_ROWS:
+        return row_s
+    active = new[busy[0]:busy[-1] + 1]
+    if active.mean() < _BURST_MIN_RATE or np.mean(active == 0) <= _BURST_ZERO_SHARE:
+        return row_s
+    for rows in range(2, _MAX_PERIOD_ROWS + 1):
+        full = active[:len(active) // rows * rows].reshape(-1, rows).sum(axis=1)
+        if (full > 0).all():
+            return rows * row_s
+    return row_s
+
+
+def _merged_windows(windows: pl.DataFrame, period_s: float) -> pl.DataFrame:
+    """Consecutive history windows merged into windows of ``period_s`` from the first window
+    with requests: counts and totals add up; percentiles and the mean are the block's last."""
+    t0 = windows.filter(pl.col("count") > 0)["start"].min()
+    if t0 is None:
+        return windows
+    offset = (pl.col("start") - pl.lit(t0)).dt.total_microseconds() / 1e6
+    merged = windows.with_columns(
+        (offset / period_s).floor().cast(pl.Int64).alias("block")
+    ).group_by("endpoint", "block", maintain_order=True).agg(
+        pl.col("start").min(), pl.col("length_s").sum(), pl.col("count").sum(),
+        pl.col("failures").sum(), pl.col("min").min(),
+        pl.col("total_ms").sum(), pl.col("total_ms").is_null().any().alias("no_total"),
+        *(pl.col(c).last() for c in ("mean", "p50", "p90", "p95", "p99")),
+        pl.col("max").max(), pl.col("users").max(), pl.col("percentiles").first(),
+    )
+    return merged.with_columns(
+        pl.when(pl.col("no_total")).then(None).otherwise(pl.col("total_ms")).alias("total_ms"),
+        pl.when(pl.col("no_total") | (pl.col("count") == 0)).then(pl.col("mean"))
+        .otherwise(pl.col("total_ms") / pl.col("count")).alias("mean"),
+    ).select(_WINDOW_COLUMNS).sort("endpoint", "start")
 
 
 def _looks_current(frame: pl.DataFrame) -> bool:
