@@ -196,11 +196,16 @@ def store_for_reading(db: str | None, *runs: str | None) -> str | None:
 @label_option
 @click.option("--format", "fmt", default=None, metavar="FORMAT",
               help="Force a source format instead of detecting it from the content.")
+@click.option("--one-run", is_flag=True,
+              help="All PATHs are one run: the outputs of the load generators (shards) of one "
+                   "distributed test.")
 def ingest(paths: tuple[str, ...], db: str | None, debug: bool, labels: tuple[str, ...],
-           fmt: str | None) -> None:
-    """Ingest result files into the store; print one run id per PATH.
+           fmt: str | None, one_run: bool) -> None:
+    """Ingest result files into the store; print one run id per PATH (per run with --one-run).
 
     A PATH is a result file, a directory holding one run's files, or a Locust --csv prefix.
+    k6 NDJSON outputs that share a testid tag over overlapping times are taken for the shards
+    of one distributed run without --one-run (and said so on stderr).
     The format is detected from the content. Creates the store when it does not exist.
 
     \b
@@ -209,20 +214,31 @@ def ingest(paths: tuple[str, ...], db: str | None, debug: bool, labels: tuple[st
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from perfstats.readers.shards import recognised_shard_paths
+
     store = perfstats.connect(db)
     label_map = parse_labels(labels)
-    sizes = [_size(Path(p)) for p in paths]
+    groups = [list(paths)] if one_run else [[p] for p in paths]
+    if not one_run and len(paths) > 1 and fmt is None:
+        testid = recognised_shard_paths(paths)
+        if testid is not None:
+            groups = [list(paths)]
+            click.echo(f"perfstats: {', '.join(paths)}: the shards of one distributed run "
+                       f"(testid {testid}, overlapping times): one run", err=True)
+    sizes = [sum(_size(Path(p)) for p in group) for group in groups]
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=stderr, disable=not stderr.is_terminal, transient=True) as progress:
         task = progress.add_task("ingesting", total=sum(sizes) or None)
         done = 0
-        for path, size in zip(paths, sizes, strict=True):
-            progress.update(task, description=f"ingesting {Path(path).name}")
+        for group, size in zip(groups, sizes, strict=True):
+            path = ", ".join(group)
+            progress.update(task, description=f"ingesting {', '.join(Path(p).name for p in group)}")
 
             def within(share: float, before: int = done, size: int = size) -> None:
                 progress.update(task, completed=before + share * size)
 
-            run = perfstats.ingest(path, db=store, labels=label_map, fmt=fmt,
+            run = perfstats.ingest(group if len(group) > 1 else group[0], db=store,
+                                   labels=label_map, fmt=fmt,
                                    progress=within if progress.live.is_started else None)
             done += size
             progress.update(task, completed=done)

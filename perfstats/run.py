@@ -398,7 +398,8 @@ def ingest(
     """Ingest one run from a file, a directory, a Locust prefix, or several files of one run.
 
     Args:
-        path_or_paths: the run's file(s); a list makes *one* run (e.g. k6 points + summary).
+        path_or_paths: the run's file(s); a list makes *one* run (e.g. k6 points + summary,
+            or the k6 NDJSON outputs of the shards of one distributed run, docs/ingest.md).
         db: a :class:`Store`, a database path, or None for the default store.
         labels: free ``key=value`` labels (commit, branch, environment...).
         fmt: force a format (see ``perfstats.readers.detect.FORMATS``) instead of detecting it.
@@ -414,9 +415,11 @@ def ingest(
     Example:
         >>> run = ingest("data/k6/baseline", db=":memory:")  # doctest: +SKIP
     """
-    paths = [path_or_paths] if isinstance(path_or_paths, str | os.PathLike) else path_or_paths
+    single = isinstance(path_or_paths, str | os.PathLike)
+    paths = [path_or_paths] if single else list(path_or_paths)
     store = open_store(db)
-    sources = resolve_sources(paths, fmt=fmt)
+    # A list is one run: several raw outputs in it are the shards of a distributed run.
+    sources = resolve_sources(paths, fmt=fmt, one_run=not single and len(paths) > 1)
     run_id, existed = ingest_sources(store, sources, labels=labels, progress=progress)
     return Run(run_id, store, store.run_meta(run_id), existed)
 

@@ -61,8 +61,12 @@ def _locust_siblings(path: Path) -> list[Path]:
     return [path]
 
 
-def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None) -> list[SourceFile]:
+def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None,
+                    one_run: bool = False) -> list[SourceFile]:
     """Expand files, directories and Locust prefixes into detected source files of one run.
+
+    ``one_run`` says that several raw outputs are the shards of one distributed run (else they
+    are so only where the files say it: readers/shards.py).
 
     Raises:
         IngestError: a path is missing, holds no result, or the files mix tools.
@@ -103,7 +107,7 @@ def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None) -> lis
         # Only the files the k6 reader uses are hashed and listed (e.g. NDJSON, not also CSV).
         from perfstats.readers.k6 import used_sources
 
-        sources = used_sources(sources)
+        sources = used_sources(sources, one_run=one_run)
     return sources
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from perfstats.readers.shards import SHARD_SQL
 from perfstats.readers.writer import RunWriter
 from perfstats.store import ALL_ENDPOINTS
 
@@ -36,6 +37,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 WINDOW_SECONDS = 1.0
 """Width of the windows derived from raw samples."""
 
+_SECOND = f"time_bucket(INTERVAL '{int(WINDOW_SECONDS * 1000)} milliseconds', ts)"
+
 
 def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
     """Fill summaries, windows, errors and checks of ``writer``'s run from its ``samples`` rows.
@@ -60,9 +63,16 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
         info.duration_s = (last - first).total_seconds() or None
     if info.max_users is None:
         # The peak of active VUs; the allocated ones (vus_max) only when vus is missing.
+        # The shards of a distributed run each report their own VUs: per second, they add up.
         info.max_users = writer.scalar(
-            "SELECT coalesce(max(value) FILTER (WHERE metric = 'vus'), max(value)) FROM samples "
-            "WHERE run_id = ? AND metric IN ('vus', 'vus_max')",
+            f"""
+            SELECT coalesce(max(value) FILTER (WHERE metric = 'vus'), max(value)) FROM (
+                SELECT metric, sum(value) AS value FROM (
+                    SELECT metric, {_SECOND} AS start, {SHARD_SQL} AS shard, max(value) AS value
+                    FROM samples WHERE run_id = ? AND metric IN ('vus', 'vus_max') GROUP BY ALL
+                ) GROUP BY metric, start
+            )
+            """,
             [run],
         ) if info.load_model != "open" else None
     duration = info.duration_s or 0.0
@@ -81,7 +91,7 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
         """,
         [duration, duration],
     )
-    bucket = f"time_bucket(INTERVAL '{int(WINDOW_SECONDS * 1000)} milliseconds', ts)"
+    bucket = _SECOND
     # A window's length is the part of it the run covers: the first and last ones are partial,
     # and a full 1 s length would show a false drop of throughput at the run's edges.
     length = (f"greatest(least(epoch(start) + {WINDOW_SECONDS}, epoch(bounds.last)) "
@@ -92,8 +102,10 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
         WITH bounds AS (
             SELECT min(ts) AS first, max(ts) AS last FROM samples WHERE run_id = '{run}'
         ), users AS (
-            SELECT {bucket} AS start, max(value) AS users FROM samples
-            WHERE run_id = '{run}' AND metric = 'vus' GROUP BY ALL
+            SELECT start, sum(users) AS users FROM (
+                SELECT {bucket} AS start, {SHARD_SQL} AS shard, max(value) AS users FROM samples
+                WHERE run_id = '{run}' AND metric = 'vus' GROUP BY ALL
+            ) GROUP BY start
         ), w AS (
             SELECT coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint, {bucket} AS start,
                    {_STATS}, sum(value) AS total_ms

@@ -41,6 +41,7 @@ from perfstats.readers.detect import (
     read_head,
 )
 from perfstats.readers.k6_summary import K6Summary, read_summary
+from perfstats.readers.shards import SHARD_SQL, SHARD_TAG, recognised_shards
 from perfstats.readers.writer import RunWriter, SourceFile
 from perfstats.store import ALL_ENDPOINTS, fetch_frame
 
@@ -68,20 +69,35 @@ _NDJSON_COLUMNS = (
 )
 
 
-def used_sources(sources: list[SourceFile]) -> list[SourceFile]:
+def used_sources(sources: list[SourceFile], *, one_run: bool = False) -> list[SourceFile]:
     """The files of one k6 run that are read: the finest raw output and the best summary.
+
+    Several NDJSON outputs are the shards of one distributed run (readers/shards.py) when
+    ``one_run`` says so or when the files do (a shared ``testid`` tag, overlapping times); their
+    summaries are then left out (each covers one shard; the merged points give every number).
 
     Raises:
         IngestError: two raw outputs of one kind, or two summaries of one kind, were given
-            (they cannot be told apart as parts of one run).
+            and they are not the shards of one run.
     """
+    ndjson = sorted((s for s in sources if s.format == K6_NDJSON), key=lambda s: str(s.path))
+    if len(ndjson) > 1:
+        if one_run or recognised_shards([s.path for s in ndjson]):
+            return ndjson
+        names = ", ".join(str(s.path) for s in ndjson)
+        raise IngestError(names, f"several {K6_NDJSON} files and no shared testid tag over "
+                                 "overlapping times; give the files of one run, or the shards "
+                                 "of one distributed run with --one-run")
     chosen = []
     for kinds in (RAW_FORMATS, SUMMARY_FORMATS):
         for kind in kinds:
             found = [s for s in sources if s.format == kind]
             if len(found) > 1:
                 names = ", ".join(str(s.path) for s in found)
-                raise IngestError(names, f"several {kind} files; give the files of one run")
+                hint = (" (shards of a distributed run are read from NDJSON outputs, "
+                        "--out json)") if one_run else ""
+                raise IngestError(names, f"several {kind} files; give the files of one run"
+                                  + hint)
             if found:
                 chosen.append(found[0])
                 break
@@ -89,7 +105,12 @@ def used_sources(sources: list[SourceFile]) -> list[SourceFile]:
 
 
 def read(files: list[SourceFile], writer: RunWriter) -> None:
-    """Read one k6 run (a raw output and/or a summary file) into ``writer``."""
+    """Read one k6 run (a raw output and/or a summary file, or the NDJSON outputs of the
+    shards of one distributed run) into ``writer``."""
+    shards = [f for f in files if f.format == K6_NDJSON]
+    if len(shards) > 1:
+        _write_shards(shards, writer)
+        return
     raw = next((f for f in files if f.format in RAW_FORMATS), None)
     summary_file = next((f for f in files if f.format in SUMMARY_FORMATS), None)
     if raw is None and summary_file is None:
@@ -146,7 +167,41 @@ def _write_raw(raw: SourceFile, summary: K6Summary | None,
     return thresholds
 
 
-def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
+def _write_shards(shards: list[SourceFile], writer: RunWriter) -> None:
+    """One run from the NDJSON outputs of several load generators: every point of every shard
+    (so percentiles are exact), each tag set also tagged with its shard number so that the
+    users of the shards add up."""
+    info = writer.info
+    info.format = K6_NDJSON
+    info.grain = "samples"
+    with _bulk_insert(writer):
+        try:
+            thresholds = _insert_ndjson([f.path for f in shards], writer)
+        except duckdb.Error as exc:
+            raise IngestError(", ".join(str(f.path) for f in shards),
+                              first_line(exc)) from exc
+        for number, shard in enumerate(shards, 1):
+            found = writer.scalar(
+                "SELECT count(*) FROM samples WHERE run_id = ? AND "
+                f"{SHARD_SQL} = ?", [writer.run_id, str(number)])
+            if not found:
+                raise IngestError(shard.path, "no data points (k6 wrote no Point line)")
+        info.load_model = _load_model(writer)
+        derive_from_samples(writer)
+    unique = len({f.path.name for f in shards}) == len(shards)
+    names = ", ".join(f"{n}={f.path.name if unique else Path(f.path.parent.name, f.path.name)}"
+                      for n, f in enumerate(shards, 1))
+    info.notes.append(f"one distributed run of {len(shards)} shards ({names}; tag "
+                      f"{SHARD_TAG}): percentiles exact over all points, users and throughput "
+                      "summed over the shards")
+    writer.insert("thresholds", pl.DataFrame(thresholds, orient="row", schema={
+        "metric": pl.Utf8, "expression": pl.Utf8}))
+    if thresholds:
+        info.notes.append("thresholds from the NDJSON Metric lines: each k6 process judged its "
+                          "own shard; passed or failed is not known for the whole run")
+
+
+def _insert_ndjson(paths: Path | list[Path], writer: RunWriter) -> list[tuple[str, str]]:
     """Points into ``points``, tag sets into ``tag_sets`` and Metric lines into ``metrics``, in
     one ``read_ndjson`` scan; returns the Metric lines' thresholds.
 
@@ -155,9 +210,40 @@ def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
     way the functions of a :class:`_LineCollector` note each new tag set and every Metric
     line.  Tags are then split into the named columns once per tag set, not once per point.  Of
     the metadata only ``vu`` and ``iter`` are kept.
+
+    Several paths are the shards of one run: each scanned in turn, its tag sets keyed apart
+    by the shard number (tag :data:`SHARD_TAG`).
     """
+    if isinstance(paths, Path):
+        paths = [paths]
+    seen = _LineCollector()
+    for number, path in enumerate(paths, 1):
+        shard = None if len(paths) == 1 else number
+        with writer.scan_progress((number - 1) / len(paths), number / len(paths)):
+            _scan_ndjson(path, shard, seen, writer)
+    paths_sql = "[" + ", ".join(f"'$.\"{k}\"'" for k in NAMED_TAGS) + "]"
+    drop_named = "'{" + ",".join(f'"{k}":null' for k in NAMED_TAGS) + "}'"
+    tag = {column: f"t[{i + 1}]" for i, column in enumerate(NAMED_TAGS.values())}
+    _insert_tag_sets(
+        writer, seen.tag_sets(), tag, "CASE WHEN x <> '{}' THEN x END",
+        f"""(SELECT tag_set, json_extract_string(tags, {paths_sql}) AS t,
+                    json_merge_patch(coalesce(tags, '{{}}'), {drop_named}) AS x
+             FROM _perfstats_groups)""",
+    )
+    lines = [{"name": r["name"], "type": r["type"], "contains": r["contains"],
+              "thresholds": None if r["thresholds"] is None else json.loads(r["thresholds"])}
+             for r in seen.metric_lines().iter_rows(named=True)]
+    return _insert_metric_lines(paths[0], lines, writer)
+
+
+def _scan_ndjson(path: Path, shard: int | None, seen: _LineCollector, writer: RunWriter) -> None:
+    """The points scan of one NDJSON output (see :func:`_insert_ndjson`)."""
     source = (f"read_ndjson(?, columns = {_NDJSON_COLUMNS}, format = 'newline_delimited', "
               f"compression = '{'gzip' if is_gzip(path) else 'uncompressed'}')")
+    # A shard's tag sets: the tags plus the shard number, hashed and stored as such.
+    key = "hash(data.tags)" if shard is None else f"hash(data.tags, {shard})"
+    text = "data.tags" if shard is None else (
+        f"""json_merge_patch(coalesce(data.tags, '{{}}'), '{{"{SHARD_TAG}": "{shard}"}}')""")
     # True for a Point, false for a Metric line, an error for anything else.
     valid = """CASE WHEN type = 'Point' AND metric IS NOT NULL AND data.time IS NOT NULL
                          AND data.value IS NOT NULL THEN true
@@ -167,21 +253,19 @@ def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
                                     WHEN type IS NULL THEN 'a JSON line that is not k6 output'
                                     ELSE 'a line of type ' || type || ' is not k6 output' END)
                END"""
-    seen = _LineCollector()
     with (writer.function("perfstats_new_tag_set", seen.new_tag_set, ["UBIGINT"],
                           "BOOLEAN") as new_tag_set,
           writer.function("perfstats_tag_text", seen.tag_text, ["UBIGINT", "VARCHAR"],
                           "UBIGINT") as tag_text,
           writer.function("perfstats_metric_line", seen.metric_line, ["VARCHAR"] * 4,
-                          "BOOLEAN") as metric_line,
-          writer.scan_progress()):
+                          "BOOLEAN") as metric_line):
         writer.insert_sql(
             "points",
             f"""
             SELECT metric, CAST(data.time AS TIMESTAMPTZ) AS ts, data.value AS value,
-                   CASE WHEN {new_tag_set}(hash(data.tags))
-                        THEN {tag_text}(hash(data.tags), data.tags)
-                        ELSE hash(data.tags) END AS tag_set,
+                   CASE WHEN {new_tag_set}({key})
+                        THEN {tag_text}({key}, {text})
+                        ELSE {key} END AS tag_set,
                    TRY_CAST(data.metadata.vu AS INTEGER) AS vu,
                    TRY_CAST(data.metadata.iter AS BIGINT) AS iter
             FROM {source}
@@ -189,19 +273,6 @@ def _insert_ndjson(path: Path, writer: RunWriter) -> list[tuple[str, str]]:
             """,
             [str(path)],
         )
-    paths = "[" + ", ".join(f"'$.\"{k}\"'" for k in NAMED_TAGS) + "]"
-    drop_named = "'{" + ",".join(f'"{k}":null' for k in NAMED_TAGS) + "}'"
-    tag = {column: f"t[{i + 1}]" for i, column in enumerate(NAMED_TAGS.values())}
-    _insert_tag_sets(
-        writer, seen.tag_sets(), tag, "CASE WHEN x <> '{}' THEN x END",
-        f"""(SELECT tag_set, json_extract_string(tags, {paths}) AS t,
-                    json_merge_patch(coalesce(tags, '{{}}'), {drop_named}) AS x
-             FROM _perfstats_groups)""",
-    )
-    lines = [{"name": r["name"], "type": r["type"], "contains": r["contains"],
-              "thresholds": None if r["thresholds"] is None else json.loads(r["thresholds"])}
-             for r in seen.metric_lines().iter_rows(named=True)]
-    return _insert_metric_lines(path, lines, writer)
 
 
 class _LineCollector:
@@ -441,7 +512,7 @@ def _load_model(writer: RunWriter) -> str | None:
     the points end would be missing.
     """
     busy = writer.scalar(
-        """
+        f"""
         WITH it AS (
             SELECT epoch(ts) - value / 1000 AS s, epoch(ts) AS e, value / 1000 AS d
             FROM points WHERE run_id = ? AND metric = 'iteration_duration'
@@ -452,8 +523,9 @@ def _load_model(writer: RunWriter) -> str | None:
                         ELSE max(e) END AS hi
             FROM it
         ), vus AS (
-            SELECT epoch(ts) AS s, epoch(lead(ts) OVER (ORDER BY ts)) AS e, value
-            FROM points WHERE run_id = ? AND metric = 'vus'
+            SELECT epoch(ts) AS s, value,
+                   epoch(lead(ts) OVER (PARTITION BY {SHARD_SQL} ORDER BY ts)) AS e
+            FROM samples WHERE run_id = ? AND metric = 'vus'
         )
         SELECT (SELECT sum(greatest(0, least(e, hi) - greatest(s, lo))) FROM it, span)
                / nullif((SELECT sum(value * greatest(0, least(e, hi) - greatest(s, lo)))
