@@ -366,7 +366,8 @@ def history_command(db: str | None, debug: bool, endpoint: str | None, metric: s
         echo(found.to_markdown().rstrip("\n"))
     else:
         runs = found.series["run_id"].n_unique()
-        emit(found.summary().drop("metric"), fmt, title=f"history of {metric} over {runs} runs")
+        emit(found.display_frame().drop("metric"), fmt,
+             title=f"history of {metric} over {runs} runs")
         if found.change_points.height:
             emit(found.change_points.drop("index", "metric"), fmt, title="change points")
         else:
@@ -466,7 +467,7 @@ def capacity_command(ctx: click.Context, run: str, peak_users: float | None,
     elif fmt == "markdown":
         echo(plan.to_markdown().rstrip("\n"))
     else:
-        for line in plan.headline():
+        for line in plan.findings():
             echo(line)
         emit(plan.steps.select("step", "concurrency", "throughput_rps", "p50_ms", "p95_ms",
                                "p99_ms", "error_rate", "slo_ok"), fmt, title="load steps")
@@ -521,14 +522,15 @@ def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], e
     if fmt == "json":
         echo(json.dumps(found.to_dict(top), indent=2))
     elif fmt == "markdown":
-        echo(found.to_markdown(top).rstrip("\n"))
+        echo(found.to_markdown(top=top).rstrip("\n"))
     else:
-        emit(found.summary(top).select("rank", "kind", "item", "score s/h", "driver", "gain"),
-             fmt, title=f"bottlenecks of run {found.run_id} (user-seconds lost per hour)")
+        emit(found.display_frame(top).select("rank", "kind", "item", "score s/h", "driver",
+                                             "gain"), fmt,
+             title=f"bottlenecks of run {found.run_id} (user-seconds lost per hour)")
         if found.patterns.height:
             emit(found.patterns.select("endpoint", "pattern", "evidence"), fmt,
                  title="patterns over time")
-        for note in found.notes:
+        for note in found.warnings:
             echo(f"note: {note}", err=True)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ import polars as pl
 
 from perfstats.metric_model import PROTOCOL
 from perfstats.readers import ingest_sources, locust_prefix_files, resolve_sources
+from perfstats.render.document import Document, Result, Section
 from perfstats.render.tables import show
 from perfstats.store import ALL_ENDPOINTS, Store, open_store
 
@@ -27,7 +27,7 @@ SUMMARY_COLUMNS = ["endpoint", "count", "failures", "error_rate", "rps", "min", 
 
 
 @dataclass(frozen=True)
-class Run:
+class Run(Result):
     """One ingested run in a store.
 
     Attributes:
@@ -351,11 +351,24 @@ class Run:
             f"SELECT * FROM ({sql}) ORDER BY endpoint = '{ALL_ENDPOINTS}' DESC, endpoint, q",
             params)  # type: ignore[arg-type]
 
-    def chart(self) -> alt.FacetChart:
-        """Latency percentiles over time, one panel per endpoint (see :mod:`perfstats.charts`)."""
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the reader noted about the files (estimated parts, missing data), in words."""
+        return tuple(self.meta.get("notes") or ())
+
+    def headline(self) -> str:
+        """One line: id, tool, format and grain."""
+        return f"Run {self.run_id} ({self.tool}, {self.meta.get('format')}, {self.grain})"
+
+    def chart(self, *, max_points: int = 200) -> alt.FacetChart:
+        """Latency percentiles over time, one panel per endpoint (see :mod:`perfstats.charts`).
+
+        Args:
+            max_points: at most this many windows per endpoint (see :meth:`timeline`).
+        """
         from perfstats.render import charts
 
-        return charts.latency_over_time(self.timeline())
+        return charts.latency_over_time(self.timeline(max_points=max_points))
 
     def to_dict(self) -> dict[str, Any]:
         """Run metadata as plain JSON-able values."""
@@ -363,23 +376,16 @@ class Run:
         out["run_id"] = self.run_id
         return out
 
-    def _repr_html_(self) -> str:
+    def document(self) -> Document:
+        """The run's metadata and its per-endpoint summary."""
         meta = self.meta
-        head = (
-            f"<p><b>Run {html.escape(self.run_id)}</b> &middot; {html.escape(self.tool)} "
-            f"{html.escape(str(meta.get('tool_version') or ''))} &middot; "
-            f"{html.escape(str(meta.get('format')))} &middot; grain "
-            f"<code>{html.escape(self.grain)}</code> &middot; started "
-            f"{html.escape(_utc(meta.get('started_at')))} &middot; "
-            f"{(meta.get('duration_s') or 0):.1f} s"
-        )
+        about = (f"{self.tool} {meta.get('tool_version') or ''}".rstrip()
+                 + f" · {meta.get('format')} · grain {self.grain} · started "
+                 f"{_utc(meta.get('started_at'))} · {(meta.get('duration_s') or 0):.1f} s")
         if self.labels:
-            head += " &middot; " + ", ".join(
-                f"{html.escape(k)}={html.escape(v)}" for k, v in self.labels.items())
-        return head + "</p>" + show(self.summary()).to_html()
-
-    def __str__(self) -> str:
-        return f"Run {self.run_id} ({self.tool}, {self.meta.get('format')}, {self.grain})"
+            about += " · " + ", ".join(f"{k}={v}" for k, v in self.labels.items())
+        return Document(title=f"Run {self.run_id}", lead=[about], warnings=self.warnings,
+                        sections=[Section(table=show(self.summary()))])
 
 
 def _utc(moment: Any) -> str:

@@ -261,7 +261,7 @@ def test_excess_from_percentile_windows(store: perfstats.Store) -> None:
     assert w["slo_excess_s_per_h"] == pytest.approx(0.0125)
     assert (w["slo_estimate"], w["slo_source"]) == (True, "windows")
     assert "estimated from per-window percentile summaries" in " ".join(
-        bottlenecks(run, slo=90).notes)
+        bottlenecks(run, slo=90).warnings)
 
 
 def test_summary_only_run_uses_the_summary_percentiles(store: perfstats.Store) -> None:
@@ -283,8 +283,8 @@ def test_no_slo_no_baseline_ranks_by_errors_then_time_share(k6_run: Run) -> None
     assert a["slo_excess_s_per_h"] is None and a["score_s_per_h"] == 0.0
     assert a["driver"] == "time share"
     assert a["gain"].startswith("GET /a holds 67% of all waiting time; making it 2x faster")
-    assert any("no SLO" in n for n in result.notes)
-    assert any("no baseline" in n for n in result.notes)
+    assert any("no SLO" in n for n in result.warnings)
+    assert any("no baseline" in n for n in result.warnings)
 
 
 def test_bad_arguments() -> None:
@@ -398,7 +398,7 @@ def test_locust_estimates_from_its_histogram(data_store: perfstats.Store, data_d
     assert (quote["slo_source"], quote["slo_estimate"]) == ("histogram", True)
     # POST /api/quote's p95 is about 220 ms: beyond 150 ms in roughly a tenth of its requests
     assert 100 < quote["slo_excess_s_per_h"] < 2000
-    assert any("histogram" in n for n in result.notes)
+    assert any("histogram" in n for n in result.warnings)
     assert row(result, "POST /api/bookings")["errors_per_h"] > 0
 
 
@@ -462,6 +462,6 @@ def test_slo_none_takes_the_project_compare_slos(k6_run: Run, tmp_path, monkeypa
     assert result.slos == (LatencySlo(800.0, "p95", "*"), LatencySlo(250.0, "p95", "GET /a"))
     assert row(result, "GET /a")["slo_excess_s_per_h"] == pytest.approx(0.4)
     assert row(result, "POST /b")["slo_excess_s_per_h"] == 0.0
-    assert any(n.startswith("SLOs from ") and n.endswith("perfstats.toml") for n in result.notes)
+    assert any(n.startswith("SLOs from ") and n.endswith("perfstats.toml") for n in result.warnings)
     # an explicit SLO wins over the file
     assert bottlenecks(k6_run, slo=100).slos == (LatencySlo(100.0, "max", "*"),)

@@ -138,11 +138,11 @@ def test_markdown_junit_html_and_chart(runs):
     failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
     assert sorted(failed) == sorted(f"{e} {m}" for e, m in _regressions(result))
     assert "NO-GO" in result._repr_html_()
-    spec = result.chart("p95").to_dict()
+    spec = result.chart(metric="p95").to_dict()
     assert spec["layer"]
-    assert result.chart("error_rate").to_dict()["layer"]
+    assert result.chart(metric="error_rate").to_dict()["layer"]
     with pytest.raises(ValueError):
-        result.chart("p42")
+        result.chart(metric="p42")
     assert result.worst_first()["status"][0] == "regression"
     assert result.headline().startswith("NO-GO: 3 regression")
 

@@ -219,12 +219,13 @@ def test_result_renders(synthetic):
     assert len(data["series"]) == 4 * 80 and len(data["change_points"]) == 2
     assert data["series"][0]["labels"] == {"branch": "main"}
     text = found.to_markdown()
-    assert "#### Change points" in text and "POST /api/quote" in text and "r040" in text
+    assert "### Change points" in text and "POST /api/quote" in text and "r040" in text
     assert "<table" in found._repr_html_()
     spec = found.chart().to_dict()
     assert len(spec["layer"]) == 2  # the series and the change-point rules
     assert found.chart(endpoint="POST /api/quote").to_dict()["title"]["text"].endswith("quote")
-    summary = found.summary().filter(pl.col("endpoint") == "POST /api/quote").row(0, named=True)
+    summary = found.display_frame().filter(pl.col("endpoint") == "POST /api/quote").row(
+        0, named=True)
     assert summary["change_points"] == 1 and len(summary["trend"]) == 30
 
 

@@ -9,7 +9,6 @@ and validity warnings, and returns a :class:`Comparison`. Method and calibration
 from __future__ import annotations
 
 import fnmatch
-import html
 import json
 import math
 import os
@@ -17,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from xml.etree import ElementTree
 
 import numpy as np
 import polars as pl
@@ -26,8 +24,9 @@ from perfstats.comparison.series import load_series, pool_series
 from perfstats.config import CompareConfig, load_compare_config
 from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.render import compare as report
-from perfstats.render.escape import markdown_text, xml_tree
-from perfstats.render.tables import to_html, to_markdown, to_records
+from perfstats.render.document import Document, Result, Section
+from perfstats.render.junit import Case, junit_xml
+from perfstats.render.tables import to_records
 from perfstats.run import Run, load
 from perfstats.slo import breaches
 from perfstats.stats.decision import FAILING, STATUSES
@@ -84,7 +83,7 @@ _MIX_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(Result):
     """The result of :func:`compare`.
 
     Attributes:
@@ -160,39 +159,29 @@ class Comparison:
             all_checks=all_checks, width=width, thresholds=self.thresholds,
             title=f"compare {_describe(self.baseline)} -> {_describe(self.candidate)}")
 
-    def to_markdown(self) -> str:
-        """A GitHub-flavoured report: verdict, warnings, the checks that need attention, and
-        every check in a collapsed section."""
-        lines = [f"## perfstats compare: **{self.verdict}**", ""]
-        lines.append(f"Baseline {markdown_text(_describe(self.baseline))}; "
-                     f"candidate {markdown_text(_describe(self.candidate))}.")
-        lines.append(f"{markdown_text(self.headline())}.")
-        lines.append("")
-        if self.warnings:
-            lines += ["**Warnings**", ""] + [f"- {markdown_text(w)}" for w in self.warnings] + [""]
+    def document(self) -> Document:
+        """Verdict, warnings, the checks that need attention (with the p legend), and every
+        check (collapsed)."""
         attention = self.display_frame(all_checks=False)
-        if attention.height:
-            lines += [to_markdown(attention), "", report.P_LEGEND, ""]
-        else:
-            lines += ["Every check is ok.", ""]
-        if not self.thresholds.is_empty():
-            lines += ["**Thresholds** (on the candidate; the tool's own verdict beside "
-                      "perfstats')", "", to_markdown(report.threshold_rows(self.thresholds)), ""]
-        lines += ["<details><summary>All checks</summary>", "",
-                  to_markdown(self.display_frame()), "", "</details>", ""]
-        return "\n".join(lines)
+        first = (Section(table=attention, text=[report.P_LEGEND]) if attention.height
+                 else Section(text=["Every check is ok."]))
+        thresholds = ([] if self.thresholds.is_empty() else [Section(
+            "Thresholds (on the candidate; the tool's own verdict beside perfstats')",
+            table=report.threshold_rows(self.thresholds))])
+        return Document(
+            title=f"perfstats compare: **{self.verdict}**",
+            lead=[f"Baseline {_describe(self.baseline)}; candidate {_describe(self.candidate)}.",
+                  f"{self.headline()}."],
+            warnings=self.warnings,
+            sections=[first, *thresholds,
+                      Section("All checks", table=self.display_frame(), collapsed=True)],
+            tone="bad" if self.verdict == "NO-GO" else "good")
 
     def to_junit(self) -> str:
         """JUnit XML: one test case per check; regressions and SLO breaches fail, checks with
         insufficient data are skipped."""
-        suite = ElementTree.Element(
-            "testsuite", name="perfstats compare", tests=str(self.checks.height),
-            failures=str(self.failing.height),
-            skipped=str(self.checks.filter(pl.col("status") == "insufficient_data").height))
+        cases = []
         for row in self.checks.iter_rows(named=True):
-            case = ElementTree.SubElement(
-                suite, "testcase", classname=f"perfstats.compare.{row['endpoint']}",
-                name=f"{report.subject(row)} {row['metric']}")
             text = (f"{row['status']}: {report.value_text(row['metric'], row['baseline'])} -> "
                     f"{report.value_text(row['metric'], row['candidate'])} "
                     f"({report.change_text(row)}, interval {report.interval_text(row) or 'n/a'}, "
@@ -200,19 +189,14 @@ class Comparison:
                     + (f", {report.P_COLUMN} {row['p_adjusted']:.3g}"
                        if row["p_adjusted"] is not None else "")
                     + ")" + (f"; {row['note']}" if row["note"] else ""))
-            if row["status"] in FAILING:
-                failure = ElementTree.SubElement(case, "failure", message=text,
-                                                 type=row["status"])
-                failure.text = text
-            elif row["status"] == "insufficient_data":
-                ElementTree.SubElement(case, "skipped", message=text)
-            else:
-                ElementTree.SubElement(case, "system-out").text = text
-        xml_tree(suite)  # names from the data may hold characters XML 1.0 forbids
-        ElementTree.indent(suite)
-        return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+            outcome = ("failed" if row["status"] in FAILING else
+                       "skipped" if row["status"] == "insufficient_data" else "passed")
+            cases.append(Case(f"perfstats.compare.{row['endpoint']}",
+                              f"{report.subject(row)} {row['metric']}", outcome, text,
+                              row["status"]))
+        return junit_xml("perfstats compare", cases)
 
-    def chart(self, metric: str | None = None) -> alt.LayerChart:
+    def chart(self, *, metric: str | None = None) -> alt.LayerChart:
         """Change of ``metric`` per endpoint with its 90 % interval, coloured by status.
 
         Args:
@@ -250,18 +234,6 @@ class Comparison:
         worst = self.worst_first().filter(
             pl.col("status").is_in([*FAILING, "inconclusive"]))
         return str(worst["metric"][0]) if worst.height else "p95"
-
-    def _repr_html_(self) -> str:
-        colour = "#d62728" if self.verdict == "NO-GO" else "#2ca02c"
-        head = (f"<p><b style='color:{colour}'>{html.escape(self.verdict)}</b> &middot; "
-                f"{html.escape(self.headline())}<br>"
-                f"baseline {html.escape(_describe(self.baseline))} &middot; "
-                f"candidate {html.escape(_describe(self.candidate))}</p>")
-        warn = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
-        return head + (f"<ul>{warn}</ul>" if warn else "") + to_html(self.display_frame())
-
-    def __str__(self) -> str:
-        return self.headline()
 
 
 def _describe(side: Mapping[str, Any]) -> str:

@@ -24,7 +24,6 @@ items of one kind. The model, with its formulas, is in docs/bottlenecks.md.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -38,8 +37,8 @@ from perfstats.diagnosis.excess import KNOTS, excess_from_histogram, excess_from
 from perfstats.diagnosis.patterns import find_patterns
 from perfstats.errors import InsufficientDataError
 from perfstats.readers.derive import FAILED, REQUEST_METRIC
-from perfstats.render.escape import markdown_text
-from perfstats.render.tables import jsonable, to_html, to_markdown, to_records
+from perfstats.render.document import Document, Result, Section
+from perfstats.render.tables import jsonable, to_records
 from perfstats.run import DB, PathLike, Run, load
 from perfstats.slo import (
     LatencySlo,
@@ -558,7 +557,7 @@ _PATTERN_STEPS = {
 
 
 @dataclass(frozen=True)
-class Bottlenecks:
+class Bottlenecks(Result):
     """Items of a run ranked by the user-seconds they lose per hour of traffic.
 
     Attributes:
@@ -570,7 +569,7 @@ class Bottlenecks:
         slos: the latency objectives used.
         error_cost_s: user-seconds one failed request costs.
         hours: the run's duration in hours.
-        notes: what was estimated or left out, in words.
+        warnings: what was estimated or left out, in words (``notes`` in :meth:`to_dict`).
     """
 
     table: pl.DataFrame
@@ -580,7 +579,7 @@ class Bottlenecks:
     slos: tuple[LatencySlo, ...]
     error_cost_s: float
     hours: float
-    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     def top(self, n: int) -> pl.DataFrame:
         """The first ``n`` items of each kind."""
@@ -643,10 +642,10 @@ class Bottlenecks:
                      "+ latency regression + new errors x error_cost_s",
             "items": to_records(self.table if top is None else self.top(top)),
             "patterns": to_records(self.patterns),
-            "notes": list(self.notes),
+            "notes": list(self.warnings),
         }
 
-    def summary(self, top: int | None = 10) -> pl.DataFrame:
+    def display_frame(self, top: int | None = 10) -> pl.DataFrame:
         """The ranked items in short: rank, kind, item, score, driver, main figures and gain."""
         frame = self.table if top is None else self.top(top)
         return frame.select(
@@ -657,23 +656,30 @@ class Bottlenecks:
             pl.col("extra_wait_s_per_h").round(1).alias("extra wait s/h"),
             pl.col("new_errors_per_h").round(1).alias("new errors/h"), "gain")
 
-    def to_markdown(self, top: int | None = 10) -> str:
-        """A markdown report: the ranked items, the patterns and the notes."""
-        head = [f"## Bottlenecks of run {self.run_id}", "",
-                f"Score: user-seconds lost per hour of traffic ({self.hours * 3600:,.0f} s "
+    def headline(self) -> str:
+        """One line: the endpoint that costs most, its score and driver."""
+        first = self.table.filter((pl.col("kind") == "endpoint") & (pl.col("rank") == 1))
+        if first.is_empty():
+            return f"Bottlenecks of run {self.run_id}: no endpoint loses time"
+        row = first.row(0, named=True)
+        return (f"Bottlenecks of run {self.run_id}: {row['item']} costs most, "
+                f"{row['score_s_per_h']:,.1f} user-s per hour ({row['driver']})")
+
+    def document(self, *, top: int | None = 10) -> Document:
+        """The score's definition, the ranked items (``top`` of each kind) and the patterns."""
+        lead = (f"Score: user-seconds lost per hour of traffic ({self.hours * 3600:,.0f} s "
                 f"analysed; a failed request costs {self.error_cost_s:g} s"
                 + (f"; baseline {self.baseline_id}" if self.baseline_id else "")
                 + (f"; SLO {', '.join(_slo_text(s) for s in self.slos)}" if self.slos else "")
-                + ")."]
-        parts = ["\n".join(head), to_markdown(self.summary(top))]
+                + ").")
+        sections = [Section(table=self.display_frame(top))]
         if not self.patterns.is_empty():
-            parts += ["### Patterns over time", to_markdown(
-                self.patterns.select("endpoint", "pattern", "evidence"))]
-        if self.notes:
-            parts += ["\n".join(f"- {markdown_text(n)}" for n in self.notes)]
-        return "\n\n".join(parts) + "\n"
+            sections.append(Section("Patterns over time", table=self.patterns.select(
+                "endpoint", "pattern", "evidence")))
+        return Document(title=f"Bottlenecks of run {self.run_id}", lead=[lead],
+                        warnings=self.warnings, sections=sections)
 
-    def chart(self, top: int = 10, kind: str = "endpoint") -> alt.LayerChart:
+    def chart(self, *, top: int = 10, kind: str = "endpoint") -> alt.LayerChart:
         """Bars of the score of the ``top`` items of ``kind``, largest first."""
         from perfstats.render.charts import bottleneck_bars
 
@@ -684,27 +690,12 @@ class Bottlenecks:
                                x_title="user-seconds lost per hour of traffic",
                                title=f"Bottlenecks of run {self.run_id} by estimated impact")
 
-    def _repr_html_(self) -> str:
-        head = (f"<p><b>Bottlenecks of run {html.escape(self.run_id)}</b> &middot; score: "
-                f"user-seconds lost per hour &middot; error cost {self.error_cost_s:g} s")
-        if self.baseline_id:
-            head += f" &middot; baseline {html.escape(self.baseline_id)}"
-        if self.slos:
-            head += " &middot; SLO " + html.escape(", ".join(_slo_text(s) for s in self.slos))
-        out = head + "</p>" + to_html(self.summary(10))
-        if not self.patterns.is_empty():
-            out += "<p><b>Patterns over time</b></p>" + to_html(self.patterns.select(
-                "endpoint", "pattern", "evidence"))
-        if self.notes:
-            out += "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in self.notes) + "</ul>"
-        return out
-
 
 def _slo_text(s: LatencySlo) -> str:
     return str(s) if s.endpoint == "*" else f"{s.endpoint}: {s}"
 
 
-def _notes(run: Run, baseline: Run | None, slos: Sequence[LatencySlo], table: pl.DataFrame,
+def _warnings(run: Run, baseline: Run | None, slos: Sequence[LatencySlo], table: pl.DataFrame,
            slo_source: str | None) -> tuple[str, ...]:
     notes = []
     if not slos:
@@ -790,5 +781,5 @@ def bottlenecks(
         table=table, patterns=find_patterns(current.windows()), run_id=current.run_id,
         baseline_id=base.run_id if base is not None else None, slos=tuple(slos),
         error_cost_s=error_cost_s, hours=hours,
-        notes=_notes(current, base, slos, table, slo_source))
+        warnings=_warnings(current, base, slos, table, slo_source))
 

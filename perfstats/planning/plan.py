@@ -9,7 +9,6 @@ assumptions are described in ``docs/capacity.md``.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 import warnings
@@ -25,8 +24,8 @@ from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.planning.knee import find_knee
 from perfstats.planning.steps import LoadStep, detect_steps
 from perfstats.planning.usl import USLFit, fit_usl
-from perfstats.render.escape import markdown_text
-from perfstats.render.tables import jsonable, to_html, to_markdown
+from perfstats.render.document import Document, Result, Section
+from perfstats.render.tables import jsonable
 from perfstats.run import Run, load
 from perfstats.slo import ERROR_RATE, Objective, capacity_objectives, format_slo
 from perfstats.store import ALL_ENDPOINTS, Store
@@ -145,7 +144,7 @@ _STEP_COLUMNS = ["step", "start", "end", "steady_s", "concurrency", "throughput_
 
 
 @dataclass(frozen=True)
-class CapacityPlan:
+class CapacityPlan(Result):
     """Users per instance, the knee, the USL model and the instance count for one run.
 
     Attributes:
@@ -222,8 +221,12 @@ class CapacityPlan:
             "inputs": self.inputs,
         })
 
-    def headline(self) -> list[str]:
-        """The answer in a few lines of text."""
+    def headline(self) -> str:
+        """The answer in one line: users (or requests in flight) per instance at the SLO."""
+        return self.findings()[1]
+
+    def findings(self) -> list[str]:
+        """The answer in a few lines: the run and SLO, per instance, instances, USL, knee."""
         unit = _unit(self.concurrency)
         lines = [f"Run {self.run_id} ({self.tool}); SLO {self.slo_text}"]
         upi, (lo, hi) = self.users_per_instance, self.users_per_instance_range
@@ -254,46 +257,18 @@ class CapacityPlan:
                      f"{_n(knee['slo_crossing'])}, USL N* {_n(knee['usl_n_star'])} {unit}")
         return lines
 
-    def to_markdown(self) -> str:
-        """A markdown report: answer, steps table, model, Little's law, assumptions."""
+    def document(self) -> Document:
+        """The answer, the load steps, the USL model, Little's law and the assumptions."""
         steps = self.steps.select(
             "step", "concurrency", "throughput_rps", "mean_ms", "p50_ms", "p95_ms", "p99_ms",
             "error_rate", "requests", "little_ratio", "slo_ok")
-        out = [f"## Capacity plan: run {self.run_id}", ""]
-        out += [f"- {line}" for line in self.headline()[1:]]
-        out += ["", "### Load steps", "", to_markdown(steps, cell=_markdown_cell), ""]
-        if self.usl is not None:
-            ci = self.usl.ci
-            out += ["### Universal Scalability Law", "",
-                    "| parameter | estimate | 95% CI |", "|---|---|---|"]
-            for name, value in (("sigma", self.usl.sigma), ("kappa", self.usl.kappa),
-                                ("lambda", self.usl.lambda_), ("n_star", self.usl.n_star),
-                                ("x_max", self.usl.x_max)):
-                out.append(f"| {name} | {_n(value, 4)} | [{_n(ci[name][0], 4)}, "
-                           f"{_n(ci[name][1], 4)}] |")
-            out += ["", f"R² {self.usl.r_squared:.4f}, Amdahl limit "
-                        f"{_n(self.usl.amdahl_limit)} req/s, {len(self.usl.concurrency)} points.",
-                    ""]
-        out += ["### Little's law", "", self.little["summary"], ""]
-        out += ["### Assumptions", ""] + [f"- {a}" for a in self.assumptions]
-        if self.warnings:
-            out += ["", "### Warnings", ""] + [f"- {markdown_text(w)}" for w in self.warnings]
-        return "\n".join(out) + "\n"
-
-    def _repr_html_(self) -> str:
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.headline()[1:])
-        steps = self.steps.drop("start", "end").with_columns(pl.col(pl.Float64).round(3))
-        assumptions = "".join(f"<li>{html.escape(a)}</li>" for a in self.assumptions)
-        warn = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
-        return (
-            f"<p><b>Capacity plan</b> &middot; run {html.escape(self.run_id)} "
-            f"({html.escape(self.tool)}) &middot; SLO {html.escape(self.slo_text)}</p>"
-            f"<ul>{items}</ul>{to_html(steps)}"
-            + (self.usl._repr_html_() if self.usl is not None else "")
-            + f"<p>{html.escape(self.little['summary'])}</p>"
-            + f"<details><summary>Assumptions</summary><ul>{assumptions}</ul></details>"
-            + (f"<p><b>Warnings</b></p><ul>{warn}</ul>" if warn else "")
-        )
+        usl = [] if self.usl is None else list(self.usl.document().sections)
+        return Document(
+            title=f"Capacity plan: run {self.run_id}", points=self.findings()[1:],
+            warnings=self.warnings,
+            sections=[Section("Load steps", table=steps, cell=_markdown_cell), *usl,
+                      Section("Little's law", text=[self.little["summary"]]),
+                      Section("Assumptions", bullets=self.assumptions)])
 
     def chart(self) -> alt.VConcatChart:
         """Throughput against concurrency (steps, USL curve with its 95 % band, knees) above
@@ -310,13 +285,8 @@ class CapacityPlan:
                  "USL N*": self.knee["usl_n_star"]}
         fit = band = None
         if self.usl is not None:
-            top = float(observed["users"].max())
-            n_star = self.usl.n_star if math.isfinite(self.usl.n_star) else top
-            grid = np.linspace(max(float(observed["users"].min()) / 2, 0.5),
-                               max(top, min(n_star, 2 * top)) * 1.1, 120)
-            lower, upper = self.usl.confidence_band(grid)
-            fit = pl.DataFrame({"users": grid, "rps": self.usl.predict(grid)})
-            band = pl.DataFrame({"users": grid, "lower": lower, "upper": upper})
+            curve = self.usl.curve(float(observed["users"].min()), float(observed["users"].max()))
+            fit, band = curve.select("users", "rps"), curve.select("users", "lower", "upper")
         throughput = charts.capacity_curve(
             observed, x="users", y="rps", fit=fit, band=band, marks=marks,
             x_title=f"concurrency ({unit})", title="Throughput and the USL fit (95% band)")

@@ -7,18 +7,22 @@ fraction), ``kappa`` coherency (crosstalk), ``lambda`` the throughput of one use
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import polars as pl
 from scipy import stats
 from scipy.optimize import least_squares
 
 from perfstats.errors import InsufficientDataError
+from perfstats.render.document import Document, Result, Section
 from perfstats.render.tables import jsonable
+
+if TYPE_CHECKING:
+    import altair as alt
 
 Method = Literal["nls", "quadratic"]
 Interval = Literal["wald", "usl", "bootstrap"]
@@ -96,7 +100,7 @@ def _solve_quadratic(n: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class USLFit:
+class USLFit(Result):
     """A fitted Universal Scalability Law model.
 
     Attributes:
@@ -201,27 +205,58 @@ class USLFit:
             "warnings": list(self.warnings),
         })
 
-    def _repr_html_(self) -> str:
-        rows = [
-            ("sigma (contention)", self.sigma, "sigma"),
-            ("kappa (coherency)", self.kappa, "kappa"),
-            ("lambda (X at N=1)", self.lambda_, "lambda"),
-            ("N* (peak load)", self.n_star, "n_star"),
-            ("X_max", self.x_max, "x_max"),
-        ]
-        body = "".join(
-            f"<tr><td>{name}</td><td>{_fmt(value)}</td>"
-            f"<td>[{_fmt(self.ci[key][0])}, {_fmt(self.ci[key][1])}]</td></tr>"
-            for name, value, key in rows
-        )
-        warn = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
-        return (
-            f"<p><b>USL fit</b> ({self.method}, {len(self.concurrency)} points, "
-            f"R&sup2; {self.r_squared:.4f}, RSE {_fmt(self.rse)}, Amdahl limit "
-            f"{_fmt(self.amdahl_limit)})</p><table><tr><th></th><th>estimate</th>"
-            f"<th>{self.ci_level:.0%} CI ({html.escape(self.ci_method)})</th></tr>{body}</table>"
-            + (f"<ul>{warn}</ul>" if warn else "")
-        )
+    def headline(self) -> str:
+        """One line: the coefficients, the peak and the fit's quality."""
+        return (f"USL ({self.method}): sigma {_fmt(self.sigma)}, kappa {_fmt(self.kappa)}, "
+                f"N* {_fmt(self.n_star)}, X_max {_fmt(self.x_max)}; R\u00b2 "
+                f"{self.r_squared:.4f}, {len(self.concurrency)} points")
+
+    def document(self) -> Document:
+        """The parameters with their intervals, and the fit's quality."""
+        rows = [("sigma (contention)", self.sigma, "sigma"),
+                ("kappa (coherency)", self.kappa, "kappa"),
+                ("lambda (X at N=1)", self.lambda_, "lambda"),
+                ("N* (peak load)", self.n_star, "n_star"),
+                ("X_max", self.x_max, "x_max")]
+        table = pl.DataFrame(
+            [(name, _fmt(value), f"[{_fmt(self.ci[key][0])}, {_fmt(self.ci[key][1])}]")
+             for name, value, key in rows],
+            schema=["parameter", "estimate", f"{self.ci_level:.0%} CI ({self.ci_method})"],
+            orient="row")
+        quality = (f"{self.method} fit, R\u00b2 {self.r_squared:.4f}, RSE {_fmt(self.rse)}, "
+                   f"Amdahl limit {_fmt(self.amdahl_limit)} req/s, {len(self.concurrency)} "
+                   "points.")
+        return Document(title="USL fit", lead=[self.headline()], warnings=self.warnings,
+                        sections=[Section("Universal Scalability Law", table=table,
+                                          text=[quality])])
+
+    def curve(self, lowest: float, highest: float, *, points: int = 120) -> pl.DataFrame:
+        """The model over the measured range and past it (to N* or 2x ``highest``, +10 %).
+
+        Returns:
+            ``points`` rows of users, rps (the model), lower and upper (its pointwise band).
+        """
+        end = max(highest, min(self.n_star, 2 * highest)) if math.isfinite(self.n_star) \
+            else highest
+        grid = np.linspace(max(lowest / 2, 0.5), end * 1.1, points)
+        lower, upper = self.confidence_band(grid)
+        return pl.DataFrame({"users": grid, "rps": self.predict(grid), "lower": lower,
+                             "upper": upper})
+
+    def chart(self, *, points: int = 120) -> alt.LayerChart:
+        """The measured throughputs, the fitted curve and its band, and N*.
+
+        Args:
+            points: how many loads the curve is drawn at.
+        """
+        from perfstats.render import charts
+
+        curve = self.curve(min(self.concurrency), max(self.concurrency), points=points)
+        return charts.capacity_curve(
+            pl.DataFrame({"users": self.concurrency, "rps": self.throughput}), x="users",
+            y="rps", fit=curve.select("users", "rps"),
+            band=curve.select("users", "lower", "upper"), marks={"USL N*": self.n_star},
+            x_title="concurrency", title="Throughput and the USL fit")
 
 
 def _fmt(value: float) -> str:

@@ -1,4 +1,7 @@
-"""Render polars frames for the terminal and for files: rich table, JSON, CSV, markdown."""
+"""Render polars frames for the terminal and for files: rich table, JSON, CSV, markdown, HTML.
+
+Whole results (headline, warnings, several tables) are rendered by :mod:`perfstats.render.document`.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from perfstats.render.escape import markdown_cell, markdown_text, terminal_cell,
 FORMATS = ["table", "json", "csv", "markdown"]
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A value as table text: empty for None, floats to about 4 significant digits."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -67,7 +71,7 @@ def to_json(frame: pl.DataFrame) -> str:
     return json.dumps(to_records(frame), indent=2)
 
 
-def to_markdown(frame: pl.DataFrame, *, cell: Callable[[Any], str] = _cell) -> str:
+def to_markdown(frame: pl.DataFrame, *, cell: Callable[[Any], str] = cell_text) -> str:
     """A GitHub-flavoured markdown table (``cell`` formats each value; every cell escaped by
     :func:`~perfstats.render.escape.markdown_cell`, so each row stays one line)."""
     header = "| " + " | ".join(map(markdown_cell, frame.columns)) + " |"
@@ -89,7 +93,8 @@ def to_csv(frame: pl.DataFrame) -> str:
     return flat.write_csv()
 
 
-def to_html(frame: pl.DataFrame, *, max_rows: int = 200) -> str:
+def to_html(frame: pl.DataFrame, *, max_rows: int = 200,
+            cell: Callable[[Any], str] = cell_text) -> str:
     """A plain HTML table for notebooks and reports: every row up to ``max_rows``, numbers
     right-aligned, no dtype row and no quotes around strings."""
     numeric = [dtype.is_numeric() for dtype in frame.dtypes]
@@ -97,7 +102,7 @@ def to_html(frame: pl.DataFrame, *, max_rows: int = 200) -> str:
     rows = []
     for row in frame.head(max_rows).iter_rows():
         cells = "".join(
-            f'<td style="text-align:{"right" if num else "left"}">{html.escape(_cell(v))}</td>'
+            f'<td style="text-align:{"right" if num else "left"}">{html.escape(cell(v))}</td>'
             for v, num in zip(row, numeric, strict=True))
         rows.append(f"<tr>{cells}</tr>")
     more = (f"<p><i>{frame.height - max_rows} more rows not shown</i></p>"

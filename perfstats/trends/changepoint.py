@@ -34,11 +34,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
+import polars as pl
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
+
+from perfstats.render.document import Document, Result, Section
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = ["ChangePoint", "detect_change_points"]
 
@@ -46,7 +52,7 @@ Method = Literal["otava", "permutation"]
 
 
 @dataclass(frozen=True, slots=True)
-class ChangePoint:
+class ChangePoint(Result):
     """A change in level between two segments of a series.
 
     Attributes:
@@ -68,6 +74,36 @@ class ChangePoint:
     def relative_change(self) -> float:
         """Signed relative change ``mean_after / mean_before - 1`` (0.0 when mean_before is 0)."""
         return _forward_change(self.mean_before, self.mean_after)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """None: the test that accepted the point is in its p-value."""
+        return ()
+
+    def headline(self) -> str:
+        """One line: where, from what level to what, and how sure."""
+        return (f"change at index {self.index}: {self.mean_before:.4g} -> {self.mean_after:.4g} "
+                f"({100 * self.relative_change:+.1f}%), p {self.p_value:.3g}")
+
+    def document(self) -> Document:
+        """The change point's figures as one table row."""
+        return Document(title=f"Change point at index {self.index}", lead=[self.headline()],
+                        sections=[Section(table=pl.DataFrame([self.to_dict()]))])
+
+    def chart(self, *, series: ArrayLike, title: str = "Change point") -> alt.LayerChart:
+        """The ``series`` the point was found in, by position, with the point as a dashed rule.
+
+        Args:
+            series: the values :func:`detect_change_points` was given.
+            title: chart title.
+        """
+        from perfstats.render import charts
+
+        values = np.asarray(series, dtype=np.float64)
+        frame = pl.DataFrame({"position": np.arange(values.size), "value": values})
+        return charts.history_series(
+            frame, x="position", color=None, y_title="value", x_title="position in the series",
+            change_points=pl.DataFrame({"position": [self.index]}), title=title)
 
     def to_dict(self) -> dict[str, int | float]:
         """Return the change point as plain JSON-serialisable values."""

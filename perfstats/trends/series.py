@@ -9,7 +9,6 @@ last change point. :func:`baseline_runs` turns that into the baseline of ``perfs
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,7 +20,8 @@ import polars as pl
 from scipy import stats
 
 from perfstats.errors import ArgumentError, InsufficientDataError, StoreError
-from perfstats.render.tables import to_html, to_markdown, to_records
+from perfstats.render.document import Document, Result, Section
+from perfstats.render.tables import to_records
 from perfstats.store import SCHEMA, Store, open_store
 from perfstats.trends.changepoint import Method, detect_change_points
 
@@ -59,7 +59,7 @@ _NOISE_SCHEMA = {
 
 
 @dataclass(frozen=True, eq=False)
-class History:
+class History(Result):
     """Per-endpoint series over runs, their change points and their run-to-run noise.
 
     Attributes:
@@ -82,9 +82,9 @@ class History:
     noise: pl.DataFrame
     settings: dict[str, Any]
     left_out: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=_LEFT_OUT_SCHEMA))
-    warnings: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
 
-    def summary(self) -> pl.DataFrame:
+    def display_frame(self) -> pl.DataFrame:
         """One row per endpoint and metric: runs, last value, trend, change points and noise.
 
         ``trend`` is a unicode sparkline of the last 30 values; ``last_change_run`` and
@@ -118,28 +118,26 @@ class History:
             "warnings": list(self.warnings),
         }
 
-    def to_markdown(self) -> str:
-        """Markdown for a pull request or a report: the overview and every change point."""
-        title = (f"### History of {', '.join(self.settings['metrics'])} "
-                 f"({self.series['run_id'].n_unique()} runs)")
-        parts = [title, "", *(f"> **warning:** {w}\n" for w in self.warnings),
-                 _rounded_markdown(self.summary())]
+    def headline(self) -> str:
+        """One line: what was followed over how many runs, and the latest change point."""
+        text = (f"History of {', '.join(self.settings['metrics'])} over "
+                f"{self.series['run_id'].n_unique()} runs: "
+                f"{self.change_points.height} change point(s)")
         if self.change_points.height:
-            parts += ["", "#### Change points", "",
-                      _rounded_markdown(self.change_points.drop("index"))]
-        else:
-            parts += ["", "No change point found."]
-        return "\n".join(parts) + "\n"
+            last = self.change_points.sort("started_at").row(-1, named=True)
+            text += (f"; latest {last['endpoint']} {last['metric']} {last['change_pct']:+.1f}% "
+                     f"at run {last['run_id']}")
+        return text
 
-    def _repr_html_(self) -> str:
-        head = (f"<p><b>History</b> of {html.escape(', '.join(self.settings['metrics']))}: "
-                f"{self.series['run_id'].n_unique()} runs, "
-                f"{self.change_points.height} change point(s)</p>")
-        body = "".join(f"<p><b>warning:</b> {html.escape(w)}</p>" for w in self.warnings)
-        body += to_html(_rounded(self.summary()))
-        if self.change_points.height:
-            body += "<p><b>Change points</b></p>" + to_html(_rounded(self.change_points))
-        return head + body
+    def document(self) -> Document:
+        """The overview per endpoint and metric, and every change point."""
+        changes = (Section("Change points", table=_rounded(self.change_points.drop("index")))
+                   if self.change_points.height
+                   else Section("Change points", text=["No change point found."]))
+        return Document(title=f"History of {', '.join(self.settings['metrics'])} "
+                              f"({self.series['run_id'].n_unique()} runs)",
+                        lead=[self.headline()], warnings=self.warnings,
+                        sections=[Section(table=_rounded(self.display_frame())), changes])
 
     def chart(self, *, endpoint: str | None = None, metric: str | None = None) -> alt.LayerChart:
         """The series over run start time, one line per endpoint, change points as dashed rules.
@@ -250,7 +248,7 @@ def history(
                 "exclude": sorted(exclude), **options, "alpha": alpha, "power": power,
                 "like": like}
     return History(series, pl.DataFrame(changes, schema=_CHANGE_SCHEMA),
-                   pl.DataFrame(noise, schema=_NOISE_SCHEMA), settings, left_out, warnings)
+                   pl.DataFrame(noise, schema=_NOISE_SCHEMA), settings, left_out, tuple(warnings))
 
 
 def run_kinds(store: Store, run_ids: Sequence[str]) -> pl.DataFrame:
@@ -511,8 +509,6 @@ def _rounded(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(pl.Float64).round(3))
 
 
-def _rounded_markdown(frame: pl.DataFrame) -> str:
-    return to_markdown(_rounded(frame))
 
 
 def _label_text(labels: Mapping[str, str]) -> str:
