@@ -382,7 +382,7 @@ def test_injected_regressions_rank_first_and_second(data_store: perfstats.Store,
         assert "bringing the error rate of" in bookings["gain"]
     else:
         assert bookings["driver"] == "errors" and bookings["error_regression_s_per_h"] == 0
-        assert any(f"{bookings_name} error rate" in n for n in result.notes
+        assert any(f"{bookings_name} error rate" in n for n in result.warnings
                    if "inconclusive" in n)
     # the comparison's intervals exclude "no change" for both
     assert quote["extra_wait_ci_low"] > 0 and bookings["new_errors_ci_low"] > 0
