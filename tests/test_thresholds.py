@@ -148,7 +148,7 @@ def test_compare_gates_on_config_thresholds_and_shows_declared_ones(harness, tmp
     # [thresholds], although k6 failed six of them.
     alone = perfstats.compare(cand, cand, config=compare_config())
     assert alone.verdict == "GO" and alone.thresholds.height == 20
-    assert "thresholds" in alone.to_text().plain and "**Thresholds**" in alone.to_markdown()
+    assert "thresholds" in alone.to_text().plain and "### Thresholds" in alone.to_markdown()
     off = perfstats.compare(cand, cand, config=compare_config({"declared_thresholds": False}))
     assert off.thresholds.is_empty()
 
