@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--db", default=":memory:", help="store path (default: in memory)")
     args = parser.parse_args()
-    store = perfstats.connect(args.db)
+    store = perfstats.open_store(args.db)
     t0 = time.perf_counter()
     build(store, args.runs)
     print(f"built {args.runs} runs x {len(ENDPOINTS)} endpoints in "

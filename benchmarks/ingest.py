@@ -50,7 +50,7 @@ import perfstats
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-store = perfstats.connect(sys.argv[2])
+store = perfstats.open_store(sys.argv[2])
 start, cpu_start = time.perf_counter(), cpu()
 run = perfstats.ingest(sys.argv[1], db=store)
 elapsed, cpu_s = time.perf_counter() - start, cpu() - cpu_start

@@ -14,8 +14,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from perfstats.errors import (
     ArgumentError,
@@ -46,7 +47,6 @@ _LAZY: dict[str, str] = {
     "capacity": "perfstats.planning.plan",
     "charts": "perfstats.render.charts",
     "compare": "perfstats.comparison.gate",
-    "connect": "perfstats.store",
     "detect_change_points": "perfstats.trends.changepoint",
     "export_parquet": "perfstats.trends.series",
     "fit_usl": "perfstats.planning.usl",
@@ -54,6 +54,7 @@ _LAZY: dict[str, str] = {
     "ingest": "perfstats.run",
     "instances_needed": "perfstats.planning.plan",
     "load": "perfstats.run",
+    "open_store": "perfstats.store",
     "render_report": "perfstats.report",
     "runs": "perfstats.run",
     "show": "perfstats.render.tables",
@@ -83,7 +84,6 @@ __all__ = [
     "capacity",
     "charts",
     "compare",
-    "connect",
     "detect_change_points",
     "export_parquet",
     "fit_usl",
@@ -91,18 +91,19 @@ __all__ = [
     "ingest",
     "instances_needed",
     "load",
+    "open_store",
     "render_report",
     "runs",
     "show",
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """Load a public name's module on first use (PEP 562)."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'perfstats' has no attribute {name!r}")
-    loaded = importlib.import_module(module)
+    loaded = _importlib.import_module(module)
     value = loaded if name == "charts" else getattr(loaded, name)
     globals()[name] = value
     return value
@@ -112,7 +113,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from perfstats.comparison.gate import Comparison, compare
     from perfstats.diagnosis.rank import Bottlenecks, bottlenecks
     from perfstats.planning.plan import CapacityPlan, capacity, instances_needed
@@ -121,6 +122,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from perfstats.render.tables import show
     from perfstats.report import render_report
     from perfstats.run import Run, ingest, load, runs
-    from perfstats.store import ALL_ENDPOINTS, Store, connect
+    from perfstats.store import ALL_ENDPOINTS, Store, open_store
     from perfstats.trends.changepoint import ChangePoint, detect_change_points
     from perfstats.trends.series import History, baseline_runs, export_parquet, history

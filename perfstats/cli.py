@@ -194,13 +194,15 @@ def store_for_reading(db: str | None, *runs: str | None) -> str | None:
 @click.argument("paths", nargs=-1, required=True)
 @db_option
 @label_option
-@click.option("--format", "fmt", default=None, metavar="FORMAT",
-              help="Force a source format instead of detecting it from the content.")
+@click.option("--input-format", "fmt", default=None, metavar="FORMAT",
+              help="Force the input format (e.g. locust-stats) instead of detecting it from "
+                   "the content.")
+@click.option("--format", "old_fmt", default=None, hidden=True)  # the old name of --input-format
 @click.option("--one-run", is_flag=True,
               help="All PATHs are one run: the outputs of the load generators (shards) of one "
                    "distributed test.")
 def ingest(paths: tuple[str, ...], db: str | None, debug: bool, labels: tuple[str, ...],
-           fmt: str | None, one_run: bool) -> None:
+           fmt: str | None, old_fmt: str | None, one_run: bool) -> None:
     """Ingest result files into the store; print one run id per PATH (per run with --one-run).
 
     A PATH is a result file, a directory holding one run's files, or a Locust --csv prefix.
@@ -216,7 +218,8 @@ def ingest(paths: tuple[str, ...], db: str | None, debug: bool, labels: tuple[st
 
     from perfstats.readers.shards import recognised_shard_paths
 
-    store = perfstats.connect(db)
+    fmt = fmt or old_fmt
+    store = perfstats.open_store(db)
     label_map = parse_labels(labels)
     groups = [list(paths)] if one_run else [[p] for p in paths]
     if not one_run and len(paths) > 1 and fmt is None:
@@ -268,7 +271,7 @@ def runs_command(db: str | None, debug: bool, labels: tuple[str, ...], fmt: str)
     Example:
       perfstats runs --label branch=main
     """
-    frame = perfstats.runs(store_for_reading(db), labels=parse_labels(labels))
+    frame = perfstats.runs(db=store_for_reading(db), labels=parse_labels(labels))
     if fmt == "table":
         frame = frame.select("run_id", "tool", "tool_version", "format", "grain", "started_at",
                              "duration_s", "labels")

@@ -35,7 +35,7 @@ from typing import Any
 from perfstats.errors import ReportError
 from perfstats.readers import locust_prefix_files
 from perfstats.run import Run
-from perfstats.store import Store
+from perfstats.store import PathLike, Store
 from perfstats.store.team import is_team_url
 
 CHART_MIMETYPE = "application/vnd.vegalite.v6+json"
@@ -46,7 +46,6 @@ OUTPUT_SUFFIXES = (".html", ".ipynb", ".md")
 _RENDERER = "perfstats-report"
 _EXTRA_HINT = "pip install 'perfstats[report]'"
 
-PathLike = str | os.PathLike[str]
 
 _HTML_TEMPLATE = """\
 {%- extends 'lab/index.html.j2' -%}

@@ -14,13 +14,11 @@ from perfstats.metric_model import PROTOCOL
 from perfstats.readers import ingest_sources, locust_prefix_files, resolve_sources
 from perfstats.render.document import Document, Result, Section
 from perfstats.render.tables import show
-from perfstats.store import ALL_ENDPOINTS, Store, open_store
+from perfstats.store import ALL_ENDPOINTS, DB, PathLike, Store, open_store
 
 if TYPE_CHECKING:
     import altair as alt
 
-PathLike = str | os.PathLike[str]
-DB = Store | PathLike | None
 
 SUMMARY_COLUMNS = ["endpoint", "count", "failures", "error_rate", "rps", "min", "mean", "p50",
                    "p90", "p95", "p99", "max"]
@@ -445,6 +443,6 @@ def load(run_or_path: Run | PathLike, *, db: DB = None) -> Run:
     return Run(run_id, store, store.run_meta(run_id))
 
 
-def runs(db: DB = None, *, labels: dict[str, str] | None = None) -> pl.DataFrame:
+def runs(*, db: DB = None, labels: dict[str, str] | None = None) -> pl.DataFrame:
     """All runs in the store with their metadata, oldest first; ``labels`` keeps runs having all."""
     return open_store(db).runs(labels=labels)

@@ -16,7 +16,7 @@ import perfstats
 @pytest.fixture
 def store() -> perfstats.Store:
     """A fresh in-memory store."""
-    return perfstats.connect(":memory:")
+    return perfstats.open_store(":memory:")
 
 
 @pytest.fixture

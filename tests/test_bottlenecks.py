@@ -307,7 +307,7 @@ the data manifest (shared/data/MANIFEST.md, "ramp: capacity mode")."""
 @pytest.fixture(scope="module")
 def data_store() -> perfstats.Store:
     """One in-memory store for every run of data/ used below (each ingested once)."""
-    return perfstats.connect(":memory:")
+    return perfstats.open_store(":memory:")
 
 
 def data_run(store: perfstats.Store, data_dir, tool: str, variant: str) -> Run:

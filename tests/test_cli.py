@@ -105,3 +105,19 @@ def test_bad_label_is_a_usage_error(data_dir: Path) -> None:
     result = CliRunner().invoke(cli, ["ingest", str(data_dir / "k6/smoke"), "--db", ":memory:",
                                       "--label", "novalue"])
     assert result.exit_code == 2 and "expected key=value" in result.stderr
+
+
+def test_ingest_input_format_and_its_old_name(tmp_path: Path, data_dir: Path) -> None:
+    """``ingest --input-format`` forces the reader; ``--format`` (the old name) still works but
+    is not shown, since every other ``--format`` is an output format."""
+    stats = data_dir / "locust" / "baseline" / "locust_stats.csv"
+    runner = CliRunner()
+    db = str(tmp_path / "s.duckdb")
+    new = runner.invoke(cli, ["ingest", str(stats), "--input-format", "locust-stats", "--db", db])
+    old = runner.invoke(cli, ["ingest", str(stats), "--format", "locust-stats", "--db", db])
+    assert new.exit_code == old.exit_code == 0, new.output + old.output
+    assert new.output.split()[0] in old.output  # the same run, found again
+    bad = runner.invoke(cli, ["ingest", str(stats), "--input-format", "no-such", "--db", db])
+    assert bad.exit_code == 2
+    helptext = runner.invoke(cli, ["ingest", "--help"]).output
+    assert "--input-format" in helptext and "--format" not in helptext

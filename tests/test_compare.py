@@ -10,7 +10,7 @@ import pytest
 from helpers import DATA
 
 import perfstats
-from perfstats.comparison.gate import CHECK_SCHEMA, SCHEMA_VERSION, Comparison, compare
+from perfstats.comparison.gate import CHECK_SCHEMA, COMPARE_SCHEMA_VERSION, Comparison, compare
 from perfstats.config import compare_config
 
 TOOLS = ("k6", "artillery", "locust")
@@ -24,7 +24,7 @@ LATENCY = ("p50", "p95", "p99", "mean")
 @pytest.fixture(scope="module")
 def runs() -> dict[str, perfstats.Run]:
     """Every baseline and candidate run of data/, in one in-memory store."""
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     return {f"{tool}/{kind}": perfstats.ingest(DATA / tool / kind, db=store)
             for tool in TOOLS for kind in ("baseline", "candidate")}
 
@@ -112,7 +112,7 @@ def test_checks_frame_and_json_schema(runs):
     assert result.checks.filter(pl.col("kind") == "rate")["endpoint"].to_list() == ["checks"]
     assert set(result.checks["slice"]) == {""}  # one scenario: no slices
     doc = json.loads(result.to_json())
-    assert doc["schema_version"] == SCHEMA_VERSION
+    assert doc["schema_version"] == COMPARE_SCHEMA_VERSION
     assert doc["verdict"] == "NO-GO"
     assert doc["baseline"]["run_ids"] == [runs["k6/baseline"].run_id]
     assert doc["candidate"]["tool"] == "k6" and doc["candidate"]["grain"] == "samples"
@@ -194,7 +194,7 @@ def test_load_profile_warnings():
 
 def test_bad_inputs():
     with pytest.raises(perfstats.RunNotFoundError):
-        compare("no-such-run", "no-such-run-either", db=perfstats.connect(":memory:"),
+        compare("no-such-run", "no-such-run-either", db=perfstats.open_store(":memory:"),
                 config=compare_config())
     with pytest.raises(TypeError):
         compare(42, DATA / "k6/baseline", config=compare_config())
@@ -203,7 +203,7 @@ def test_bad_inputs():
 
 
 def test_pooled_baseline_with_an_endpoint_missing_from_one_run():
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     full = perfstats.ingest(DATA / "k6/baseline", db=store)
     short = perfstats.ingest(DATA / "k6/smoke", db=store)
     with store.connect(write=True) as con:

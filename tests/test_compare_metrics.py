@@ -31,7 +31,7 @@ def _harness(side: str) -> Path:
 
 @pytest.fixture(scope="module")
 def harness() -> dict[str, perfstats.Run]:
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     return {side: perfstats.ingest(_harness(side), db=store) for side in ("baseline", "candidate")}
 
 
@@ -169,7 +169,7 @@ def test_direction_inference():
 
 
 def test_summary_only_runs_compare_rates_as_proportions(tmp_path):
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     runs = [perfstats.ingest(_harness(side) / "handle-summary.json", db=store)
             for side in ("baseline", "candidate")]
     result = perfstats.compare(*runs, config=compare_config())

@@ -20,7 +20,7 @@ FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name != "SOURCE
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/"
                                                       f"{p.name[:60]}")
 def test_corpus_file_ingests_or_fails_cleanly(path: Path) -> None:
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     empty = table_counts(store)
     try:
         run = perfstats.ingest(path, db=store)

@@ -71,7 +71,7 @@ def test_users_and_throughput_add_up_over_the_segments() -> None:
 
 
 def test_a_split_run_compared_with_an_unsplit_run_is_go() -> None:
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     split = perfstats.ingest(SEGMENTS, db=store)
     unsplit = perfstats.ingest(UNSPLIT, db=store)
     result = perfstats.compare(unsplit, split, db=store)

@@ -37,7 +37,7 @@ REAL_RUNS = [  # (folder, labels), in the order the tools ran them
 
 @pytest.fixture
 def real_store(data_dir):
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     runs = [perfstats.ingest(data_dir / folder, db=store, labels=labels)
             for folder, labels in REAL_RUNS]
     return store, runs
@@ -144,7 +144,7 @@ def synthetic_store(main_runs: int = 80, seed: int = 5) -> Store:
             "p95": level * np.exp(0.03 * rng.standard_normal(n)), "percentiles": "tool-summary",
         }))
     summaries = pl.concat(rows)
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     with store.connect(write=True) as con:
         con.register("new_runs", runs.to_arrow())
         con.register("new_summaries", summaries.to_arrow())
@@ -235,7 +235,7 @@ def test_bad_arguments(synthetic):
     with pytest.raises(InsufficientDataError, match="no stored run"):
         history(db=synthetic, endpoint="nothing*")
     with pytest.raises(InsufficientDataError):
-        history(db=perfstats.connect(":memory:"))
+        history(db=perfstats.open_store(":memory:"))
     assert set(METRICS) >= {"p50", "p95", "p99", "mean", "error_rate", "rps"}
 
 
@@ -282,7 +282,7 @@ def test_cli_history_and_export(tmp_path):
 def test_like_with_like_leaves_out_a_ramp_and_other_load_levels_and_says_so(data_dir):
     """Steady 20-user runs, a 100-user ramp and a 3-user smoke run of the same k6 script: by
     default only the runs of the latest run's kind form the series; the others are named."""
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     ramp, smoke, base, cand = (perfstats.ingest(data_dir / "k6" / name, db=store)
                                for name in ("ramp", "smoke", "baseline", "candidate"))
     found = history(db=store)

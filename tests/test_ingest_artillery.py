@@ -473,7 +473,7 @@ def _bad_reports(tmp: Path, data: Path) -> dict[str, tuple[Path, str | None, str
                                   "intermediate not a list", "summary not an object",
                                   "no metric", "v1 forced as v2", "k6 forced as artillery"])
 def test_bad_reports_leave_the_store_unchanged(data_dir: Path, tmp_path: Path, case: str) -> None:
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     _ingest(store, data_dir / "artillery/baseline/report.json")
     before = table_counts(store)
     path, fmt, reason = _bad_reports(tmp_path, data_dir)[case]

@@ -57,7 +57,7 @@ def _raw(run: str, kind: str) -> Path:
 @pytest.fixture(scope="module")
 def raw_runs() -> dict[tuple[str, str], perfstats.Run]:
     """Every data/k6 run ingested from its NDJSON and from its CSV (no summary), one store."""
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     return {(run, kind): perfstats.ingest(_raw(run, kind), db=store)
             for run in RUNS for kind in ("ndjson", "csv")}
 
@@ -281,7 +281,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
 
 
 def test_bad_inputs_fail_cleanly_and_leave_the_store_unchanged(tmp_path: Path) -> None:
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     perfstats.ingest(DATA / "k6" / "smoke", db=store)
     before = table_counts(store)
     for name, (path, reason) in _bad_inputs(tmp_path).items():
@@ -303,7 +303,7 @@ def test_bad_inputs_fail_cleanly_and_leave_the_store_unchanged(tmp_path: Path) -
 
 
 def test_same_content_is_the_same_run() -> None:
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     first = perfstats.ingest(DATA / "k6" / "smoke", db=store)
     counts = table_counts(store)
     again = perfstats.ingest([DATA / "k6" / "smoke" / "summary.json",
@@ -477,7 +477,7 @@ def test_ctrl_c_during_the_scan_stops_the_ingest_and_stores_nothing(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C lands in whichever thread runs Python: inside a function DuckDB calls, DuckDB
     turns it into its own error, which must come out as KeyboardInterrupt, not as bad input."""
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     perfstats.ingest(DATA / "k6" / "smoke", db=store)
     before = table_counts(store)
 

@@ -305,7 +305,7 @@ def test_prefix_directory_and_single_file_give_the_same_run(data_dir: Path,
     csvs = sorted((data_dir / "locust/baseline").glob("*.csv"))
     for f in csvs:
         shutil.copy(f, tmp_path / f.name)
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     first = perfstats.ingest(tmp_path, db=store)
     assert sorted(first.meta["source_files"]) == sorted(f.name for f in csvs)
     again = [perfstats.ingest(tmp_path / "locust", db=store)]
@@ -367,7 +367,7 @@ BAD = ["truncated stats line", "truncated history line", "empty", "header only",
 def test_bad_locust_input_is_one_line_and_leaves_the_store_unchanged(
     case: str, tmp_path: Path, data_dir: Path
 ) -> None:
-    store = perfstats.connect(":memory:")  # the file store's rollback is covered elsewhere
+    store = perfstats.open_store(":memory:")  # the file store's rollback is covered elsewhere
     perfstats.ingest(data_dir / "locust/candidate", db=store)
     paths, reason = _bad(tmp_path, data_dir)[case]
     before = table_counts(store)

@@ -29,7 +29,7 @@ TREND_STATS = {"count": "count", "avg": "avg", "min": "min", "med": "med", "p90"
 @pytest.fixture(scope="module")
 def harness() -> dict[str, perfstats.Run]:
     """Both k6-harness runs from their NDJSON points and handleSummary file, one store."""
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     return {run: perfstats.ingest([DATA / "k6-harness" / run / "points.json.gz",
                                    DATA / "k6-harness" / run / "handle-summary.json"], db=store)
             for run in HARNESS_RUNS}
@@ -89,7 +89,7 @@ def test_summary_export_sub_metrics_match_the_same_points(harness: dict) -> None
 def test_csv_tag_sets_do_not_depend_on_extra_tags_order() -> None:
     """k6 1.1 writes extra_tags in varying order; a tag set is the same set whatever the order,
     and the root group is "" in the CSV as in the NDJSON."""
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     by_format = {}
     for name in ("points.csv.gz", "points.json.gz"):
         run = perfstats.ingest(DATA / "k6-harness/baseline" / name, db=store)

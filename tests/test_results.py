@@ -24,7 +24,7 @@ RESULT_CLASSES = ("Bottlenecks", "CapacityPlan", "ChangePoint", "Comparison", "H
 @pytest.fixture(scope="module")
 def results() -> dict[str, tuple[Result, dict]]:
     """One real result of each class, from data/'s k6 runs, with the chart options to try."""
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     base = perfstats.ingest(DATA / "k6" / "baseline", db=store)
     cand = perfstats.ingest(DATA / "k6" / "candidate", db=store)
     ramp = perfstats.ingest(DATA / "k6" / "ramp", db=store)

@@ -12,7 +12,7 @@ import pytest
 
 import perfstats
 from perfstats.errors import RunNotFoundError, StoreError
-from perfstats.store import SCHEMA, SCHEMA_VERSION, Store
+from perfstats.store import SCHEMA, STORE_SCHEMA_VERSION, Store
 
 
 def test_new_file_store_gets_the_schema_and_version(tmp_path: Path) -> None:
@@ -22,12 +22,12 @@ def test_new_file_store_gets_the_schema_and_version(tmp_path: Path) -> None:
     tables = set(store.query("SELECT table_name FROM duckdb_tables()")["table_name"])
     assert tables == set(SCHEMA)
     version = store.query("SELECT value FROM perfstats_meta WHERE key = 'schema_version'")
-    assert version["value"][0] == str(SCHEMA_VERSION)
+    assert version["value"][0] == str(STORE_SCHEMA_VERSION)
 
 
 def test_reading_a_missing_store_creates_no_file(tmp_path: Path) -> None:
     path = tmp_path / "never.duckdb"
-    assert perfstats.runs(path).height == 0
+    assert perfstats.runs(db=path).height == 0
     assert not path.exists()
 
 
@@ -36,7 +36,7 @@ def test_newer_schema_is_refused_with_both_versions(tmp_path: Path) -> None:
     with Store(path).connect(write=True) as con:
         con.execute("UPDATE perfstats_meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match=r"version 99.*newer perfstats.*up to 1"):
-        perfstats.runs(path)
+        perfstats.runs(db=path)
 
 
 def test_older_schema_without_migration_is_refused(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_older_schema_without_migration_is_refused(tmp_path: Path) -> None:
     with Store(path).connect(write=True) as con:
         con.execute("UPDATE perfstats_meta SET value = '0' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="no migration from store schema version 0"):
-        perfstats.runs(path)
+        perfstats.runs(db=path)
 
 
 def test_foreign_duckdb_file_is_refused(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_foreign_duckdb_file_is_refused(tmp_path: Path) -> None:
     con.execute("CREATE TABLE t (x INTEGER)")
     con.close()
     with pytest.raises(StoreError, match="not a perfstats store"):
-        perfstats.runs(path)
+        perfstats.runs(db=path)
 
 
 def test_unknown_run_id_is_a_clear_error(store: Store) -> None:

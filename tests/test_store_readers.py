@@ -52,9 +52,9 @@ def test_reading_an_empty_database_file_leaves_it_as_it_was(tmp_path: Path) -> N
     zero.write_bytes(b"")
     for path in (empty, zero):
         before = path.read_bytes()
-        assert perfstats.runs(path).height == 0
+        assert perfstats.runs(db=path).height == 0
         assert path.read_bytes() == before
-    assert perfstats.runs(tmp_path / "missing.duckdb").height == 0
+    assert perfstats.runs(db=tmp_path / "missing.duckdb").height == 0
     assert not (tmp_path / "missing.duckdb").exists()
 
 
@@ -65,7 +65,7 @@ def test_a_read_only_store_file_can_be_read(stored: Path) -> None:
         result = _perfstats("runs", "--db", str(stored), "--format", "json")
         assert result.returncode == 0, result.stderr
         assert '"tool": "artillery"' in result.stdout
-        run = perfstats.runs(stored)["run_id"][0]
+        run = perfstats.runs(db=stored)["run_id"][0]
         assert perfstats.load(run, db=stored).summary().height > 0
     finally:
         stored.chmod(stat.S_IRUSR | stat.S_IWUSR)

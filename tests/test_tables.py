@@ -18,7 +18,7 @@ from perfstats.render.tables import show, significant
 
 @pytest.fixture(scope="module")
 def store() -> perfstats.Store:
-    db = perfstats.connect(":memory:")
+    db = perfstats.open_store(":memory:")
     for path in ("k6/candidate", "locust/ramp", "artillery/baseline"):
         perfstats.ingest(DATA / path, db=db)
     return db
@@ -36,7 +36,7 @@ def test_significant_figures() -> None:
 
 
 def test_summary_has_units_percentages_and_no_repeated_columns(store: perfstats.Store) -> None:
-    run = perfstats.load(perfstats.runs(store).filter(pl.col("tool") == "k6")["run_id"][0],
+    run = perfstats.load(perfstats.runs(db=store).filter(pl.col("tool") == "k6")["run_id"][0],
                          db=store)
     table = show(run.summary())
     assert table.columns[:5] == ["endpoint", "count", "failures", "error rate (%)",
@@ -52,7 +52,7 @@ def test_summary_has_units_percentages_and_no_repeated_columns(store: perfstats.
 
 
 def test_runs_table_has_no_dtype_row_quotes_or_microseconds(store: perfstats.Store) -> None:
-    page = show(perfstats.runs(store)).to_html()
+    page = show(perfstats.runs(db=store)).to_html()
     assert "shape:" not in page and "str</" not in page and '"' not in re.sub(
         r'<[^>]*>', "", page)
     assert not re.search(r"\d\d:\d\d:\d\d\.\d", page)
@@ -75,7 +75,7 @@ def test_terminal_table_fits_100_columns_and_keeps_every_number_whole(
 
 
 def test_too_wide_drops_columns_from_the_right_and_says_which(store: perfstats.Store) -> None:
-    text = _text(show(perfstats.runs(store)), 100)
+    text = _text(show(perfstats.runs(db=store)), 100)
     assert max(len(line) for line in text.splitlines()) <= 100
     assert "not shown (wider than 100 columns):" in text and "content hash" in text
     assert "run id" in text.splitlines()[1] or "run id" in text

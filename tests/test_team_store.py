@@ -71,7 +71,7 @@ def test_ingest_lists_and_refuses_duplicates_the_same(any_store: str) -> None:
     base = perfstats.ingest(K6 / "baseline", db=any_store, labels={"branch": "main"})
     again = perfstats.ingest(K6 / "baseline", db=any_store, labels={"commit": "abc"})
     assert again.existed and again.run_id == base.run_id
-    runs = perfstats.runs(any_store)
+    runs = perfstats.runs(db=any_store)
     assert runs.height == 1
     labels = open_store(any_store).run_meta(base.run_id)["labels"]
     assert labels == {"branch": "main", "commit": "abc"}
@@ -139,7 +139,7 @@ else:
     # Read while the others write: history and compares of whatever is stored so far.
     done = 0
     while done < 6:
-        runs = perfstats.runs(db)
+        runs = perfstats.runs(db=db)
         if runs.height >= 2:
             perfstats.history(db=db)
             ids = list(runs["run_id"])
@@ -176,7 +176,7 @@ def test_four_writers_and_two_readers_at_once_lose_nothing(team_url: str,
     for path in files:
         perfstats.ingest(path, db=file_db)
     assert table_counts(open_store(team_url)) == table_counts(open_store(file_db))
-    assert sorted(perfstats.runs(team_url)["run_id"]) == sorted(ids[0].values())
+    assert sorted(perfstats.runs(db=team_url)["run_id"]) == sorted(ids[0].values())
 
 
 def test_gzip_points_reach_the_lake_whole(team_url: str) -> None:

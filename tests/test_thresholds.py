@@ -23,7 +23,7 @@ def _harness(side: str):
 
 @pytest.fixture(scope="module")
 def harness() -> dict[str, perfstats.Run]:
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     return {side: perfstats.ingest(_harness(side), db=store) for side in ("baseline", "candidate")}
 
 
@@ -55,7 +55,7 @@ def test_every_k6_threshold_is_re_evaluated_as_k6_did(harness, side):
 
 
 def test_summary_only_runs_give_the_same_verdicts():
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     run = perfstats.ingest(_harness("candidate") / "handle-summary.json", db=store)
     result = evaluate(store, run.run_id, declared_thresholds(store, run.run_id))
     assert set(result["method"]) == {"tool-summary"}
@@ -102,7 +102,7 @@ def test_bad_threshold_expressions_are_config_errors():
 
 @pytest.mark.parametrize("path", ["locust/candidate", "artillery/candidate/report.json"])
 def test_k6_names_on_locust_and_artillery(data_dir, path):
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     run = perfstats.ingest(data_dir / path, db=store)
     result = evaluate(store, run.run_id, parse_thresholds({
         "http_req_duration{name:/api/quote}": ["p(95)<300", "p(50)<50"],
@@ -121,7 +121,7 @@ def test_artillery_custom_histogram_and_counter(data_dir):
     path = data_dir / "artillery-harness" / "candidate"
     if not path.exists():
         pytest.skip("no Artillery harness run in data/")
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     run = perfstats.ingest(path, db=store)
     result = evaluate(store, run.run_id, parse_thresholds({"quote_time": ["p(95)<10000"]}))
     assert result["ok"].to_list() == [True] and result["method"][0] == "tool-summary"
@@ -155,7 +155,7 @@ def test_compare_gates_on_config_thresholds_and_shows_declared_ones(harness, tmp
 
 @pytest.mark.parametrize("run", ["k6/baseline", "k6/candidate", "k6/ramp", "k6/smoke"])
 def test_k6_0_45_thresholds_equal_k6s_own(data_dir, run):
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     ingested = perfstats.ingest(data_dir / run, db=store)  # names like /api/deals/{id}
     result = evaluate(store, ingested.run_id, declared_thresholds(store, ingested.run_id))
     assert result.height == 10 and result["tool_ok"].null_count() == 0

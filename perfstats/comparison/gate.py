@@ -42,7 +42,7 @@ from perfstats.stats.drift import (
 )
 from perfstats.stats.histogram import WindowHistogram, bucket_sql
 from perfstats.stats.windowlevel import WindowSummaries
-from perfstats.store import ALL_ENDPOINTS, Store
+from perfstats.store import ALL_ENDPOINTS, DB, PathLike, Store
 from perfstats.thresholds import (
     RESULT_SCHEMA,
     Threshold,
@@ -54,11 +54,11 @@ if TYPE_CHECKING:
     import altair as alt
     from rich.text import Text
 
-SCHEMA_VERSION = 2
+COMPARE_SCHEMA_VERSION = 2
 """Version of :meth:`Comparison.to_json`'s layout (see docs/compare.md); 2 added the ``kind``,
 ``slice`` and ``direction`` of each check."""
 
-RunLike = Run | str | os.PathLike[str]
+RunLike = Run | PathLike
 
 CHECK_SCHEMA: dict[str, Any] = {
     "endpoint": pl.String, "kind": pl.String, "slice": pl.String, "direction": pl.String,
@@ -130,7 +130,7 @@ class Comparison(Result):
     def to_dict(self) -> dict[str, Any]:
         """The versioned JSON document (see docs/compare.md for the schema)."""
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": COMPARE_SCHEMA_VERSION,
             "verdict": self.verdict,
             "headline": self.headline(),
             "baseline": self.baseline,
@@ -258,12 +258,12 @@ class _Loaded:
     directions: dict[str, tuple[str, str]]
 
 
-def _looks_like_path(item: str | os.PathLike[str]) -> bool:
+def _looks_like_path(item: PathLike) -> bool:
     path = Path(item)
     return path.exists() or (bool(path.name) and any(path.parent.glob(f"{path.name}_stats*.csv")))
 
 
-def _resolve(item: RunLike, db: Store | str | os.PathLike[str] | None, scratch: Store) -> Run:
+def _resolve(item: RunLike, db: DB, scratch: Store) -> Run:
     if isinstance(item, Run):
         return item
     if not isinstance(item, str | os.PathLike):
@@ -708,8 +708,8 @@ def compare(
     baseline: RunLike | Sequence[RunLike],
     candidate: RunLike,
     *,
-    config: CompareConfig | str | os.PathLike[str] | None = None,
-    db: Store | str | os.PathLike[str] | None = None,
+    config: CompareConfig | PathLike | None = None,
+    db: DB = None,
     endpoints: Sequence[str] = (),
     ignore: Sequence[str] = (),
 ) -> Comparison:

@@ -39,7 +39,7 @@ from perfstats.errors import InsufficientDataError
 from perfstats.readers.derive import FAILED, REQUEST_METRIC
 from perfstats.render.document import Document, Result, Section
 from perfstats.render.tables import jsonable, to_records
-from perfstats.run import DB, PathLike, Run, load
+from perfstats.run import Run, load
 from perfstats.slo import (
     LatencySlo,
     SloSpec,
@@ -47,7 +47,7 @@ from perfstats.slo import (
     latency_slos,
     strictest_latency,
 )
-from perfstats.store import ALL_ENDPOINTS
+from perfstats.store import ALL_ENDPOINTS, DB, PathLike
 
 if TYPE_CHECKING:
     import altair as alt

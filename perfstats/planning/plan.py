@@ -10,7 +10,6 @@ assumptions are described in ``docs/capacity.md``.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from perfstats.render.document import Document, Result, Section
 from perfstats.render.tables import jsonable
 from perfstats.run import Run, load
 from perfstats.slo import ERROR_RATE, Objective, capacity_objectives, format_slo
-from perfstats.store import ALL_ENDPOINTS, Store
+from perfstats.store import ALL_ENDPOINTS, DB, PathLike
 
 if TYPE_CHECKING:
     import altair as alt
@@ -438,7 +437,7 @@ def _metric_column(objective: Objective) -> str:
 
 
 def capacity(
-    run: Run | str | os.PathLike[str],
+    run: Run | PathLike,
     *,
     peak_users: float | None = None,
     safety_factor: float = 1.5,
@@ -449,7 +448,7 @@ def capacity(
     min_instances: int = 1,
     think_time_s: float | None = None,
     settle_s: float = 3.0,
-    db: Store | str | os.PathLike[str] | None = None,
+    db: DB = None,
 ) -> CapacityPlan:
     """Plan capacity from a stepped or ramped run.
 

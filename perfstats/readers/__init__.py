@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,12 +19,11 @@ from pathlib import Path
 import blake3
 import duckdb
 
-from perfstats.errors import IngestError, PerfstatsError, first_line
+from perfstats.errors import ArgumentError, IngestError, PerfstatsError, first_line
 from perfstats.readers.detect import FORMATS, TOOL_OF, detect_format
 from perfstats.readers.writer import RunInfo, RunWriter, SourceFile
-from perfstats.store import Store
+from perfstats.store import PathLike, Store
 
-PathLike = str | os.PathLike[str]
 Reader = Callable[[list[SourceFile], RunWriter], None]
 
 _HASH_CHUNK = 1 << 23
@@ -72,7 +70,7 @@ def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None,
         IngestError: a path is missing, holds no result, or the files mix tools.
     """
     if fmt is not None and fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+        raise ArgumentError(f"unknown input format {fmt!r}; known: {', '.join(FORMATS)}")
     found: dict[Path, SourceFile] = {}
     for raw in paths:
         path = Path(raw)

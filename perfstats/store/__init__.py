@@ -24,7 +24,8 @@ import polars as pl
 
 from perfstats.errors import RunNotFoundError, StoreError, first_line
 
-SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 1
+"""Version of the store's tables (``perfstats_meta``); migrations run up to it."""
 DEFAULT_DB = "perfstats.duckdb"
 ALL_ENDPOINTS = "ALL"
 """The endpoint name of whole-run rows in summaries, windows and histograms."""
@@ -104,7 +105,8 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
     for view, query in VIEWS.items():
         con.execute(f"CREATE VIEW IF NOT EXISTS {view} AS {query}")
     con.execute(
-        "INSERT OR REPLACE INTO perfstats_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+        "INSERT OR REPLACE INTO perfstats_meta VALUES ('schema_version', ?)",
+        [str(STORE_SCHEMA_VERSION)]
     )
 
 
@@ -128,25 +130,25 @@ def _check_schema(con: duckdb.DuckDBPyConnection, where: str, *, read_only: bool
         raise StoreError(f"{where}: not a perfstats store (a DuckDB file without perfstats tables)")
     rows = con.execute("SELECT value FROM perfstats_meta WHERE key = 'schema_version'").fetchall()
     version = int(rows[0][0]) if rows else 0
-    if version > SCHEMA_VERSION:
+    if version > STORE_SCHEMA_VERSION:
         raise StoreError(
             f"{where}: store schema version {version} was written by a newer perfstats; "
-            f"this version reads up to {SCHEMA_VERSION}. Upgrade perfstats."
+            f"this version reads up to {STORE_SCHEMA_VERSION}. Upgrade perfstats."
         )
-    if version < SCHEMA_VERSION:
-        missing = [v for v in range(version, SCHEMA_VERSION) if v not in MIGRATIONS]
+    if version < STORE_SCHEMA_VERSION:
+        missing = [v for v in range(version, STORE_SCHEMA_VERSION) if v not in MIGRATIONS]
         if missing:
             raise StoreError(f"{where}: no migration from store schema version {version}")
         if read_only:
             raise StoreError(f"{where}: store schema version {version} needs an upgrade to "
-                             f"{SCHEMA_VERSION}; a write (perfstats ingest) performs it")
+                             f"{STORE_SCHEMA_VERSION}; a write (perfstats ingest) performs it")
         con.execute("BEGIN")
-        for v in range(version, SCHEMA_VERSION):
+        for v in range(version, STORE_SCHEMA_VERSION):
             for statement in MIGRATIONS[v]:
                 con.execute(statement)
         con.execute(
             "INSERT OR REPLACE INTO perfstats_meta VALUES ('schema_version', ?)",
-            [str(SCHEMA_VERSION)],
+            [str(STORE_SCHEMA_VERSION)],
         )
         con.execute("COMMIT")
 
@@ -297,6 +299,12 @@ class Store:
         return meta
 
 
+PathLike = str | os.PathLike[str]
+"""A file or directory path."""
+DB = Store | PathLike | None
+"""Where runs are stored: a :class:`Store`, a database path or URL, or None for the default."""
+
+
 def fetch_frame(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
 ) -> pl.DataFrame:
@@ -319,9 +327,14 @@ def _without_progress_bar(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConn
     return con
 
 
-def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:
-    """Return ``db`` if it is a Store, else open the store at that path or team store URL
-    (``ducklake:postgres:...``, docs/team.md); None opens ``$PERFSTATS_DB`` or the default."""
+def open_store(db: DB = None) -> Store:
+    """Open a perfstats store: a DuckDB file, ``":memory:"`` for a throw-away one, or a team
+    store URL (``ducklake:postgres:...``, docs/team.md); None opens ``$PERFSTATS_DB`` or
+    ``perfstats.duckdb``. A :class:`Store` is returned as it is.
+
+    Example:
+        >>> db = open_store(":memory:")
+    """
     if isinstance(db, Store):
         return db
     timeout = float(os.environ.get("PERFSTATS_LOCK_TIMEOUT", "30"))
@@ -331,13 +344,3 @@ def open_store(db: Store | str | os.PathLike[str] | None = None) -> Store:
 
         return TeamStore(location, lock_timeout=timeout)
     return Store(location, lock_timeout=timeout)
-
-
-def connect(path: str | os.PathLike[str] | None = None) -> Store:
-    """Open a perfstats store: a DuckDB file, ``":memory:"`` for a throw-away one, or a team
-    store URL (``ducklake:postgres:...``, docs/team.md).
-
-    Example:
-        >>> db = connect(":memory:")
-    """
-    return open_store(path)

@@ -34,7 +34,7 @@ from perfstats.errors import StoreError, first_line
 from perfstats.store import (
     RUN_TABLES,
     SCHEMA,
-    SCHEMA_VERSION,
+    STORE_SCHEMA_VERSION,
     VIEWS,
     Store,
     _without_progress_bar,
@@ -238,13 +238,13 @@ def _check_team_schema(con: duckdb.DuckDBPyConnection, where: str) -> None:
         for view, query in VIEWS.items():
             con.execute(f"CREATE VIEW {view} AS {query}")
         con.execute("INSERT INTO perfstats_meta VALUES ('schema_version', ?)",
-                    [str(SCHEMA_VERSION)])
+                    [str(STORE_SCHEMA_VERSION)])
         con.execute("COMMIT")
         return
     if "perfstats_meta" not in tables:
         raise StoreError(f"{where}: not a perfstats store (a DuckLake without perfstats tables)")
     rows = con.execute("SELECT value FROM perfstats_meta WHERE key = 'schema_version'").fetchall()
     version = int(rows[0][0]) if rows else 0
-    if version != SCHEMA_VERSION:
+    if version != STORE_SCHEMA_VERSION:
         raise StoreError(f"{where}: team store schema version {version}; this perfstats reads "
-                         f"{SCHEMA_VERSION} (upgrade perfstats, or migrate the store)")
+                         f"{STORE_SCHEMA_VERSION} (upgrade perfstats, or migrate the store)")

@@ -10,7 +10,6 @@ last change point. :func:`baseline_runs` turns that into the baseline of ``perfs
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +21,12 @@ from scipy import stats
 from perfstats.errors import ArgumentError, InsufficientDataError, StoreError
 from perfstats.render.document import Document, Result, Section
 from perfstats.render.tables import to_records
-from perfstats.store import SCHEMA, Store, open_store
+from perfstats.store import DB, SCHEMA, PathLike, Store, open_store
 from perfstats.trends.changepoint import Method, detect_change_points
 
 if TYPE_CHECKING:
     import altair as alt
 
-DB = Store | str | os.PathLike[str] | None
 
 METRICS: dict[str, str] = {
     "p50": "s.p50",
@@ -399,7 +397,7 @@ def detectable_change(cv: float, n_runs: int, *, alpha: float = 0.05, power: flo
 
 
 def export_parquet(
-    directory: str | os.PathLike[str], *, db: DB = None, overwrite: bool = False
+    directory: PathLike, *, db: DB = None, overwrite: bool = False
 ) -> pl.DataFrame:
     """Write every table of the store as Parquet under ``directory``, partitioned by run.
 
