@@ -334,7 +334,8 @@ def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
 @click.option("--endpoint", default=None, metavar="GLOB",
               help="Only endpoints matching this glob (e.g. 'POST *'; ALL is the whole run).")
 @click.option("--metric", default="p95", show_default=True,
-              help="p50, p90, p95, p99, mean, max, rps or error_rate.")
+              help="p50, p90, p95, p99, mean, max, rps or error_rate; or NAME:AGGREGATION of "
+                   "any metric (quote_duration:p95, checks:rate).")
 @label_option
 @click.option("--p-value", type=float, default=0.001, show_default=True,
               help="Significance level of a change point.")
@@ -358,6 +359,7 @@ def history_command(db: str | None, debug: bool, endpoint: str | None, metric: s
     \b
     Example:
       perfstats history --label branch=main --metric p95 --endpoint 'POST *'
+      perfstats history --metric quote_duration:p95
     """
     found = perfstats.history(db=store_for_reading(db), endpoint=endpoint, metric=metric,
                               labels=parse_labels(labels), p_value=p_value,

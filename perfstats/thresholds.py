@@ -322,3 +322,75 @@ def _evaluate_one(run: _Run, threshold: Threshold) -> list[tuple[Objective, floa
     except ConfigError as exc:
         raise ConfigError(f"threshold {threshold.metric}: {exc}") from None
     return [(o, *run.value(o, threshold.metric)) for o in objectives]
+
+
+# ---------------------------------------------------------------------------------------------
+# One aggregation of a metric over many runs (history of a custom metric)
+
+
+def parse_metric_spec(spec: str) -> Objective:
+    """``NAME[{tags}]:AGGREGATION`` (``quote_duration:p95``, ``checks:rate``,
+    ``http_req_duration{scenario:booking_flow}:p(99)``) as an objective whose metric, tags and
+    aggregation say what to read (its threshold is meaningless).
+
+    Raises:
+        ConfigError: not of that form, or an unknown aggregation.
+    """
+    selector, sep, aggregation = spec.rpartition(":")
+    if not sep or not selector or not aggregation or aggregation.endswith("}"):
+        raise ConfigError(f"bad metric {spec!r}: expected NAME:AGGREGATION, e.g. "
+                          "'quote_duration:p95' or 'booking_success_rate:rate'")
+    try:
+        return parse_slo(f"{aggregation}<1", metric=selector, kind="counter")[0]
+    except ConfigError as exc:
+        raise ConfigError(f"bad metric {spec!r}: {exc}") from None
+
+
+def per_run_values(store: Store, objective: Objective, run_ids: Sequence[str]) -> pl.DataFrame:
+    """The objective's aggregation of its metric on each run: run_id, value, method.
+
+    Raw samples where a run has them (one query for all runs), else the tool's summary
+    figure; a run without the metric has no row.
+    """
+    out = []
+    sampled = _sampled_values(store, objective, run_ids)
+    out.extend({"run_id": r, "value": v, "method": "exact"} for r, v in sampled.items())
+    for run_id in run_ids:
+        if run_id in sampled:
+            continue
+        try:
+            value, method, _ = _Run(store, run_id).value(objective, objective.selector)
+        except ConfigError:
+            continue
+        out.append({"run_id": run_id, "value": value, "method": method})
+    return pl.DataFrame(out, schema={"run_id": pl.String, "value": pl.Float64,
+                                     "method": pl.String})
+
+
+def _sampled_values(store: Store, o: Objective, run_ids: Sequence[str]) -> dict[str, float]:
+    if not run_ids:
+        return {}
+    agg, q = o.aggregation, _quantile(o.aggregation)
+    where = "".join(f" AND {_tag_sql(k)} = ?" for k, _ in o.tags)
+    if agg == "error_rate":
+        expr = "avg(CASE WHEN coalesce(s.expected_response, true) THEN 0 ELSE 1 END)"
+    elif q is not None:
+        expr = f"quantile_cont(s.value, {q!r})"
+    else:
+        counter = "k.type = 'counter'"
+        expr = {"mean": "avg(s.value)", "min": "min(s.value)", "max": "max(s.value)",
+                "count": f"CASE WHEN any_value({counter}) THEN sum(s.value) ELSE count(*) END",
+                "rate": f"CASE WHEN any_value({counter}) THEN sum(s.value) / "
+                        "any_value(r.duration_s) ELSE avg(CASE WHEN s.value <> 0 THEN 1.0 "
+                        "ELSE 0.0 END) END",
+                "value": "arg_max(s.value, s.ts)"}[agg]
+    marks = ", ".join("?" for _ in run_ids)
+    frame = store.query(f"""
+        SELECT s.run_id, {expr} AS v
+        FROM samples s JOIN runs r USING (run_id)
+        LEFT JOIN (SELECT DISTINCT run_id, type FROM metrics WHERE metric = ?
+                   AND type IS NOT NULL) k USING (run_id)
+        WHERE s.run_id IN ({marks}) AND s.metric = ? AND s.value IS NOT NULL{where}
+        GROUP BY s.run_id
+        """, [o.metric, *run_ids, o.metric, *(v for _, v in o.tags)])
+    return {r: float(v) for r, v in frame.iter_rows() if v is not None}

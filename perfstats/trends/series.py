@@ -185,7 +185,10 @@ def history(
     Args:
         db: a :class:`~perfstats.Store`, a database path, or None for the default store.
         endpoint: a glob on endpoint names (``"POST *"``, ``"*/quote"``); ``ALL`` is the whole run.
-        metric: one of :data:`METRICS` or a list of them.
+        metric: one of :data:`METRICS`, or ``NAME:AGGREGATION`` of any metric the runs
+            recorded (``quote_duration:p95``, ``booking_success_rate:rate``,
+            ``http_req_duration{scenario:booking_flow}:p99``; the series' endpoint is then the
+            metric's name), or a list of them.
         labels: keep only runs having all these labels (e.g. ``{"branch": "main"}``).
         exclude: run ids to leave out (e.g. the candidate being compared).
         p_value: significance level of a change point.
@@ -215,13 +218,22 @@ def history(
         >>> h.change_points  # doctest: +SKIP
     """
     metrics = [metric] if isinstance(metric, str) else list(metric)
-    unknown = [m for m in metrics if m not in METRICS]
+    unknown = [m for m in metrics if m not in METRICS and ":" not in m]
     if unknown or not metrics:
-        raise ArgumentError(f"unknown metric {unknown or metrics!r}; one of {', '.join(METRICS)}")
+        raise ArgumentError(f"unknown metric {unknown or metrics!r}; one of {', '.join(METRICS)}"
+                            ", or NAME:AGGREGATION of any metric (quote_duration:p95)")
+    custom = [m for m in metrics if m not in METRICS]
+    objectives = {m: _metric_spec(m) for m in custom}
     if like not in ("latest", "all"):
         raise ArgumentError(f"like must be 'latest' or 'all', got {like!r}")
     store = open_store(db)
-    series = _series(store, metrics, endpoint, dict(labels or {}), list(exclude))
+    parts = []
+    if len(custom) < len(metrics):
+        parts.append(_series(store, [m for m in metrics if m in METRICS], endpoint,
+                             dict(labels or {}), list(exclude)))
+    if custom:
+        parts.append(_custom_series(store, objectives, dict(labels or {}), list(exclude)))
+    series = pl.concat(parts, how="vertical_relaxed")
     series, left_out, warnings = _like_with_like(store, series, like)
     if series.is_empty():
         raise InsufficientDataError(
@@ -475,6 +487,37 @@ def _series(store: Store, metrics: list[str], endpoint: str | None, labels: dict
         """,
         params,
     ).with_columns(pl.col("started_at").dt.convert_time_zone("UTC"))
+
+
+def _metric_spec(spec: str) -> Any:
+    from perfstats.errors import ConfigError
+    from perfstats.thresholds import parse_metric_spec
+
+    try:
+        return parse_metric_spec(spec)
+    except ConfigError as exc:
+        raise ArgumentError(str(exc)) from None
+
+
+def _custom_series(store: Store, objectives: Mapping[str, Any], labels: dict[str, str],
+                   exclude: list[str]) -> pl.DataFrame:
+    """Series of ``NAME:AGGREGATION`` metrics: exact from raw samples, else the tools'
+    summaries (see :func:`perfstats.thresholds.per_run_values`)."""
+    from perfstats.thresholds import per_run_values
+
+    runs = store.runs(labels=labels or None) if labels else store.runs()
+    runs = runs.filter(~pl.col("run_id").is_in(exclude)) if exclude else runs
+    meta = runs.select(
+        "run_id", pl.coalesce("started_at", "ingested_at").alias("started_at"), "ingested_at",
+        "labels")
+    parts = []
+    for spec, objective in objectives.items():
+        values = per_run_values(store, objective, meta["run_id"].to_list())
+        parts.append(values.join(meta, on="run_id").with_columns(
+            pl.lit(objective.selector).alias("endpoint"), pl.lit(spec).alias("metric")))
+    frame = pl.concat(parts).sort("metric", "started_at", "ingested_at", "run_id")
+    return frame.select("run_id", pl.col("started_at").dt.convert_time_zone("UTC"),
+                        "endpoint", "metric", "value", "labels")
 
 
 def _noise(stable: pl.DataFrame, *, alpha: float, power: float) -> dict[str, Any]:
