@@ -394,3 +394,31 @@ def _sampled_values(store: Store, o: Objective, run_ids: Sequence[str]) -> dict[
         GROUP BY s.run_id
         """, [o.metric, *run_ids, o.metric, *(v for _, v in o.tags)])
     return {r: float(v) for r, v in frame.iter_rows() if v is not None}
+
+
+def evaluate_thresholds(run: Any, thresholds: Mapping[str, Any] | Sequence[Threshold] | None
+                        = None) -> pl.DataFrame:
+    """Thresholds evaluated on a :class:`~perfstats.Run`, beside the tool's own verdict.
+
+    Args:
+        run: the run.
+        thresholds: ``{selector: [expressions]}`` in k6's syntax (as ``[thresholds]`` of
+            perfstats.toml), or :class:`Threshold` objects; None (the default) re-evaluates the
+            thresholds the run declared (k6), each beside k6's verdict (``tool_ok``).
+
+    Returns:
+        One row per threshold (:data:`RESULT_SCHEMA`).
+
+    Raises:
+        ConfigError: a given threshold whose metric, tag or statistic the run lacks. A declared
+            one that cannot be evaluated gets ``ok`` None and the reason in ``note``.
+
+    Example:
+        >>> evaluate_thresholds(run)  # doctest: +SKIP
+        >>> evaluate_thresholds(run, {"checks": ["rate>0.99"]})  # doctest: +SKIP
+    """
+    if thresholds is None:
+        return evaluate(run.store, run.run_id, declared_thresholds(run.store, run.run_id),
+                        strict=False)
+    given = parse_thresholds(thresholds) if isinstance(thresholds, Mapping) else tuple(thresholds)
+    return evaluate(run.store, run.run_id, given)
