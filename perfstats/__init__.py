@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "evaluate_thresholds": "perfstats.thresholds",
     "export_parquet": "perfstats.trends.series",
     "fit_usl": "perfstats.planning.usl",
+    "headline": "perfstats.render.headline",
     "history": "perfstats.trends.series",
     "ingest": "perfstats.run",
     "instances_needed": "perfstats.planning.plan",
@@ -89,6 +90,7 @@ __all__ = [
     "evaluate_thresholds",
     "export_parquet",
     "fit_usl",
+    "headline",
     "history",
     "ingest",
     "instances_needed",
@@ -121,6 +123,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from perfstats.planning.plan import CapacityPlan, capacity, instances_needed
     from perfstats.planning.usl import USLFit, fit_usl
     from perfstats.render import charts
+    from perfstats.render.headline import headline
     from perfstats.render.tables import show
     from perfstats.report import render_report
     from perfstats.run import Run, ingest, load, runs

@@ -472,12 +472,21 @@ def capacity_command(ctx: click.Context, run: str, peak_users: float | None,
     elif fmt == "markdown":
         echo(plan.to_markdown().rstrip("\n"))
     else:
+        # The answer first, then the evidence, then the assumptions.
         for line in plan.findings():
             echo(line)
-        emit(plan.steps.select("step", "concurrency", "throughput_rps", "p50_ms", "p95_ms",
-                               "p99_ms", "error_rate", "slo_ok"), fmt, title="load steps")
         for warning in plan.warnings:
             echo(f"warning: {warning}", err=True)
+        echo("")
+        echo("Evidence:")
+        for line in plan.evidence():
+            echo(f"- {line}")
+        emit(plan.steps.select("step", "concurrency", "throughput_rps", "p50_ms", "p95_ms",
+                               "p99_ms", "error_rate", "slo_ok"), fmt, title="load steps")
+        echo("")
+        echo("Assumptions:")
+        for line in plan.assumptions:
+            echo(f"- {line}")
     if plan.slo_status == "never-met":
         ctx.exit(EXIT_NO_GO)
 

@@ -275,10 +275,55 @@ def test_cli_json_table_markdown_and_exit_codes(ramp_store):
     assert data["instances"]["users"]["instances"] == instances_needed(
         2000, data["users_per_instance"])
     table = runner.invoke(cli, [*base, "--peak-users", "2000", "--target-rps", "500"])
-    assert table.exit_code == 0 and "Users per instance at the SLO" in table.output
+    assert table.exit_code == 0 and "Per instance at the SLO" in table.output
     markdown = runner.invoke(cli, [*base, "--format", "markdown", "--safety-factor", "1.2"])
     assert markdown.exit_code == 0 and markdown.output.startswith("## Capacity plan")
     never = runner.invoke(cli, [*base, "--slo", "p95<10"])
     assert never.exit_code == 1
     bad = runner.invoke(cli, [*base, "--slo", "p95>10"])
     assert bad.exit_code == 2 and "bad SLO" in bad.output
+
+
+def test_the_answer_comes_first_in_words(plans):
+    """The k6 ramp: instances with their range, the capacity of one instance at the SLO, what
+    limits it; then the evidence explains X_max beside the measured req/s and the USL terms."""
+    plan = plans["k6"]
+    title, instances, by_rate, per_instance, limit = plan.findings()
+    assert by_rate.startswith("Instances needed: ") and "1,000 target req/s" in by_rate
+    assert title.startswith(f"Capacity plan for run {plan.run_id} (k6) at the SLO p95 < 500 ms")
+    assert instances.startswith("Instances needed: ")
+    entry = plan.instances["users"]
+    assert f"{entry['instances']} (range {entry['range'][0]} to {entry['range'][1]})" in instances
+    assert per_instance.startswith(f"Per instance at the SLO: {plan.users_per_instance:.3g} users")
+    assert "req/s" in per_instance
+    assert limit.startswith("Limiting factor: p95 < 500 ms first broke at the step at 60 users")
+    evidence = " ".join(plan.evidence())
+    assert "X_max" in evidence and "is measured (the best step within the SLO)" in evidence
+    assert "no serial part (sigma 0)" in evidence and "no Amdahl ceiling" in evidence
+    assert "response time + think time" in evidence
+    assert "inf" not in plan._repr_html_().replace("info", "")
+    markdown = plan.to_markdown()
+    assert markdown.index("Instances needed") < markdown.index("### Evidence") < markdown.index(
+        "### Load steps") < markdown.index("### Assumptions")
+
+
+def test_without_a_peak_the_missing_input_is_named(ramp_store):
+    path, ids = ramp_store
+    result = CliRunner().invoke(cli, ["capacity", ids["k6"], "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1].startswith("Instances needed: not computed: the expected peak is missing; "
+                               "give --peak-users N")
+    assert lines[2].startswith("Per instance at the SLO")
+
+
+def test_both_charts_share_one_x_range_and_knees_have_a_legend(plans):
+    spec = plans["k6"].chart().to_dict()
+    domains = {tuple(layer["encoding"]["x"]["scale"]["domain"]) for panel in spec["vconcat"]
+               for layer in panel["layer"] if "field" in layer["encoding"].get("x", {})}
+    assert len(domains) == 1 and next(iter(domains))[0] == 0
+    texts = [layer for panel in spec["vconcat"] for layer in panel["layer"]
+             if layer["mark"]["type"] == "text"]
+    assert all(t["encoding"]["text"]["field"] == "label" for t in texts)  # only the SLO's
+    knees = [layer for layer in spec["vconcat"][0]["layer"] if "color" in layer["encoding"]]
+    assert knees and knees[0]["encoding"]["color"]["legend"]["orient"] == "bottom"

@@ -93,8 +93,8 @@ def test_bottleneck_warnings_are_the_json_notes(results):
 def test_capacity_headline_is_the_answer_line(results):
     plan, _ = results["CapacityPlan"]
     assert plan.headline() == plan.findings()[1]
-    assert plan.headline().startswith("Users per instance at the SLO: ")
-    assert plan.findings()[0].startswith(f"Run {plan.run_id} ")
+    assert plan.headline().startswith("Instances needed: 63 (range 50 to 75)")
+    assert plan.findings()[0].startswith(f"Capacity plan for run {plan.run_id} ")
 
 
 def test_renderer_escapes_and_folds():

@@ -24,7 +24,7 @@ from perfstats.planning.knee import find_knee
 from perfstats.planning.steps import LoadStep, detect_steps
 from perfstats.planning.usl import USLFit, fit_usl
 from perfstats.render.document import Document, Result, Section
-from perfstats.render.tables import jsonable
+from perfstats.render.tables import jsonable, show
 from perfstats.run import Run, load
 from perfstats.slo import ERROR_RATE, Objective, capacity_objectives, format_slo
 from perfstats.store import ALL_ENDPOINTS, DB, PathLike
@@ -225,49 +225,122 @@ class CapacityPlan(Result):
         return self.findings()[1]
 
     def findings(self) -> list[str]:
-        """The answer in a few lines: the run and SLO, per instance, instances, USL, knee."""
+        """The answer, first: what was planned, the instances needed (or what input is
+        missing), the capacity of one instance at the SLO, and what limits it."""
         unit = _unit(self.concurrency)
-        lines = [f"Run {self.run_id} ({self.tool}); SLO {self.slo_text}"]
-        upi, (lo, hi) = self.users_per_instance, self.users_per_instance_range
-        if self.slo_status == "never-met":
-            lines.append(f"SLO not met even at the lowest tested load ({_n(hi)} {unit}): "
-                         "no sustainable load per instance was measured")
-        elif self.slo_status == "never-broken":
-            lines.append(f"{unit.capitalize()} per instance: at least {_n(upi)} (the SLO held "
-                         f"at every step; {_n(self.rps_per_instance)} req/s)")
-        else:
-            lines.append(f"{unit.capitalize()} per instance at the SLO: {_n(upi)} "
-                         f"(between steps at {_n(lo)} and {_n(hi)}); "
-                         f"{_n(self.rps_per_instance)} req/s per instance")
-        for route, label in (("users", "peak users"), ("rps", "target req/s")):
-            entry = self.instances.get(route)
-            if entry is None:
-                continue
+        lines = [f"Capacity plan for run {self.run_id} ({self.tool}) at the SLO {self.slo_text}"]
+        routes = [(r, label) for r, label in (("users", "peak users"), ("rps", "target req/s"))
+                  if self.instances.get(r) is not None]
+        for route, label in routes:
+            entry = self.instances[route]
             rng = entry["range"]
             span = "" if rng[0] == rng[1] else f" (range {_n(rng[0])} to {_n(rng[1])})"
             value = "cannot be computed" if entry["instances"] is None else entry["instances"]
-            lines.append(f"Instances for {_n(entry['peak'])} {label} x safety "
-                         f"{entry['safety_factor']:g}: {value}{span}")
-        if self.usl is not None:
-            lines.append(f"USL: sigma {self.usl.sigma:.4g}, kappa {self.usl.kappa:.4g}, "
-                         f"N* {_n(self.usl.n_star)}, X_max {_n(self.usl.x_max)} req/s")
+            peak = _n(float(entry["peak"]))
+            lines.append(f"Instances needed: {value}{span} for {peak} {label} x "
+                         f"safety {entry['safety_factor']:g}")
+        if not routes:
+            lines.append("Instances needed: not computed: the expected peak is missing; give "
+                         "--peak-users N (concurrent users) or --target-rps R (peak_users= / "
+                         "target_rps= in Python)")
+        upi, (lo, hi) = self.users_per_instance, self.users_per_instance_range
+        rps = self.rps_per_instance
+        if self.slo_status == "never-met":
+            lines.append(f"Per instance: nothing sustainable: the SLO failed even at the lowest "
+                         f"tested load ({_n(hi)} {unit})")
+        elif self.slo_status == "never-broken":
+            lines.append(f"Per instance at the SLO: at least {_n(upi)} {unit}, {_n(rps)} req/s "
+                         "(the SLO held at every step: a lower bound; test higher loads)")
+        else:
+            lines.append(f"Per instance at the SLO: {_n(upi)} {unit} (between the steps at "
+                         f"{_n(lo)} and {_n(hi)}), {_n(rps)} req/s")
+        lines.append(f"Limiting factor: {self.limiting_factor}")
+        return lines
+
+    @property
+    def limiting_factor(self) -> str:
+        """What stops one instance from taking more load, in words: the objective that broke
+        first and at which step, and whether throughput had already stopped growing."""
+        unit = _unit(self.concurrency)
+        broken = self.steps.filter(~pl.col("slo_ok"))
+        if broken.is_empty():
+            return "none found: the SLO held at every tested step"
+        first = broken.row(0, named=True)
+        what = first["slo_broken_by"] or "the SLO"
+        measured = []
+        for column, label, fmt in (("p95_ms", "p95", "{:,.0f} ms"), ("p99_ms", "p99",
+                                   "{:,.0f} ms"), ("error_rate", "errors", "{:.2%}")):
+            if label in what or (label == "errors" and "error" in what):
+                value = first[column]
+                if value is not None:
+                    measured.append(f"{label} {fmt.format(value)}")
+        text = (f"{what} first broke at the step at {_n(first['concurrency'])} {unit}"
+                + (f" ({', '.join(measured)})" if measured else ""))
+        if self.usl is not None and math.isfinite(self.usl.n_star) and _near(
+                self.usl.n_star, self.users_per_instance):
+            text += (f"; throughput stops growing near there (the USL peak N* "
+                     f"{_n(self.usl.n_star)} {unit}), so the latency rise is queueing at "
+                     "saturation, not a slow endpoint")
+        return text
+
+    def evidence(self) -> list[str]:
+        """What the answer rests on, in plain words: the steps, the USL model, the knee and
+        Little's law."""
+        unit = _unit(self.concurrency)
+        n_steps = self.steps.height
+        ok = int(self.steps["slo_ok"].sum())
+        lines = [f"Load steps: {n_steps} steady steps from {_n(self.steps['concurrency'].min())} "
+                 f"to {_n(self.steps['concurrency'].max())} {unit}; the SLO held at {ok} of "
+                 "them (table below)"]
+        usl = self.usl
+        if usl is not None:
+            serial = ("no serial part (sigma 0): nothing is queued through one lock or one "
+                      "thread" if usl.sigma < 1e-9 else
+                      f"a serial share sigma {usl.sigma:.3g}: {usl.sigma:.1%} of the work waits "
+                      "for one shared resource")
+            coherency = ("no crosstalk (kappa 0)" if usl.kappa < 1e-12 else
+                         f"crosstalk kappa {usl.kappa:.3g}: each added {unit[:-1]} slows every "
+                         "other a little (coherency, e.g. shared caches, locks, chatty calls)")
+            ceiling = ("with no serial part there is no Amdahl ceiling (throughput limited by "
+                       "crosstalk alone)" if not math.isfinite(usl.amdahl_limit) else
+                       f"the serial part alone would cap throughput at "
+                       f"{_n(usl.amdahl_limit)} req/s (Amdahl limit)")
+            lines.append(
+                f"USL model (Universal Scalability Law, R\u00b2 {usl.r_squared:.3f}, "
+                f"{len(usl.concurrency)} steps): {_n(usl.lambda_)} req/s per {unit[:-1]} at "
+                f"low load; {serial}; {coherency}; {ceiling}")
+            if math.isfinite(usl.n_star):
+                lo, hi = usl.ci["x_max"]
+                lines.append(
+                    f"Model peak: X_max {_n(usl.x_max)} req/s at N* {_n(usl.n_star)} {unit} "
+                    f"(95% CI {_n(lo)} to {_n(hi)} req/s). The per-instance "
+                    f"{_n(self.rps_per_instance)} req/s is measured (the best step within the "
+                    "SLO); X_max is the smooth curve fitted through every step, so a single "
+                    "step may sit above it within the model's uncertainty")
         knee = self.knee
-        lines.append(f"Knee: Kneedle {_n(knee['kneedle'])}, SLO crossing "
-                     f"{_n(knee['slo_crossing'])}, USL N* {_n(knee['usl_n_star'])} {unit}")
+        lines.append(
+            f"Knee, found three ways: where p95 turns up (Kneedle) at {_n(knee['kneedle'])}, "
+            f"the SLO crossing at {_n(knee['slo_crossing'])}, the USL peak N* at "
+            f"{_n(knee['usl_n_star'])} {unit}")
+        lines.append(f"Little's law ({unit} = throughput x (response time + think time)): "
+                     f"{self.little['summary']} (1 = the recorded load and the measured "
+                     "throughput agree)")
         return lines
 
     def document(self) -> Document:
-        """The answer, the load steps, the USL model, Little's law and the assumptions."""
-        steps = self.steps.select(
-            "step", "concurrency", "throughput_rps", "mean_ms", "p50_ms", "p95_ms", "p99_ms",
-            "error_rate", "requests", "little_ratio", "slo_ok")
+        """The answer (instances, per instance, limiting factor), then the evidence (in words,
+        the load steps, the USL model), then the assumptions."""
         usl = [] if self.usl is None else list(self.usl.document().sections)
         return Document(
-            title=f"Capacity plan: run {self.run_id}", points=self.findings()[1:],
-            warnings=self.warnings,
-            sections=[Section("Load steps", table=steps, cell=_markdown_cell), *usl,
-                      Section("Little's law", text=[self.little["summary"]]),
+            title=self.findings()[0], points=self.findings()[1:], warnings=self.warnings,
+            sections=[Section("Evidence", bullets=self.evidence()),
+                      Section("Load steps", table=show(self._steps_shown())), *usl,
                       Section("Assumptions", bullets=self.assumptions)])
+
+    def _steps_shown(self) -> pl.DataFrame:
+        return self.steps.select(
+            "step", "concurrency", "throughput_rps", "p50_ms", "p95_ms", "p99_ms", "error_rate",
+            "requests", "slo_ok", "slo_broken_by")
 
     def chart(self) -> alt.VConcatChart:
         """Throughput against concurrency (steps, USL curve with its 95 % band, knees) above
@@ -286,19 +359,28 @@ class CapacityPlan(Result):
         if self.usl is not None:
             curve = self.usl.curve(float(observed["users"].min()), float(observed["users"].max()))
             fit, band = curve.select("users", "rps"), curve.select("users", "lower", "upper")
+        # one x range for both panels, so that each knee rule is at the same place in both
+        right = max(float(observed["users"].max()), float(fit["users"].max()) if fit is not None
+                    else 0.0) * 1.02
+        domain = (0.0, right)
         throughput = charts.capacity_curve(
-            observed, x="users", y="rps", fit=fit, band=band, marks=marks,
+            observed, x="users", y="rps", fit=fit, band=band, marks=marks, x_domain=domain,
             x_title=f"concurrency ({unit})", title="Throughput and the USL fit (95% band)")
         latency_objectives = [o for o in self.slo.get(ALL_ENDPOINTS, ()) if o.aggregation == "p95"]
         latency = charts.capacity_curve(
             observed, x="users", y="p95",
             slo=latency_objectives[0].threshold if latency_objectives else None, marks=marks,
-            x_title=f"concurrency ({unit})", y_title="p95 latency (ms)",
+            x_domain=domain, x_title=f"concurrency ({unit})", y_title="p95 latency (ms)",
             title="p95 latency and the SLO")
         return alt.vconcat(throughput, latency)
 
 
 # --------------------------------------------------------------------------- formatting helpers
+
+
+def _near(n_star: float, users_per_instance: float | None) -> bool:
+    """The USL peak lies within 25 % of where the SLO broke."""
+    return users_per_instance is not None and abs(n_star / users_per_instance - 1) <= 0.25
 
 
 def _unit(concurrency: str) -> str:

@@ -223,9 +223,11 @@ class USLFit(Result):
              for name, value, key in rows],
             schema=["parameter", "estimate", f"{self.ci_level:.0%} CI ({self.ci_method})"],
             orient="row")
+        ceiling = (f"Amdahl limit {_fmt(self.amdahl_limit)} req/s"
+                   if math.isfinite(self.amdahl_limit)
+                   else "no Amdahl limit (sigma 0: no serial part)")
         quality = (f"{self.method} fit, R\u00b2 {self.r_squared:.4f}, RSE {_fmt(self.rse)}, "
-                   f"Amdahl limit {_fmt(self.amdahl_limit)} req/s, {len(self.concurrency)} "
-                   "points.")
+                   f"{ceiling}, {len(self.concurrency)} points.")
         return Document(title="USL fit", lead=[self.headline()], warnings=self.warnings,
                         sections=[Section("Universal Scalability Law", table=table,
                                           text=[quality])])

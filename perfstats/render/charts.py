@@ -398,6 +398,7 @@ def capacity_curve(
     x_title: str = "concurrency (users)",
     y_title: str = "throughput (requests/s)",
     title: str = "Capacity curve",
+    x_domain: tuple[float, float] | None = None,
 ) -> alt.LayerChart:
     """Observed load steps as points, a fitted curve as a line, the SLO and knees as rules.
 
@@ -408,16 +409,20 @@ def capacity_curve(
         fit: the fitted curve, columns ``x`` and ``y`` (drawn dashed), or None.
         band: an interval around the fit, columns ``x``, ``lower`` and ``upper`` (shaded).
         slo: a horizontal SLO line at this ``y`` value, or None.
-        marks: vertical rules at named ``x`` values, e.g. ``{"knee": 40, "N*": 52}``.
+        marks: vertical rules at named ``x`` values, e.g. ``{"knee": 40, "N*": 52}``, one
+            colour each, named in a legend under the chart (never text over the plot, where
+            close knees would overlap each other and the points).
         x_title: x axis title with its unit.
         y_title: y axis title with its unit.
         title: chart title.
+        x_domain: the x axis range; give two charts the same one to stack them aligned.
 
     Returns:
         A layered chart.
     """
     _require(observed, [x, y], "capacity_curve")
-    xe = alt.X(f"{x}:Q", title=x_title)
+    scale = alt.Scale(domain=list(x_domain), nice=False) if x_domain else alt.Undefined
+    xe = alt.X(f"{x}:Q", title=x_title, scale=scale)
     ye = alt.Y(f"{y}:Q", title=y_title)
     layers: list[alt.Chart] = []
     if band is not None and band.height:
@@ -444,17 +449,17 @@ def capacity_curve(
                               text="label:N"))
     finite = {k: v for k, v in (marks or {}).items() if v is not None and math.isfinite(v)}
     if finite:
-        # Labels one below the other (pixel rows), as knees often sit close together.
         rules = pl.DataFrame({"at": list(finite.values()),
-                              "label": [f"{k} = {v:,.1f}" for k, v in finite.items()],
-                              "row": [4 + 13 * i for i in range(len(finite))]})
-        base = alt.Chart(_values(rules, ["at", "label", "row"]))
-        layers.append(base.mark_rule(color="#555555", strokeDash=[2, 2]).encode(
-            x=alt.X("at:Q", title=x_title), tooltip=[alt.Tooltip("label:N", title="mark")]))
-        layers.append(base.mark_text(align="left", dx=4, baseline="top", color="#555555")
-                      .encode(x=alt.X("at:Q", title=x_title),
-                              y=alt.Y("row:Q", scale=None, axis=None),
-                              text="label:N"))
+                              "mark": [f"{k} = {v:,.1f}" for k, v in finite.items()]})
+        colors = ["#555555", VERDICT_COLORS["slo_breach"], PALETTE[2], PALETTE[5]]
+        layers.append(alt.Chart(_values(rules, ["at", "mark"])).mark_rule(
+            strokeDash=[4, 3], strokeWidth=1.5).encode(
+            x=alt.X("at:Q", title=x_title, scale=scale),
+            color=alt.Color("mark:N", title="knee", sort=None,
+                            scale=alt.Scale(domain=rules["mark"].to_list(),
+                                            range=colors[:rules.height]),
+                            legend=alt.Legend(orient="bottom", direction="horizontal")),
+            tooltip=[alt.Tooltip("mark:N", title="knee")]))
     return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=_title(title))
 
 
