@@ -80,10 +80,13 @@ def test_tolerance_of_every_check_in_its_interval_unit(k6_pair):
     assert tolerance[("POST /api/quote", "p50")] == pytest.approx(10.0)
     assert tolerance[("POST /api/quote", "throughput")] == pytest.approx(-10.0)
     assert tolerance[("POST /api/bookings", "error_rate")] == pytest.approx(0.5)
-    # The 2 ms floor raises the margin of a ~3 ms /health p95 (baseline b: 2 / b of it).
-    row = k6_pair.checks.filter((pl.col("endpoint") == "GET /health")
-                                & (pl.col("metric") == "p95")).row(0, named=True)
-    assert row["tolerance"] == pytest.approx(100 * 2.0 / row["baseline"], rel=1e-6)
+    http = k6_pair.checks.filter(pl.col("kind") == "http")
+    by_metric = http.group_by("metric").agg(pl.col("tolerance").min().alias("low"),
+                                            pl.col("tolerance").max().alias("high"))
+    bounds = {m: (lo, hi) for m, lo, hi in by_metric.iter_rows()}
+    assert bounds["throughput"] == pytest.approx((-10.0, -10.0))
+    assert bounds["error_rate"] == pytest.approx((0.5, 0.5))
+    assert all(bounds[m][0] == pytest.approx(10.0) for m in ("p50", "p95", "p99", "mean"))
     doc = json.loads(k6_pair.to_json())
     assert all("tolerance" in c for c in doc["checks"]) and doc["headline"] == k6_pair.headline()
 
@@ -155,3 +158,22 @@ def test_the_chart_shows_the_metric_of_the_failing_check(k6_pair, data_dir):
     same = compare(run, run, config=compare_config())
     undecided = same.worst_first().filter(pl.col("status") == "inconclusive")
     assert same.chart_metric() == (undecided["metric"][0] if undecided.height else "p95")
+
+
+def test_a_change_relative_to_a_common_shift_gets_its_column(k6_pair):
+    from dataclasses import replace
+
+    # As the common-mode analysis reports it: each check's change beside the shared shift.
+    shifted = replace(k6_pair, checks=k6_pair.checks.with_columns(
+        (pl.col("change_pct") - 5.0).alias("change_vs_common_pct")))
+    text = shifted.to_text(width=100).plain
+    header = next(line for line in text.splitlines() if "status" in line)
+    assert header.split()[:7] == ["metric", "status", "baseline", "candidate", "change", "vs",
+                                  "common"]
+    assert max(len(line) for line in text.splitlines()) <= 100
+    first = shifted.worst_first().row(0, named=True)
+    row = next(line for line in _table_rows(text, shifted.checks)
+               if line.split()[0] == first["metric"])
+    assert report.common_text(first) in row
+    assert report.COMMON_COLUMN in shifted.display_frame().columns
+    assert report.COMMON_COLUMN not in k6_pair.display_frame().columns

@@ -32,7 +32,9 @@ NAMED_IN_HEADLINE = 3
 """Up to this many failing checks are named in the headline; beyond, the first and the last."""
 DISPLAY_COLUMNS = ("endpoint", "metric", "status", "baseline", "candidate", "change", "interval",
                    "tolerance", P_COLUMN, "method")
-"""Columns of the readable check table (markdown, HTML)."""
+"""Columns of the readable check table (markdown, HTML); ``vs common`` comes after ``change``
+when the endpoints share a common shift."""
+COMMON_COLUMN = "vs common"
 _GAP = 2
 _NO_BREAK = "\u00a0"
 
@@ -189,8 +191,25 @@ def display_frame(ordered: pl.DataFrame) -> pl.DataFrame:
         "candidate": value_text(row["metric"], row["candidate"]),
         "change": change_text(row), "interval": interval_text(row),
         "tolerance": tolerance_text(row), P_COLUMN: p_text(row), "method": row["method"],
+        COMMON_COLUMN: common_text(row),
     } for row in ordered.iter_rows(named=True)]
-    return pl.DataFrame(rows, schema={c: pl.String for c in DISPLAY_COLUMNS})
+    columns = list(DISPLAY_COLUMNS)
+    if has_common_shift(ordered):
+        columns.insert(columns.index("change") + 1, COMMON_COLUMN)
+    return pl.DataFrame(rows, schema={c: pl.String for c in (*DISPLAY_COLUMNS, COMMON_COLUMN)}
+                        ).select(columns)
+
+
+def has_common_shift(checks: pl.DataFrame) -> bool:
+    """Whether the checks carry their change relative to a shift most endpoints share."""
+    return "change_vs_common_pct" in checks.columns and \
+        checks["change_vs_common_pct"].is_not_null().any()
+
+
+def common_text(row: Mapping[str, Any]) -> str:
+    """The change relative to the shift most endpoints share, ``+4.1%``; empty without one."""
+    value = row.get("change_vs_common_pct")
+    return "" if value is None else f"{value:+.1f}%"
 
 
 _TERMINAL = (  # (header, cell, right-aligned)
@@ -222,6 +241,8 @@ def terminal_table(ordered: pl.DataFrame, *, width: int = 100) -> Text:
     for row in rows:
         groups.setdefault(subject(row), []).append(row)
     columns = list(_TERMINAL)
+    if has_common_shift(ordered):
+        columns.insert(5, (COMMON_COLUMN, common_text, True))
     cells = [[cell(r) for _, cell, _ in columns] for r in rows]
     widths = _widths([h for h, _, _ in columns], cells)
     method_width = max([len(_METHOD[0]), *(len(r["method"]) for r in rows)])
