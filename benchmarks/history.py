@@ -25,13 +25,14 @@ ENDPOINTS = ["ALL", "POST /api/auth/login", "GET /api/deals", "GET /api/deals/{i
 SHIFTS = [("POST /api/quote", 300, 1.30), ("GET /api/deals", 700, 0.85), ("ALL", 500, 1.10)]
 
 
-def build(store: perfstats.Store, runs: int, seed: float = 0.42) -> None:
-    """Insert ``runs`` synthetic runs and their per-endpoint summaries (two SQL statements)."""
+def build(store: perfstats.Store, runs: int, seed: float = 0.42, *, start: int = 0) -> None:
+    """Insert ``runs`` synthetic runs and their per-endpoint summaries (two SQL statements);
+    ``start`` is the number of the first (to add runs to those of an earlier call)."""
     shift = " * ".join(f"CASE WHEN e.endpoint = '{e}' AND i >= {at} THEN {f} ELSE 1 END"
                        for e, at, f in SHIFTS)
     endpoints = ", ".join(f"'{e}'" for e in ENDPOINTS)
     with store.connect(write=True) as con:
-        con.execute(f"SELECT setseed({seed})")
+        con.execute(f"SELECT setseed({(seed + start * 1e-6) % 1})")
         con.execute(f"""
             INSERT INTO runs (run_id, tool, format, tool_version, grain, source_files,
                               content_hash, started_at, ended_at, duration_s, load_model,
@@ -40,7 +41,7 @@ def build(store: perfstats.Store, runs: int, seed: float = 0.42) -> None:
                    sha256(i::VARCHAR), TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_hours(6 * i),
                    TIMESTAMPTZ '2026-01-01 00:01:15+00' + to_hours(6 * i), 75.0, 'closed', 20,
                    MAP {{'branch': 'main', 'build': i::VARCHAR}}, now()
-            FROM range({runs}) t(i)""")
+            FROM range({start}, {start + runs}) t(i)""")
         con.execute(f"""
             INSERT INTO summaries (run_id, endpoint, tool_name, method, count, failures, min,
                                    mean, p50, p90, p95, p99, max, rps, percentiles)
@@ -50,7 +51,7 @@ def build(store: perfstats.Store, runs: int, seed: float = 0.42) -> None:
                    base * 2 * level, 20.0, 'tool-summary'
             FROM (SELECT i, e.endpoint, 40 + 10 * e.k AS base, {shift} AS level,
                          sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS z
-                  FROM range({runs}) t(i)
+                  FROM range({start}, {start + runs}) t(i)
                   CROSS JOIN (SELECT unnest([{endpoints}]) AS endpoint,
                                      generate_subscripts([{endpoints}], 1) AS k) e) AS e""")
 

@@ -122,3 +122,16 @@ def test_one_run_takes_the_users_word_for_it(tmp_path: Path) -> None:
                                       "--db", db])
     assert result.exit_code == 0, result.output
     assert len(result.stdout.split()) == 1
+
+
+def test_shards_ingested_apart_are_named_when_pooled_as_a_baseline() -> None:
+    store = perfstats.connect(":memory:")
+    apart = [perfstats.ingest(p, db=store) for p in SEGMENTS]
+    unsplit = perfstats.ingest(UNSPLIT, db=store)
+    warnings = " | ".join(perfstats.compare(apart, unsplit, db=store).warnings)
+    assert "the shards of one distributed run, not repeats" in warnings
+    assert "--one-run" in warnings
+    # Repeated runs (one after the other) pooled: no such warning.
+    repeats = [perfstats.ingest(DATA / "k6" / name, db=store) for name in ("baseline", "smoke")]
+    warnings = " | ".join(perfstats.compare(repeats, unsplit, db=store).warnings)
+    assert "shards" not in warnings

@@ -118,8 +118,8 @@ def test_other_engines_read_the_points_from_the_parquet_files(team_url: str) -> 
     perfstats.ingest(K6 / "smoke", db=team_url)
     data_path = parse_url(team_url)[1]
     # polars alone, no perfstats and no DuckDB: the Parquet files under the data path.
-    points = pl.read_parquet(Path(data_path) / "main" / "points" / f"run_id={run.run_id}"
-                             / "*.parquet")
+    points = pl.read_parquet(Path(data_path) / "main" / "points" / "*.parquet").filter(
+        pl.col("run_id") == run.run_id)
     expected = run.store.query("SELECT metric, ts, value, tag_set, vu, iter FROM points "
                                "WHERE run_id = ?", [run.run_id])
     expected = expected.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))

@@ -23,6 +23,7 @@ import polars as pl
 from perfstats.comparison.series import load_series, pool_series
 from perfstats.config import CompareConfig, load_compare_config
 from perfstats.errors import ConfigError, InsufficientDataError
+from perfstats.readers.shards import concurrent_shards
 from perfstats.render import compare as report
 from perfstats.render.document import Document, Result, Section
 from perfstats.render.junit import Case, junit_xml
@@ -764,6 +765,9 @@ def compare(
     if len(base_loaded) > 1:
         warnings.append(f"baseline pools {len(base_loaded)} runs; their windows are resampled "
                         "together")
+        shards = concurrent_shards(base_runs)
+        if shards:
+            warnings.append(shards)
     if any(p.run.run_id == cand_run.run_id for p in base_loaded):
         warnings.append("the candidate is also in the baseline")
     base_data = _side(base_loaded, config, warnings)

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from perfstats.errors import PerfstatsError
 from perfstats.readers.detect import is_gzip
@@ -122,3 +123,25 @@ def recognised_shard_paths(paths: Iterable[str | Path]) -> str | None:
             return None
         outputs.append(raw[0].path)
     return recognised_shards(outputs)
+
+
+def concurrent_shards(runs: list[Any]) -> str | None:
+    """A warning when stored runs that are about to be pooled as repeats share one ``testid``
+    tag over overlapping times: the shards of one distributed run, ingested apart."""
+    spans = []
+    for run in runs:
+        ids = run.store.query(
+            "SELECT DISTINCT json_extract_string(extra, '$.testid') AS testid FROM tag_sets "
+            "WHERE run_id = ? AND json_extract_string(extra, '$.testid') IS NOT NULL",
+            [run.run_id])["testid"].to_list()
+        meta = run.meta
+        if len(ids) == 1 and meta.get("started_at") and meta.get("ended_at"):
+            spans.append((ids[0], meta["started_at"], meta["ended_at"], run.run_id))
+    for testid in {s[0] for s in spans}:
+        same = [s for s in spans if s[0] == testid]
+        if len(same) > 1 and max(s[1] for s in same) < min(s[2] for s in same):
+            names = ", ".join(s[3] for s in same)
+            return (f"runs {names} ran at the same time with testid {testid}: the shards of one "
+                    "distributed run, not repeats; ingest their files as one run "
+                    "(perfstats ingest --one-run)")
+    return None

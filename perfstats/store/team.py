@@ -12,9 +12,10 @@ created: DuckLake keeps it in the catalog.
 
 The tables are those of the file store (``SCHEMA``), without the PRIMARY KEY / UNIQUE constraints
 DuckLake has no place for: uniqueness of a run is kept by ingest, which takes a PostgreSQL
-advisory lock on the run's content hash around its duplicate check and commit.  Every run table
-is partitioned by ``run_id`` and no row is inlined in the catalog, so a Parquet engine sees one
-directory of files per run and table.
+advisory lock on the run's content hash around its duplicate check and commit.  No row is
+inlined in the catalog, so the Parquet files of a table (``<data path>/main/<table>/``) hold all
+its rows, each with its ``run_id``.  The tables are not partitioned by run: DuckLake can then
+merge the small files of many ingests into few (``ducklake_merge_adjacent_files``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import duckdb
 
 from perfstats.errors import StoreError, first_line
 from perfstats.store import (
-    RUN_TABLES,
     SCHEMA,
     STORE_SCHEMA_VERSION,
     VIEWS,
@@ -233,8 +233,6 @@ def _check_team_schema(con: duckdb.DuckDBPyConnection, where: str) -> None:
         con.execute("BEGIN")
         for table, columns in SCHEMA.items():
             con.execute(f"CREATE TABLE {table} ({_team_columns(columns)})")
-            if table in RUN_TABLES:
-                con.execute(f"ALTER TABLE {table} SET PARTITIONED BY (run_id)")
         for view, query in VIEWS.items():
             con.execute(f"CREATE VIEW {view} AS {query}")
         con.execute("INSERT INTO perfstats_meta VALUES ('schema_version', ?)",
