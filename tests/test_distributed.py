@@ -135,3 +135,29 @@ def test_shards_ingested_apart_are_named_when_pooled_as_a_baseline() -> None:
     repeats = [perfstats.ingest(DATA / "k6" / name, db=store) for name in ("baseline", "smoke")]
     warnings = " | ".join(perfstats.compare(repeats, unsplit, db=store).warnings)
     assert "shards" not in warnings
+
+
+def test_shard_summaries_merge_approximately_and_say_so(tmp_path: Path) -> None:
+    exports = [p.parent / "summary-export.json" for p in SEGMENTS]
+    merged = perfstats.ingest(exports, db=":memory:")
+    exact = perfstats.ingest(SEGMENTS, db=":memory:").summary()
+    assert merged.meta["grain"] == "summary" and merged.meta["max_users"] == 20
+    rows = merged.summary()
+    assert rows["percentiles"].str.starts_with("approximate: mixture of 2").all()
+    for row in rows.iter_rows(named=True):
+        # Summary endpoints are name tags; the exact run's are "METHOD name".
+        truth = exact.filter(pl.col("endpoint").str.ends_with(f" {row['endpoint']}")
+                             | (pl.col("endpoint") == row["endpoint"])).row(0, named=True)
+        assert row["count"] == truth["count"]
+        for column in ("p50", "p90", "p95", "p99"):
+            assert row[column] == pytest.approx(truth[column], rel=0.10), (row["endpoint"], column)
+    total = rows.filter(pl.col("endpoint") == ALL_ENDPOINTS).row(0, named=True)
+    assert total["rps"] == pytest.approx(exact.filter(
+        pl.col("endpoint") == ALL_ENDPOINTS)["rps"][0], rel=0.01)
+    # Without saying they are one run, two summaries of one kind stay refused.
+    both = tmp_path / "both"
+    both.mkdir()
+    for number, path in enumerate(exports, 1):
+        shutil.copy(path, both / f"export-{number}.json")
+    with pytest.raises(IngestError, match="several k6-summary-export files"):
+        perfstats.ingest(both, db=":memory:")

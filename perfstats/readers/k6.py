@@ -41,7 +41,12 @@ from perfstats.readers.detect import (
     read_head,
 )
 from perfstats.readers.k6_summary import K6Summary, read_summary
-from perfstats.readers.shards import SHARD_SQL, SHARD_TAG, recognised_shards
+from perfstats.readers.shards import (
+    SHARD_SQL,
+    SHARD_TAG,
+    merge_summary_rows,
+    recognised_shards,
+)
 from perfstats.readers.writer import RunWriter, SourceFile
 from perfstats.store import ALL_ENDPOINTS, fetch_frame
 
@@ -88,6 +93,11 @@ def used_sources(sources: list[SourceFile], *, one_run: bool = False) -> list[So
         raise IngestError(names, f"several {K6_NDJSON} files and no shared testid tag over "
                                  "overlapping times; give the files of one run, or the shards "
                                  "of one distributed run with --one-run")
+    summaries = sorted((s for s in sources if s.format == K6_SUMMARY_EXPORT),
+                       key=lambda s: str(s.path))
+    raw = [s for s in sources if s.format in RAW_FORMATS]
+    if one_run and not raw and len(summaries) > 1:
+        return summaries
     chosen = []
     for kinds in (RAW_FORMATS, SUMMARY_FORMATS):
         for kind in kinds:
@@ -110,6 +120,10 @@ def read(files: list[SourceFile], writer: RunWriter) -> None:
     shards = [f for f in files if f.format == K6_NDJSON]
     if len(shards) > 1:
         _write_shards(shards, writer)
+        return
+    summary_shards = [f for f in files if f.format == K6_SUMMARY_EXPORT]
+    if len(summary_shards) > 1:
+        _write_summary_shards(summary_shards, writer)
         return
     raw = next((f for f in files if f.format in RAW_FORMATS), None)
     summary_file = next((f for f in files if f.format in SUMMARY_FORMATS), None)
@@ -199,6 +213,37 @@ def _write_shards(shards: list[SourceFile], writer: RunWriter) -> None:
     if thresholds:
         info.notes.append("thresholds from the NDJSON Metric lines: each k6 process judged its "
                           "own shard; passed or failed is not known for the whole run")
+
+
+def _write_summary_shards(files: list[SourceFile], writer: RunWriter) -> None:
+    """One run from the ``--summary-export`` files of the shards of one distributed run:
+    counts, users and throughput add up, percentiles are an approximate mixture."""
+    summaries = [read_summary(f.path, f.format) for f in files]
+    info = writer.info
+    info.format = K6_SUMMARY_EXPORT
+    info.grain = "summary"
+    info.tool_version = summaries[0].tool_version
+    starts = [s.started_at for s in summaries if s.started_at is not None]
+    ends = [s.generated_at for s in summaries if s.generated_at is not None]
+    info.started_at = min(starts) if starts else None
+    info.ended_at = max(ends) if ends else None
+    durations = [s.duration_s for s in summaries if s.duration_s is not None]
+    info.duration_s = max(durations) if durations else None
+    peaks = [s.value("vus", "max") or s.value("vus_max", "max") for s in summaries]
+    info.max_users = sum(peaks) if all(p is not None for p in peaks) else None
+    rows = merge_summary_rows([s.endpoint_rows() for s in summaries])
+    if rows:
+        writer.insert("summaries", pl.DataFrame(rows, infer_schema_length=None).with_columns(
+            pl.col("endpoint").fill_null(ALL_ENDPOINTS)))
+    checks = pl.DataFrame([c for s in summaries for c in s.checks], orient="row", schema={
+        "grp": pl.Utf8, "name": pl.Utf8, "passes": pl.Int64, "fails": pl.Int64})
+    writer.insert("checks", checks.group_by("grp", "name", maintain_order=True).agg(
+        pl.col("passes").sum(), pl.col("fails").sum()))
+    names = ", ".join(f"{n}={Path(f.path.parent.name, f.path.name)}"
+                      for n, f in enumerate(files, 1))
+    info.notes.append(f"one distributed run of {len(files)} shard summaries ({names}): counts, "
+                      "users and throughput summed; percentiles approximate (a mixture of the "
+                      "shards' summaries); endpoints are k6 name tags, methods unknown")
 
 
 def _insert_ndjson(paths: Path | list[Path], writer: RunWriter) -> list[tuple[str, str]]:

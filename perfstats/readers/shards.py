@@ -145,3 +145,57 @@ def concurrent_shards(runs: list[Any]) -> str | None:
                     "distributed run, not repeats; ingest their files as one run "
                     "(perfstats ingest --one-run)")
     return None
+
+
+MIXTURE = "approximate: mixture of {n} shard summaries"
+"""The ``percentiles`` label of a summary row merged from the summaries of several shards."""
+
+_KNOTS = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+
+
+def merge_summary_rows(shards: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One ``summaries`` row per endpoint from the rows of each shard's summary.
+
+    Counts, failures and rates add up; min and max are the extremes; the mean is count-weighted.
+    Percentiles cannot be averaged: each shard's distribution is taken as the piecewise-linear
+    CDF through its min, p50, p90, p95, p99 and max, the shards' CDFs are mixed by request
+    count, and the mixture is inverted at each percentile (exact at the known points of a
+    shard when the others agree, an approximation between them; labelled :data:`MIXTURE`).
+    """
+    import numpy as np
+
+    by_endpoint: dict[Any, list[dict[str, Any]]] = {}
+    for rows in shards:
+        for row in rows:
+            by_endpoint.setdefault(row["endpoint"], []).append(row)
+    merged = []
+    for rows in by_endpoint.values():
+        counts = [r["count"] or 0 for r in rows]
+        total = sum(counts)
+        row = {**rows[0], "count": total, "percentiles": MIXTURE.format(n=len(rows))}
+        row["failures"] = (None if any(r["failures"] is None for r in rows)
+                           else sum(r["failures"] for r in rows))
+        row["rps"] = None if any(r["rps"] is None for r in rows) else sum(r["rps"] for r in rows)
+        row["min"] = min((r["min"] for r in rows if r["min"] is not None), default=None)
+        row["max"] = max((r["max"] for r in rows if r["max"] is not None), default=None)
+        means = [(r["mean"], c) for r, c in zip(rows, counts, strict=True) if r["mean"] is not None]
+        row["mean"] = (sum(m * c for m, c in means) / sum(c for _, c in means)
+                       if means and sum(c for _, c in means) else None)
+        cdfs = []
+        for r, c in zip(rows, counts, strict=True):
+            knots = [(r[k], q) for k, q in _KNOTS if r.get(k) is not None]
+            if len(knots) >= 2 and c:
+                values, probs = zip(*sorted(knots), strict=True)
+                cdfs.append((np.maximum.accumulate(np.array(values, float)),
+                             np.array(probs), c))
+        if cdfs and len(cdfs) == len(rows):
+            grid = np.unique(np.concatenate([v for v, _, _ in cdfs]))
+            mixture = sum(c * np.interp(grid, v, p, left=0.0, right=1.0)
+                          for v, p, c in cdfs) / sum(c for _, _, c in cdfs)
+            for key, q in _KNOTS[1:-1]:
+                row[key] = float(np.interp(q, mixture, grid))
+        else:
+            for key, _ in _KNOTS[1:-1]:
+                row[key] = None
+        merged.append(row)
+    return merged
