@@ -128,5 +128,6 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from perfstats.report import render_report
     from perfstats.run import Run, ingest, load, runs
     from perfstats.store import ALL_ENDPOINTS, Store, open_store
+    from perfstats.thresholds import evaluate_thresholds
     from perfstats.trends.changepoint import ChangePoint, detect_change_points
     from perfstats.trends.series import History, baseline_runs, export_parquet, history
