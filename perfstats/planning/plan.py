@@ -221,7 +221,8 @@ class CapacityPlan(Result):
         })
 
     def headline(self) -> str:
-        """The answer in one line: users (or requests in flight) per instance at the SLO."""
+        """The answer in one line: the first of :meth:`findings` after the title (the instances
+        needed, or what is missing to count them)."""
         return self.findings()[1]
 
     def findings(self) -> list[str]:
