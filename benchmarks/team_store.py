@@ -91,7 +91,7 @@ def ingest_and_compare(postgres: str, root: Path, size: int, repeat: int) -> Non
 
 
 def _compact(db: str) -> float:
-    store = perfstats.connect(db)
+    store = perfstats.open_store(db)
     with store.connect(write=True) as con:
         t0 = time.perf_counter()
         con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
@@ -103,7 +103,7 @@ def growth(postgres: str, root: Path, sizes: list[int], per_commit: int, repeat:
     smoke = ROOT / "data" / "k6" / "smoke"
     print(f"growth: runs of {len(ENDPOINTS)} endpoint summaries, {per_commit} runs per commit")
     for kind, db in stores.items():
-        store = perfstats.connect(db)
+        store = perfstats.open_store(db)
         perfstats.runs(db)
         stored = 0
         for target in sizes:

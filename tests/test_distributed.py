@@ -125,7 +125,7 @@ def test_one_run_takes_the_users_word_for_it(tmp_path: Path) -> None:
 
 
 def test_shards_ingested_apart_are_named_when_pooled_as_a_baseline() -> None:
-    store = perfstats.connect(":memory:")
+    store = perfstats.open_store(":memory:")
     apart = [perfstats.ingest(p, db=store) for p in SEGMENTS]
     unsplit = perfstats.ingest(UNSPLIT, db=store)
     warnings = " | ".join(perfstats.compare(apart, unsplit, db=store).warnings)
