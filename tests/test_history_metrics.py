@@ -31,7 +31,7 @@ def test_custom_trend_and_tagged_sub_metric(store_path):
                               like="all")  # the two runs' peak VUs differ (arrival-rate)
     series = {(r["endpoint"], r["run_id"]): r["value"] for r in found.series.iter_rows(named=True)}
     runs = perfstats.runs(db=store_path)
-    summary = {(m, r): v for r in runs["run_id"] for m, v in perfstats.connect(store_path).query(
+    summary = {(m, r): v for r in runs["run_id"] for m, v in perfstats.open_store(store_path).query(
         "SELECT metric, value FROM metrics WHERE run_id = ? AND stat = 'p(95)'", [r]).iter_rows()}
     for (endpoint, run_id), value in series.items():
         assert value == pytest.approx(summary[(endpoint, run_id)], rel=1e-9)  # k6's own p(95)
