@@ -624,11 +624,17 @@ def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: 
 
 
 def _text_width(console: Console) -> int:
-    """The terminal's width; when piped, ``$COLUMNS`` if set, else wide."""
+    """The terminal's width; when piped, ``$COLUMNS`` if set, else the width of the terminal
+    stderr goes to (``perfstats compare ... | less``), else wide (a CI log)."""
     if console.is_terminal:
         return console.width
     columns = os.environ.get("COLUMNS", "")
-    return int(columns) if columns.isdigit() else 200
+    if columns.isdigit():
+        return int(columns)
+    try:
+        return os.get_terminal_size(2).columns if os.isatty(2) else 200
+    except OSError:
+        return 200
 
 
 def main() -> None:
