@@ -163,9 +163,15 @@ def test_the_chart_shows_the_metric_of_the_failing_check(k6_pair, data_dir):
 def test_a_change_relative_to_a_common_shift_gets_its_column(k6_pair):
     from dataclasses import replace
 
-    # As the common-mode analysis reports it: each check's change beside the shared shift.
-    shifted = replace(k6_pair, checks=k6_pair.checks.with_columns(
-        (pl.col("change_pct") - 5.0).alias("change_vs_common_pct")))
+    # As the common-mode analysis reports it: each check's change beside a shared +25 % shift
+    # (beyond the +10 % tolerance); a shift within the tolerance gets no column.
+    def with_shift(pct: float):
+        return replace(k6_pair, checks=k6_pair.checks.with_columns(
+            (100 * ((1 + pl.col("change_pct") / 100) / (1 + pct / 100) - 1))
+            .alias("change_vs_common_pct")))
+
+    assert report.COMMON_COLUMN not in with_shift(3.0).to_text(width=100).plain
+    shifted = with_shift(25.0)
     text = shifted.to_text(width=100).plain
     header = next(line for line in text.splitlines() if "status" in line)
     assert header.split()[:7] == ["metric", "status", "baseline", "candidate", "change", "vs",

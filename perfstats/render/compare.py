@@ -201,9 +201,16 @@ def display_frame(ordered: pl.DataFrame) -> pl.DataFrame:
 
 
 def has_common_shift(checks: pl.DataFrame) -> bool:
-    """Whether the checks carry their change relative to a shift most endpoints share."""
-    return "change_vs_common_pct" in checks.columns and \
-        checks["change_vs_common_pct"].is_not_null().any()
+    """Whether the endpoints share a shift beyond its tolerance on some metric, as the checks'
+    change relative to the common shift (``change_vs_common_pct``) tells: the shift is
+    ``(1 + change) / (1 + change vs common) - 1``, one value per metric."""
+    if "change_vs_common_pct" not in checks.columns:
+        return False
+    rows = checks.filter(pl.col("change_vs_common_pct").is_not_null() & (pl.col("ci_unit") == "%")
+                         & pl.col("change_pct").is_not_null() & pl.col("tolerance").is_not_null())
+    shift = (1 + pl.col("change_pct") / 100) / (1 + pl.col("change_vs_common_pct") / 100) - 1
+    beyond = rows.filter((100 * shift).abs() > pl.col("tolerance").abs())
+    return beyond.height > 0
 
 
 def common_text(row: Mapping[str, Any]) -> str:
