@@ -47,6 +47,7 @@ _LAZY: dict[str, str] = {
     "capacity": "perfstats.planning.plan",
     "charts": "perfstats.render.charts",
     "compare": "perfstats.comparison.gate",
+    "delete": "perfstats.run",
     "detect_change_points": "perfstats.trends.changepoint",
     "evaluate_thresholds": "perfstats.thresholds",
     "export_parquet": "perfstats.trends.series",
@@ -86,6 +87,7 @@ __all__ = [
     "capacity",
     "charts",
     "compare",
+    "delete",
     "detect_change_points",
     "evaluate_thresholds",
     "export_parquet",
@@ -126,7 +128,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from perfstats.render.headline import headline
     from perfstats.render.tables import show
     from perfstats.report import render_report
-    from perfstats.run import Run, ingest, load, runs
+    from perfstats.run import Run, delete, ingest, load, runs
     from perfstats.store import ALL_ENDPOINTS, Store, open_store
     from perfstats.thresholds import evaluate_thresholds
     from perfstats.trends.changepoint import ChangePoint, detect_change_points

@@ -56,7 +56,7 @@ def stdout() -> Console:
 
 
 WORKFLOW = ["ingest", "summary", "compare", "capacity", "bottlenecks", "history", "report",
-            "export", "runs"]
+            "export", "runs", "delete"]
 """The order ``perfstats --help`` lists the commands in: the order of a working session."""
 
 
@@ -276,6 +276,23 @@ def runs_command(db: str | None, debug: bool, labels: tuple[str, ...], fmt: str)
         frame = frame.select("run_id", "tool", "tool_version", "format", "grain", "started_at",
                              "duration_s", "labels")
     emit(frame, fmt, title="runs")
+
+
+@cli.command(name="delete", short_help="Remove runs and all their rows from the store.")
+@click.argument("run_ids", nargs=-1, required=True, metavar="RUN...")
+@db_option
+@click.option("--dry-run", is_flag=True, help="List the runs that would go; change nothing.")
+def delete_command(run_ids: tuple[str, ...], db: str | None, debug: bool, dry_run: bool) -> None:
+    """Remove each RUN (a run id or unique prefix) and every row of it, all in one transaction:
+    every RUN is removed or, when one is unknown or ambiguous, none.
+
+    \b
+    Example:
+      perfstats delete 5a367cd78bb2 --dry-run
+    """
+    listing = perfstats.delete(list(run_ids), db=store_for_reading(db), dry_run=dry_run)
+    emit(listing.select("run_id", "tool", "started_at", "labels", "rows"), "table",
+         title="would delete (dry run)" if dry_run else "deleted")
 
 
 SUMMARY_SECTIONS = ["requests", "trends", "rates", "counters", "gauges", "checks", "thresholds"]

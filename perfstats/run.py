@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from perfstats.errors import ArgumentError, RunNotFoundError
 from perfstats.metric_model import PROTOCOL
 from perfstats.readers import ingest_sources, locust_prefix_files, resolve_sources
 from perfstats.render.document import Document, Result, Section
 from perfstats.render.tables import show
-from perfstats.store import ALL_ENDPOINTS, DB, PathLike, Store, open_store
+from perfstats.store import ALL_ENDPOINTS, DB, RUN_TABLES, PathLike, Store, fetch_frame, open_store
 
 if TYPE_CHECKING:
     import altair as alt
@@ -441,6 +442,59 @@ def load(run_or_path: Run | PathLike, *, db: DB = None) -> Run:
     store = open_store(db)
     run_id = store.resolve_run_id(os.fspath(run_or_path))
     return Run(run_id, store, store.run_meta(run_id))
+
+
+def delete(run_ids: str | Sequence[str], *, db: DB = None, dry_run: bool = False
+           ) -> pl.DataFrame:
+    """Remove runs (ids or unique id prefixes) and every row of theirs, in one transaction.
+
+    Args:
+        run_ids: one run id or several; each must name exactly one stored run.
+        db: a :class:`Store`, a database path, or None for the default store.
+        dry_run: list what would be removed and change nothing.
+
+    Returns:
+        The removed (or, with ``dry_run``, the to-be-removed) runs: ``run_id``, ``tool``,
+        ``started_at``, ``labels``, ``source_files`` and ``rows`` (their rows over all tables).
+
+    Raises:
+        RunNotFoundError: an id names no run or several (nothing is removed then).
+
+    Example:
+        >>> delete(["5a367cd78bb2"], db="perfstats.duckdb", dry_run=True)  # doctest: +SKIP
+    """
+    store = open_store(db)
+    wanted = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+    if not wanted:
+        raise ArgumentError("no run id given")
+    with store.connect(write=not dry_run) as con:
+        ids = list(dict.fromkeys(_resolve_in(con, store, run_id) for run_id in wanted))
+        counts = " + ".join(f"(SELECT count(*) FROM {t} WHERE run_id = r.run_id)"
+                            for t in RUN_TABLES)
+        listing = fetch_frame(
+            con, f"SELECT run_id, tool, started_at, labels, source_files, {counts} AS rows "
+                 "FROM runs r WHERE list_contains(?, run_id) ORDER BY started_at NULLS LAST, "
+                 "run_id", [ids])
+        if dry_run:
+            return listing
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table in [*RUN_TABLES, "runs"]:
+                con.execute(f"DELETE FROM {table} WHERE list_contains(?, run_id)", [ids])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return listing
+
+
+def _resolve_in(con: Any, store: Store, run_id: str) -> str:
+    rows = con.execute("SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY run_id",
+                       [run_id]).fetchall()
+    if len(rows) != 1:
+        kind = "no run" if not rows else "run id prefix ambiguous:"
+        raise RunNotFoundError(f"{kind} {run_id!r} in store {store.path}; nothing deleted")
+    return str(rows[0][0])
 
 
 def runs(*, db: DB = None, labels: dict[str, str] | None = None) -> pl.DataFrame:

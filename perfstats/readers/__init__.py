@@ -8,6 +8,7 @@ recursive) or a Locust ``--csv`` prefix.  Formats are detected from content; ``f
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import json
 import zlib
@@ -20,7 +21,7 @@ import blake3
 import duckdb
 
 from perfstats.errors import ArgumentError, IngestError, PerfstatsError, first_line
-from perfstats.readers.detect import FORMATS, TOOL_OF, detect_format
+from perfstats.readers.detect import FORMATS, TOOL_OF, detect_format, is_gzip
 from perfstats.readers.writer import RunInfo, RunWriter, SourceFile
 from perfstats.store import PathLike, Store
 
@@ -110,20 +111,53 @@ def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None,
 
 
 def content_hash(files: Iterable[Path]) -> str:
-    """BLAKE3 over the bytes of ``files`` in name order (streamed, never loaded whole).
+    """The identity of a run's content: BLAKE3 over the decompressed bytes of each file,
+    independent of the files' names, of their order and of gzip compression (a renamed or
+    re-gzipped copy has the same hash).  Streamed, never loaded whole.
+
+    A gzip file's CRC-32 and length are checked on the way (Python's gzip reader does that at
+    the end of every member), so a damaged file is refused even where a reader's own scan does
+    not check it.
 
     BLAKE3 rather than SHA-256: as collision-resistant, three times faster here (0.2 s per GB
     against 0.6 s), and it releases the GIL while it hashes.
+
+    Raises:
+        IngestError: a gzip file fails its CRC or length check, or is cut short.
     """
-    digest = blake3.blake3()
+    return _combine(_file_digest(path, decompress=True) for path in files)
+
+
+def quick_id(files: Iterable[Path]) -> str:
+    """A hash to name a run by before :func:`content_hash` is known: the same as it for plain
+    files, the compressed bytes for gzip files (quick to read, as the run id must be known when
+    a reader's first insert begins; duplicates are still found by :func:`content_hash`)."""
+    return _combine(_file_digest(path, decompress=False) for path in files)
+
+
+def _combine(digests: Iterable[bytes]) -> str:
+    combined = blake3.blake3()
+    for digest in sorted(digests):
+        combined.update(digest)
+    return combined.hexdigest()
+
+
+def _file_digest(path: Path, *, decompress: bool) -> bytes:
+    gzipped = is_gzip(path)
+    digest = blake3.blake3(b"gzip\0" if gzipped and not decompress else b"")
     buffer = bytearray(_HASH_CHUNK)
     view = memoryview(buffer)
-    for path in sorted(files, key=lambda p: p.name):
-        digest.update(path.name.encode() + b"\0")
-        with open(path, "rb", buffering=0) as fh:
+    try:
+        with (gzip.open(path, "rb") if gzipped and decompress
+              else open(path, "rb", buffering=0)) as fh:
             while size := fh.readinto(buffer):
                 digest.update(view[:size])
-    return digest.hexdigest()
+    except gzip.BadGzipFile as exc:
+        raise IngestError(path, f"damaged gzip file ({first_line(exc)}): the data does not "
+                                "match its checksum") from exc
+    except (EOFError, zlib.error) as exc:
+        raise IngestError(path, f"damaged or cut gzip file ({first_line(exc)})") from exc
+    return digest.digest()
 
 
 def ingest_sources(
@@ -144,16 +178,23 @@ def ingest_sources(
     labels = {str(k): str(v) for k, v in (labels or {}).items()}
     where = ", ".join(str(s.path) for s in sources)
     # The hash runs in a thread while the reader works, up to its first insert (which needs
-    # the run id); for a k6 NDJSON file that is the points scan itself, so there it goes first.
+    # the run id); for a plain k6 NDJSON file that is the points scan itself, so there it goes
+    # first.
+    # A gzip run is named by its compressed bytes (quick), so that decompressing it for its
+    # content hash runs beside the scan instead of before it.
+    paths = [s.path for s in sources]
     with ThreadPoolExecutor(1) as pool, store.connect(write=True) as con:
-        digest = pool.submit(content_hash, [s.path for s in sources])
+        digest = pool.submit(content_hash, paths)
 
         def new_run_id() -> str:
-            rows = con.execute("SELECT run_id, labels FROM runs WHERE content_hash = ?",
-                               [digest.result()]).fetchall()
+            gzipped = any(is_gzip(p) for p in paths)
+            run_id = quick_id(paths)[:12] if gzipped else digest.result()[:12]
+            rows = con.execute(
+                "SELECT run_id, labels FROM runs WHERE run_id = ? OR content_hash = ?",
+                [run_id, None if gzipped else digest.result()]).fetchall()
             if rows:
                 raise _AlreadyStored(str(rows[0][0]), dict(rows[0][1] or {}))
-            return digest.result()[:12]
+            return run_id
 
         writer = RunWriter(con, new_run_id, RunInfo(tool=tool, format=sources[0].format),
                            progress)
