@@ -21,7 +21,8 @@ import blake3
 import duckdb
 
 from perfstats.errors import ArgumentError, IngestError, PerfstatsError, first_line
-from perfstats.readers.detect import FORMATS, TOOL_OF, detect_format, is_gzip
+from perfstats.readers.detect import FORMATS, TOOL_OF, BadValue, detect_format, is_gzip
+from perfstats.readers.validate import validate_run
 from perfstats.readers.writer import RunInfo, RunWriter, SourceFile
 from perfstats.store import PathLike, Store
 
@@ -201,6 +202,7 @@ def ingest_sources(
         con.execute("BEGIN TRANSACTION")
         try:
             reader(sources, writer)
+            validate_run(con, writer.run_id, writer.info, where)
             # Several processes may write one team store: the duplicate check is repeated
             # under the store's lock on this content, against the newest commit.
             with store.lock(digest.result()):
@@ -222,6 +224,10 @@ def ingest_sources(
             con.execute("ROLLBACK")
             if isinstance(exc, PerfstatsError | KeyboardInterrupt):
                 raise
+            if isinstance(exc, BadValue):
+                raise IngestError(where, str(exc)) from exc
+            if isinstance(exc, RecursionError):
+                raise IngestError(where, "nested too deeply to be a load-test result") from exc
             if _is_input_error(exc):
                 raise IngestError(where, f"cannot parse ({type(exc).__name__}: "
                                          f"{first_line(exc)})") from exc

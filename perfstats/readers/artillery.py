@@ -147,7 +147,7 @@ def _counts(obj: dict[str, Any], where: str) -> dict[str, int]:
     for name, value in obj.items():
         if value is None:
             continue
-        number = json_number(value)
+        number = json_number(value, f"{where}[{name!r}]")
         if number is None:
             raise _Shape(f"{where}[{name!r}] is not a number")
         out[name] = int(number)
@@ -207,9 +207,10 @@ def _records(doc: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]
 def _tool_stats(summary: dict[str, Any] | None) -> dict[str, float | None]:
     """min/mean/p50/p90/p95/p99/max of an Artillery summary (``median`` when ``p50`` is absent)."""
     summary = summary or {}
-    stats = {name: json_number(summary.get(name)) for name in _STAT_COLUMNS}
+    stats = {name: json_number(summary.get(name), f"response time {name}")
+             for name in _STAT_COLUMNS}
     if stats["p50"] is None:
-        stats["p50"] = json_number(summary.get("median"))
+        stats["p50"] = json_number(summary.get("median"), "response time median")
     return stats
 
 
@@ -218,7 +219,7 @@ def _traffic(summary: dict[str, Any] | None, codes: dict[int, int], errors: dict
              responses: int | None = None) -> _Traffic:
     """Traffic from a tool summary; ``sketch`` (a serialised DDSketch) supplies the exact sum."""
     stats = _tool_stats(summary)
-    latencies = json_number((summary or {}).get("count"))
+    latencies = json_number((summary or {}).get("count"), "response time count")
     if responses is None:
         responses = int(latencies) if latencies is not None else sum(codes.values())
     total = None
@@ -470,7 +471,7 @@ def _metrics_v2(p: _Period, keys: _Keys) -> list[tuple[str, str, str | None, str
     for name, summary in p.summaries.items():
         if name == "http.response_time" or keys.is_endpoint_summary(name):
             continue
-        stats = {k: json_number(v) for k, v in summary.items()}
+        stats = {k: json_number(v, f"{name}.{k}") for k, v in summary.items()}
         if stats.get("mean") is None and (exact := _sketch_sum(p.sketches.get(name))):
             stats["mean"] = exact[0] / exact[1]
         contains = _contains(name, "histogram", keys)
@@ -613,8 +614,10 @@ def _parse_v1(doc: dict[str, Any]) -> _Parsed:
 def _metrics_v1(aggregate: dict[str, Any], keys: _Keys
                 ) -> list[tuple[str, str, str | None, str, float]]:
     rows: list[tuple[str, str, str | None, str, float]] = []
-    for name, value in aggregate.items():
-        if (number := json_number(value)) is not None:
+    for name, value in aggregate.items():  # the numbers among its keys are counters
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        if (number := json_number(value, f"aggregate.{name}")) is not None:
             rows.append((name, "counter", None, "count", number))
     rps = _mapping(aggregate, "rps", "aggregate")
     rows.extend(("rps", "rate", None, stat, v) for stat, value in rps.items()

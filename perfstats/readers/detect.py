@@ -70,21 +70,22 @@ def csv_header(head: str) -> list[str]:
 
 
 def _detect_csv(header: list[str]) -> str | None:
+    """The CSV format of a header: k6 by its first three columns (k6 always writes them first),
+    Locust by the set of its column names, in any order (docs/ingest.md)."""
     if header[:3] == ["metric_name", "timestamp", "metric_value"]:
         return K6_CSV
-    first = header[:3]
-    if first[:2] == ["Type", "Name"] and len(first) > 2 and first[2] in ("Request Count",
-                                                                        "# requests"):
-        return LOCUST_STATS
-    if first[:2] == ["Timestamp", "User Count"] or first == ["Type", "Name", "Timestamp"]:
+    names = set(header)
+    if {"Timestamp", "User Count"} <= names or {"Type", "Name", "Timestamp"} <= names:
         return LOCUST_HISTORY
-    if header[:4] == ["Method", "Name", "Error", "Occurrences"]:
+    if {"Type", "Name"} <= names and names & {"Request Count", "# requests"}:
+        return LOCUST_STATS
+    if {"Method", "Name", "Error", "Occurrences"} <= names:
         return LOCUST_FAILURES
-    if header[:4] == ["Count", "Message", "Traceback", "Nodes"]:
+    if {"Count", "Message", "Traceback", "Nodes"} <= names:
         return LOCUST_EXCEPTIONS
-    if first == ["Method", "Name", "# requests"]:
+    if {"Method", "Name", "# requests"} <= names:
         return LOCUST_REQUESTS_V0
-    if first == ["Name", "# requests", "50%"]:
+    if {"Name", "# requests", "50%"} <= names:
         return LOCUST_DISTRIBUTION_V0
     return None
 
@@ -162,15 +163,33 @@ def load_json(path: Path) -> object:
     except json.JSONDecodeError as exc:
         raise IngestError(path, f"invalid or truncated JSON (line {exc.lineno}: {exc.msg})") \
             from exc
+    except RecursionError as exc:
+        raise IngestError(path, "JSON nested too deeply to be a load-test result") from exc
     except (OSError, EOFError) as exc:
         raise IngestError(path, f"cannot read file ({exc})") from exc
 
 
 
-def json_number(value: Any) -> float | None:
-    """A finite JSON number as float; None for null, NaN, infinities and non-numbers (booleans
-    included)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+class BadValue(ValueError):
+    """A value in a result file that is not what belongs there (a text or a boolean where a
+    number belongs, NaN or an infinity); the ingest turns it into an :class:`IngestError`."""
+
+
+def json_number(value: Any, key: str | None = None) -> float | None:
+    """A JSON number as float; None for null and for objects and arrays (a nested table where a
+    tool writes one).
+
+    Raises:
+        BadValue: a text, a boolean, NaN or an infinity where a number belongs (never a silent
+            null that would disable a check later); ``key`` names where, for the message.
+    """
+    if value is None or isinstance(value, dict | list):
         return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        where = f"{key}: " if key else ""
+        raise BadValue(f"{where}{value!r} is not a number")
     value = float(value)
-    return value if math.isfinite(value) else None
+    if not math.isfinite(value):
+        where = f"{key}: " if key else ""
+        raise BadValue(f"{where}{value} is not a finite number")
+    return value

@@ -73,6 +73,10 @@ _HISTORY_TOTALS = {
     "total median response time": "median", "total average response time": "mean",
     "total min response time": "min", "total max response time": "max",
 }
+_REQUIRED = ("name", "count", "failures")
+"""Columns of a statistics file an analysis needs: without failures the error check cannot fire."""
+_HEADER_OF = {"name": "Name", "count": "Request Count", "failures": "Failure Count",
+              "ts": "Timestamp"}
 _PERCENTILE_HEADER = re.compile(r"^(\d+(?:\.\d+)?)%?$")
 _PERCENTILE_COLUMNS = {50.0: "p50", 90.0: "p90", 95.0: "p95", 99.0: "p99", 100.0: "p100"}
 _TEXT_COLUMNS = ("method", "name")
@@ -299,7 +303,8 @@ def _standard(frame: pl.DataFrame, path: Path, *, history: bool = False,
             chosen[target] = column
     missing = [c for c in required if c not in chosen]
     if missing:
-        raise IngestError(path, f"Locust CSV without a {', '.join(missing)} column")
+        names = ", ".join(_HEADER_OF.get(c, c) for c in missing)
+        raise IngestError(path, f"Locust CSV without a {names} column (required)")
     with _parsing(path):
         return frame.select(
             (pl.col(column) if target in _TEXT_COLUMNS else _number(column)).alias(target)
@@ -352,14 +357,14 @@ def _read_stats(sources: dict[str, Path], version: _VersionRange) -> pl.DataFram
             version.narrow("1.1", "1.2")
         else:
             version.narrow("1.2")
-        return _summaries_as_written(_with_endpoint(_standard(frame, path)))
+        return _summaries_as_written(_with_endpoint(_standard(frame, path, required=_REQUIRED)))
     if LOCUST_REQUESTS_V0 not in sources and LOCUST_DISTRIBUTION_V0 not in sources:
         return None
     version.narrow(hi="0.13.3")
     requests = distribution = None
     if LOCUST_REQUESTS_V0 in sources:
         path = sources[LOCUST_REQUESTS_V0]
-        requests = _with_endpoint(_standard(_csv(path)[0], path))
+        requests = _with_endpoint(_standard(_csv(path)[0], path, required=_REQUIRED))
         _narrow_v0(requests, version)
     if LOCUST_DISTRIBUTION_V0 in sources:
         path = sources[LOCUST_DISTRIBUTION_V0]
