@@ -79,7 +79,7 @@ def test_a_hostile_duration_is_refused_or_stored_exactly(value: object, seeded: 
     if usable:
         assert result.exit_code == 0, result.output
         run = result.stdout.strip()
-        found = perfstats.connect(db).query(
+        found = perfstats.open_store(db).query(
             "SELECT count(*) AS n FROM points WHERE run_id = ? AND metric = 'http_req_duration' "
             "AND value = ?", [run, float(number)])["n"][0]
         assert found >= 1
@@ -87,4 +87,4 @@ def test_a_hostile_duration_is_refused_or_stored_exactly(value: object, seeded: 
         assert result.exit_code == 2, result.output
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and args[1] in lines[0] and "Traceback" not in result.output
-        assert not db.exists() or perfstats.runs(db).height == 0
+        assert not db.exists() or perfstats.runs(db=db).height == 0

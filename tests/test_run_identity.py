@@ -43,12 +43,12 @@ def test_renamed_and_regzipped_copies_are_the_stored_run(tmp_path: Path,
                                                          copies: dict[str, Path]) -> None:
     db = tmp_path / "s.duckdb"
     first = perfstats.ingest(copies["fast"], db=db)
-    before = table_counts(perfstats.connect(db))
+    before = table_counts(perfstats.open_store(db))
     for name in ("best", "plain", "renamed", "fast"):
         again = perfstats.ingest(copies[name], db=db, labels={"copy": name})
         assert again.existed and again.run_id == first.run_id, name
-    assert table_counts(perfstats.connect(db)) == before
-    assert perfstats.runs(db)["labels"].to_list() == [{"copy": "fast"}]
+    assert table_counts(perfstats.open_store(db)) == before
+    assert perfstats.runs(db=db)["labels"].to_list() == [{"copy": "fast"}]
     # and the other way round: a plain first, then its gzip
     other = tmp_path / "t.duckdb"
     plain = perfstats.ingest(copies["plain"], db=other)
@@ -72,14 +72,14 @@ def test_a_gzip_with_a_bad_crc_is_refused(tmp_path: Path, data_dir: Path) -> Non
     wrong_length.write_bytes(good[:-4] + struct.pack("<I", len(data) + 1))
     db = tmp_path / "s.duckdb"
     perfstats.ingest(data_dir / "artillery/baseline/report.json", db=db)
-    before = table_counts(perfstats.connect(db))
+    before = table_counts(perfstats.open_store(db))
     for path, reason in ((damaged, "CRC check failed"), (wrong_length, "length")):
         result = CliRunner().invoke(cli, ["ingest", str(path), "--db", str(db)])
         assert result.exit_code == 2, result.output
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0], lines
         assert "Traceback" not in result.output
-        assert table_counts(perfstats.connect(db)) == before
+        assert table_counts(perfstats.open_store(db)) == before
     with pytest.raises(IngestError, match="checksum"):
         perfstats.ingest(damaged, db=":memory:")
 
@@ -89,7 +89,7 @@ def test_delete_removes_runs_atomically_with_a_dry_run(tmp_path: Path, data_dir:
     keep = perfstats.ingest(data_dir / "artillery/baseline/report.json", db=db)
     gone = [perfstats.ingest(data_dir / "k6/smoke", db=db).run_id,
             perfstats.ingest(data_dir / "locust/baseline", db=db).run_id]
-    store = perfstats.connect(db)
+    store = perfstats.open_store(db)
     before = table_counts(store)
     listing = perfstats.delete(gone, db=db, dry_run=True)
     assert sorted(listing["run_id"]) == sorted(gone) and min(listing["rows"]) > 0
@@ -106,7 +106,7 @@ def test_delete_removes_runs_atomically_with_a_dry_run(tmp_path: Path, data_dir:
     assert table_counts(store) == before
     done = runner.invoke(cli, ["delete", *gone, "--db", str(db)])
     assert done.exit_code == 0, done.output
-    assert perfstats.runs(db)["run_id"].to_list() == [keep.run_id]
+    assert perfstats.runs(db=db)["run_id"].to_list() == [keep.run_id]
     for table in table_counts(store):
         rows = store.query(f"SELECT count(*) AS n FROM {table} WHERE run_id <> ?", [keep.run_id])
         assert rows["n"][0] == 0, table
