@@ -40,7 +40,7 @@ class Headline:
 
 
 def describe_run(run: Any) -> str:
-    """``run 47fac8f0097c (k6, started 2026-11-22 02:10 UTC, branch=main)``."""
+    """``run e6803dcc2e3c (k6, started 2026-11-22 02:10 UTC, branch=main)``."""
     started = run.meta.get("started_at")
     when = started.strftime("%Y-%m-%d %H:%M UTC") if hasattr(started, "strftime") else "start ?"
     parts = [run.tool, f"started {when}", *(f"{k}={v}" for k, v in run.labels.items())]
