@@ -183,3 +183,15 @@ def test_a_change_relative_to_a_common_shift_gets_its_column(k6_pair):
     assert report.common_text(first) in row
     assert report.COMMON_COLUMN in shifted.display_frame().columns
     assert report.COMMON_COLUMN not in k6_pair.display_frame().columns
+
+
+def test_the_absolute_floor_used_is_named_under_the_table(k6_pair):
+    from dataclasses import replace
+
+    assert report.legend(k6_pair.checks.drop("floor_ms", strict=False)) == [report.P_LEGEND]
+    # As the testing design reports it: the floor each latency check was held to.
+    floored = replace(k6_pair, checks=k6_pair.checks.with_columns(
+        pl.when(pl.col("ci_unit") == "%").then(2.0).otherwise(None).alias("floor_ms")))
+    line = "A latency change must also exceed the absolute floor of 2 ms"
+    assert line in " ".join(floored.to_text(width=100).plain.split())
+    assert line in floored.to_markdown()

@@ -164,7 +164,7 @@ class Comparison(Result):
         """Verdict, warnings, the checks that need attention (with the p legend), and every
         check (collapsed)."""
         attention = self.display_frame(all_checks=False)
-        first = (Section(table=attention, text=[report.P_LEGEND]) if attention.height
+        first = (Section(table=attention, text=report.legend(self.checks)) if attention.height
                  else Section(text=["Every check is ok."]))
         thresholds = ([] if self.thresholds.is_empty() else [Section(
             "Thresholds (on the candidate; the tool's own verdict beside perfstats')",

@@ -298,7 +298,8 @@ def terminal_report(ordered: pl.DataFrame, *, verdict: str, title: str,
         out.append(f"{hidden} ok check{'s' if hidden != 1 else ''} not shown (--all shows every "
                    "check)\n", style="dim")
     if shown.height:
-        out.append(_wrapped(P_LEGEND, width), style="dim")
+        for line in legend(ordered):
+            out.append(_wrapped(line, width), style="dim")
     if thresholds is not None:
         out.append_text(thresholds_text(thresholds, width=width))
     for warning in warnings:
@@ -309,6 +310,19 @@ def terminal_report(ordered: pl.DataFrame, *, verdict: str, title: str,
                     indent="  ")
     out.append(kept.replace(_NO_BREAK, " ").rstrip("\n"), style=_verdict_style(verdict))
     return out
+
+
+def legend(checks: pl.DataFrame) -> list[str]:
+    """What the columns mean: the p-value column, and the absolute latency floor when the
+    checks carry the one used (``floor_ms``)."""
+    lines = [P_LEGEND]
+    if "floor_ms" in checks.columns:
+        floors = sorted(set(checks["floor_ms"].drop_nulls().to_list()))
+        if floors:
+            shown = ", ".join(f"{f:g}" for f in floors)
+            lines.append(f"A latency change must also exceed the absolute floor of {shown} ms "
+                         "(the tools' timing resolution) to be a regression.")
+    return lines
 
 
 def _wrapped(text: str, width: int, *, indent: str = "") -> str:
