@@ -73,20 +73,29 @@ def metric_line(name: str) -> str:
                       separators=(",", ":")) + "\n"
 
 
-def _points(rng: np.random.Generator, first_iteration: int, n_iter: int) -> pl.DataFrame:
-    """Point rows (metric, t_ns, value, tags, vu, iter) of ``n_iter`` iterations."""
+def _points(rng: np.random.Generator, first_iteration: int, n_iter: int,
+            clock: np.ndarray) -> pl.DataFrame:
+    """Point rows (metric, t_ns, value, tags, vu, iter) of ``n_iter`` iterations (a multiple
+    of :data:`VUS`, from a multiple of it); ``clock`` (ns, per VU) is when each VU is free
+    again, and is moved on."""
     its = np.arange(first_iteration, first_iteration + n_iter)
     vu = its % VUS + 1
-    # Each VU runs its iterations back to back (about 1.5 s each), all VUs in parallel.
-    t0 = START_NS + (its // VUS) * 1_500_000_000 + rng.integers(0, 10**9, n_iter)
+    draws = [(median * np.exp(sigma * rng.standard_normal(n_iter)), rng.random(n_iter) < err,
+              rng.integers(50, 300, n_iter) * 1_000_000)
+             for _, _, _, _, median, sigma, err in REQUESTS]
+    # Each VU runs its iterations back to back (a closed model, as k6's VU executors do), all
+    # VUs in parallel: an iteration starts when the VU's previous one ends.
+    total = sum((dur * 1e6).astype(np.int64) + pause for dur, _, pause in draws)
+    per_vu = total.reshape(-1, VUS)
+    t0 = (clock + np.cumsum(per_vu, axis=0) - per_vu).reshape(-1)
+    clock += per_vu.sum(axis=0)
     frames = []
     elapsed = np.zeros(n_iter, dtype=np.int64)
-    for group, method, name, url, median, sigma, err in REQUESTS:
-        dur = median * np.exp(sigma * rng.standard_normal(n_iter))
-        failed = rng.random(n_iter) < err
+    for (group, method, name, url, *_), (dur, failed, pause) in zip(REQUESTS, draws,
+                                                                      strict=True):
         status = np.where(failed, "500", "200")
         t = t0 + elapsed + (dur * 1e6).astype(np.int64)
-        elapsed += (dur * 1e6).astype(np.int64) + rng.integers(50, 300, n_iter) * 1_000_000
+        elapsed += (dur * 1e6).astype(np.int64) + pause
         url_tag = pl.lit(url) + (pl.Series(rng.integers(1, 501, n_iter)).cast(pl.Utf8)
                                  if url.endswith("/") else pl.lit(""))
         tags = (
@@ -175,12 +184,13 @@ def write(path: Path, size: int, *, seed: int = 1, compress: bool = False) -> tu
     written = points_written = 0
     iteration = chunk = 0
     last_gauge = START_NS // 10**9
+    clock = START_NS + rng.integers(0, 10**9, VUS)  # the VUs start within the first second
     with opener(path, "wb") as out:
         head = "".join(metric_line(m) for m in METRICS if m != "quote_price_check").encode()
         out.write(head)
         written += len(head)
         while written < size:
-            points = _points(rng, iteration, ITERATIONS_PER_CHUNK)
+            points = _points(rng, iteration, ITERATIONS_PER_CHUNK, clock)
             iteration += ITERATIONS_PER_CHUNK
             custom = chunk >= CUSTOM_TREND_FROM_CHUNK
             block = ""

@@ -295,7 +295,8 @@ def delete_command(run_ids: tuple[str, ...], db: str | None, debug: bool, dry_ru
          title="would delete (dry run)" if dry_run else "deleted")
 
 
-SUMMARY_SECTIONS = ["requests", "trends", "rates", "counters", "gauges", "checks", "thresholds"]
+SUMMARY_SECTIONS = ["requests", "trends", "rates", "counters", "gauges", "scenarios", "checks",
+                    "thresholds"]
 
 
 @cli.command(short_help="Per-endpoint requests, errors and latencies of RUN, then its metrics.")

@@ -150,8 +150,8 @@ class Run(Result):
 
         ``requests`` (the request summary, sliced by ``by`` when given), ``trends``, ``rates``,
         ``counters``, ``gauges`` (every metric of that kind with the kind's statistics, sliced
-        by ``by``), ``checks`` and ``thresholds`` (the tool's verdict); empty sections are
-        left out.
+        by ``by``), ``scenarios`` (load model of each), ``checks`` and ``thresholds`` (the
+        tool's verdict); empty sections are left out.
         """
         from perfstats.metric_model import KINDS, metric_values
 
@@ -159,6 +159,7 @@ class Run(Result):
                                else self.summary().select(*SUMMARY_COLUMNS, "protocol",
                                                           "percentiles"))}
         tables.update({f"{kind}s": metric_values(self, kind, by=by) for kind in KINDS})
+        tables["scenarios"] = self.scenarios()
         tables["checks"] = self.checks()
         tables["thresholds"] = self.thresholds().drop("base", "tags")
         return {name: frame for name, frame in tables.items() if frame.height}
@@ -195,6 +196,17 @@ class Run(Result):
         from perfstats.metric_model import catalog
 
         return catalog(self)
+
+    def scenarios(self) -> pl.DataFrame:
+        """The load model of each scenario (k6 runs with raw points).
+
+        Columns: scenario, executor (from the summary's options, else null), load_model
+        (``closed`` / ``open``, null when it cannot be told), basis (how it was found: the
+        summary options, or inferred and how), iterations, requests.
+        """
+        return self.store.query(
+            "SELECT * EXCLUDE (run_id) FROM scenarios WHERE run_id = ? ORDER BY scenario",
+            [self.run_id])
 
     def checks(self) -> pl.DataFrame:
         """Checks with their pass rate: group, check, passes, fails, pass_rate."""

@@ -222,3 +222,47 @@ def test_summary_by_scenario_on_the_command_line(tmp_path: Path) -> None:
     assert one.exit_code == 0 and one.stdout.splitlines()[0].startswith("metric,scenario,unit,")
     bad = runner.invoke(cli, ["summary", run_id, "--db", db, "--metric", "nope"])
     assert bad.exit_code == 2 and "has no metric 'nope'" in bad.stderr
+
+
+def test_load_model_per_scenario_is_inferred_and_a_mixed_run_is_mixed(harness: dict) -> None:
+    """k6-harness: browse_flow constant-vus and health_probe ramping-vus (closed), booking_flow
+    ramping-arrival-rate and quote_flow constant-arrival-rate (open): about 70 % of the
+    requests from arrival-rate executors (data/README.md)."""
+    for run in harness.values():
+        scenarios = run.scenarios()
+        models = dict(zip(scenarios["scenario"], scenarios["load_model"], strict=True))
+        assert models == {"browse_flow": "closed", "health_probe": "closed",
+                          "booking_flow": "open", "quote_flow": "open"}
+        assert scenarios["basis"].str.starts_with("inferred").all()
+        assert scenarios["executor"].is_null().all()
+        assert run.meta["load_model"] == "mixed"
+        open_share = scenarios.filter(pl.col("load_model") == "open")["requests"].sum() / \
+            scenarios["requests"].sum()
+        assert 0.65 < open_share < 0.75
+        assert any("open 70% of requests" in note for note in run.meta["notes"])
+    steady = perfstats.ingest(DATA / "k6/baseline", db=":memory:")
+    assert steady.meta["load_model"] == "closed"
+    assert steady.scenarios()["load_model"].to_list() == ["closed"]
+
+
+def test_executors_from_the_summary_options_win_over_inference(tmp_path: Path) -> None:
+    doc = json.loads((DATA / "k6-harness/baseline/handle-summary.json").read_text())
+    doc["options"]["scenarios"] = {
+        "browse_flow": {"executor": "constant-vus"}, "health_probe": {"executor": "ramping-vus"},
+        "booking_flow": {"executor": "ramping-arrival-rate"},
+        "quote_flow": {"executor": "constant-arrival-rate"}}
+    summary = tmp_path / "handle-summary.json"
+    summary.write_text(json.dumps(doc))
+    run = perfstats.ingest([DATA / "k6-harness/baseline/points.json.gz", summary], db=":memory:")
+    scenarios = run.scenarios()
+    assert scenarios["executor"].to_list() == ["ramping-arrival-rate", "constant-vus",
+                                               "ramping-vus", "constant-arrival-rate"]
+    assert (scenarios["basis"] == "summary options").all()
+    assert run.meta["load_model"] == "mixed"
+
+
+def test_csv_timestamps_are_too_coarse_to_infer_scenario_models() -> None:
+    run = perfstats.ingest(DATA / "k6-harness/baseline/points.csv.gz", db=":memory:")
+    scenarios = run.scenarios()
+    assert scenarios.height == 4 and scenarios["load_model"].is_null().all()
+    assert scenarios["basis"].str.contains("whole-second").all()

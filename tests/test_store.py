@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from helpers import DATA
 
 import perfstats
 from perfstats.errors import RunNotFoundError, StoreError
@@ -35,7 +36,8 @@ def test_newer_schema_is_refused_with_both_versions(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     with Store(path).connect(write=True) as con:
         con.execute("UPDATE perfstats_meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match=r"version 99.*newer perfstats.*up to 1"):
+    newer = rf"version 99.*newer perfstats.*up to {STORE_SCHEMA_VERSION}"
+    with pytest.raises(StoreError, match=newer):
         perfstats.runs(db=path)
 
 
@@ -45,6 +47,20 @@ def test_older_schema_without_migration_is_refused(tmp_path: Path) -> None:
         con.execute("UPDATE perfstats_meta SET value = '0' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="no migration from store schema version 0"):
         perfstats.runs(db=path)
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
+    """Schema 2 adds the scenarios table; a store written by schema 1 gains it on opening."""
+    path = tmp_path / "s.duckdb"
+    run = perfstats.ingest(DATA / "k6/smoke", db=path)
+    with Store(path).connect(write=True) as con:
+        con.execute("DROP TABLE scenarios")
+        con.execute("UPDATE perfstats_meta SET value = '1' WHERE key = 'schema_version'")
+    assert perfstats.runs(db=path)["run_id"].to_list() == [run.run_id]
+    store = Store(path)
+    assert store.query("SELECT value FROM perfstats_meta WHERE key = 'schema_version'")[
+        "value"][0] == str(STORE_SCHEMA_VERSION)
+    assert perfstats.load(run.run_id, db=path).scenarios().is_empty()
 
 
 def test_foreign_duckdb_file_is_refused(tmp_path: Path) -> None:

@@ -591,7 +591,9 @@ def capacity(
         raise ConfigError(f"SLO for endpoint(s) {', '.join(missing)} that run "
                           f"{loaded.run_id} does not have; its endpoints: {known}")
 
-    closed = whole["users"].drop_nulls().len() > 0 and float(whole["users"].max() or 0) > 0
+    # A run whose scenarios are (partly) arrival-rate ones is sized by request rate, not users.
+    closed = loaded.meta.get("load_model") not in ("open", "mixed") and \
+        whole["users"].drop_nulls().len() > 0 and float(whole["users"].max() or 0) > 0
     if closed:
         level, what = whole["users"].fill_null(0.0), "virtual users"
     elif whole["arrivals"].drop_nulls().len() > 0:

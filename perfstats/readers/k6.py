@@ -40,6 +40,7 @@ from perfstats.readers.detect import (
     is_gzip,
     read_head,
 )
+from perfstats.readers.k6_scenarios import run_model, scenario_models
 from perfstats.readers.k6_summary import K6Summary, read_summary
 from perfstats.readers.shards import (
     SHARD_SQL,
@@ -186,7 +187,7 @@ def _write_raw(raw: SourceFile, summary: K6Summary | None,
             raise IngestError(raw.path, "no data points (k6 wrote no Point line / row)")
         if summary is not None:
             _check_same_run(raw, summary, writer)
-        writer.info.load_model = _load_model(writer)
+        writer.info.load_model = _scenario_load_models(writer, summary)
         derive_from_samples(writer, checks=summary is None or not _has_groups(summary))
     return thresholds
 
@@ -210,7 +211,7 @@ def _write_shards(shards: list[SourceFile], writer: RunWriter) -> None:
                 f"{SHARD_SQL} = ?", [writer.run_id, str(number)])
             if not found:
                 raise IngestError(shard.path, "no data points (k6 wrote no Point line)")
-        info.load_model = _load_model(writer)
+        info.load_model = _scenario_load_models(writer, None)
         derive_from_samples(writer)
     unique = len({f.path.name for f in shards}) == len(shards)
     names = ", ".join(f"{n}={f.path.name if unique else Path(f.path.parent.name, f.path.name)}"
@@ -562,6 +563,35 @@ def _check_same_run(raw: SourceFile, summary: K6Summary, writer: RunWriter) -> N
                                     f"http_reqs points, the summary counts {expected:.0f}")
 
 
+def _scenario_load_models(writer: RunWriter, summary: K6Summary | None) -> str | None:
+    """Fill ``scenarios`` and return the run's load model: the scenarios' one, ``mixed``, or
+    (scenarios unknown) the run-wide estimate of :func:`_load_model`."""
+    scenarios = scenario_models(writer, summary.scenarios if summary else None)
+    if scenarios.height == 1 and scenarios["basis"][0].startswith("inferred") and \
+            scenarios["load_model"][0] == "closed":
+        # One scenario: VUs active but idle (the vus gauge) also show an arrival-rate executor
+        # whose regular iterations happen to chain.
+        busy = _busy_share(writer)
+        if busy is not None and busy < OPEN_MODEL_BUSY_FRACTION:
+            scenarios = scenarios.with_columns(
+                load_model=pl.lit("open"),
+                basis=pl.lit(f"inferred: iteration time / VU time = {busy:.2f}"))
+    writer.insert("scenarios", scenarios)
+    model = run_model(scenarios)
+    if model is None:
+        return _load_model(writer)
+    requests = scenarios.group_by("load_model").agg(pl.col("requests").sum())
+    total = requests["requests"].sum() or 1
+    shares = ", ".join(f"{row['load_model']} {row['requests'] / total:.0%} of requests"
+                       for row in requests.sort("load_model").iter_rows(named=True))
+    declared = scenarios["basis"].eq("summary options").all()
+    writer.info.notes.append(
+        f"load model {model} ({shares}): per scenario, "
+        f"{'from the summary options' if declared else 'inferred from how iterations chain'} "
+        "(see the scenarios table)")
+    return model
+
+
 def _load_model(writer: RunWriter) -> str | None:
     """``closed`` or ``open`` from how busy the VUs were, None when the points cannot tell.
 
@@ -572,7 +602,18 @@ def _load_model(writer: RunWriter) -> str | None:
     over the run minus one longest iteration at each end, where iterations still running when
     the points end would be missing.
     """
-    busy = writer.scalar(
+    busy = _busy_share(writer)
+    if busy is None:
+        return None
+    model = "closed" if busy >= OPEN_MODEL_BUSY_FRACTION else "open"
+    writer.info.notes.append(f"load model {model}: iteration time / VU time = {busy:.2f} "
+                             "(k6 does not record the executor)")
+    return model
+
+
+def _busy_share(writer: RunWriter) -> float | None:
+    """Iteration time / VU time under the ``vus`` gauge (see :func:`_load_model`)."""
+    return writer.scalar(
         f"""
         WITH it AS (
             SELECT epoch(ts) - value / 1000 AS s, epoch(ts) AS e, value / 1000 AS d
@@ -594,12 +635,6 @@ def _load_model(writer: RunWriter) -> str | None:
         """,
         [writer.run_id, writer.run_id],
     )
-    if busy is None:
-        return None
-    model = "closed" if busy >= OPEN_MODEL_BUSY_FRACTION else "open"
-    writer.info.notes.append(f"load model {model}: iteration time / VU time = {busy:.2f} "
-                             "(k6 does not record the executor)")
-    return model
 
 
 # --- summaries --------------------------------------------------------------------------------

@@ -44,18 +44,19 @@ def scenario_models(writer: RunWriter, declared: dict[str, Any] | None) -> pl.Da
             WHERE p.run_id = $run AND p.metric = 'iteration_duration' AND t.scenario IS NOT NULL
         ), chained AS (
             SELECT starts.scenario, count(*) AS iterations,
-                   count(*) FILTER (WHERE starts.s - ends.e <= $gap) AS chained,
-                   bool_and(starts.s % 1000000 = 0) AS whole_seconds
+                   count(*) FILTER (WHERE starts.s - ends.e <= $gap) AS chained
             FROM (SELECT scenario, s FROM it) starts
             ASOF LEFT JOIN (SELECT scenario, e FROM it) ends
                 ON starts.scenario = ends.scenario AND starts.s >= ends.e
             GROUP BY starts.scenario
+        ), resolution AS (
+            SELECT scenario, bool_and(e % 1000000 = 0) AS whole_seconds FROM it GROUP BY ALL
         ), flight AS (
             SELECT scenario, max(running) AS peak FROM (
-                SELECT scenario, sum(step) OVER (PARTITION BY scenario ORDER BY at, step
+                SELECT scenario, sum(step) OVER (PARTITION BY scenario ORDER BY t_us, step
                                                  ROWS UNBOUNDED PRECEDING) AS running
-                FROM (SELECT scenario, s AS at, 1 AS step FROM it
-                      UNION ALL SELECT scenario, e AS at, -1 AS step FROM it))
+                FROM (SELECT scenario, s AS t_us, 1 AS step FROM it
+                      UNION ALL SELECT scenario, e AS t_us, -1 AS step FROM it))
             GROUP BY scenario
         ), requests AS (
             SELECT t.scenario, count(*) AS requests
@@ -64,7 +65,8 @@ def scenario_models(writer: RunWriter, declared: dict[str, Any] | None) -> pl.Da
         )
         SELECT scenario, iterations, chained, whole_seconds, peak,
                coalesce(requests, 0) AS requests
-        FROM chained JOIN flight USING (scenario) LEFT JOIN requests USING (scenario)
+        FROM chained JOIN flight USING (scenario) JOIN resolution USING (scenario)
+        LEFT JOIN requests USING (scenario)
         ORDER BY scenario
         """,
         params={"run": writer.run_id, "gap": CHAINED_US},

@@ -49,6 +49,8 @@ class K6Summary:
         tool_version: k6 version (machine summary only).
         generated_at: when k6 wrote the summary, i.e. the end of the run (machine summary only).
         notes: what was inferred rather than read.
+        scenarios: the ``options.scenarios`` object (scenario -> options with ``executor``)
+            when the file has one (a ``handleSummary`` that passes the script's options on).
     """
 
     format: str
@@ -59,6 +61,7 @@ class K6Summary:
     tool_version: str | None = None
     generated_at: datetime | None = None
     notes: tuple[str, ...] = ()
+    scenarios: dict[str, Any] | None = None
 
     @property
     def started_at(self) -> datetime | None:
@@ -198,10 +201,13 @@ def _handle_summary(doc: dict[str, Any]) -> K6Summary:
             thresholds.append((name, expression, result["ok"]))
     state = doc.get("state")
     duration_ms = json_number(state.get("testRunDurationMs")) if isinstance(state, dict) else None
+    options = doc.get("options")
+    scenarios = options.get("scenarios") if isinstance(options, dict) else None
     return K6Summary(
         format=K6_SUMMARY, metrics=metrics, thresholds=thresholds,
         checks=_group_checks(doc.get("root_group")),
         duration_s=None if duration_ms is None else duration_ms / 1000.0,
+        scenarios=scenarios if isinstance(scenarios, dict) else None,
     )
 
 

@@ -24,7 +24,7 @@ import polars as pl
 
 from perfstats.errors import RunNotFoundError, StoreError, first_line
 
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2
 """Version of the store's tables (``perfstats_meta``); migrations run up to it."""
 DEFAULT_DB = "perfstats.duckdb"
 ALL_ENDPOINTS = "ALL"
@@ -32,6 +32,9 @@ ALL_ENDPOINTS = "ALL"
 
 _STATS = "count BIGINT, failures BIGINT, min DOUBLE, mean DOUBLE, p50 DOUBLE, p90 DOUBLE, " \
     "p95 DOUBLE, p99 DOUBLE, max DOUBLE"
+
+_SCENARIOS = ("run_id VARCHAR NOT NULL, scenario VARCHAR NOT NULL, executor VARCHAR, "
+              "load_model VARCHAR, basis VARCHAR, iterations BIGINT, requests BIGINT")
 
 SCHEMA: dict[str, str] = {
     "perfstats_meta": "key VARCHAR PRIMARY KEY, value VARCHAR",
@@ -78,6 +81,7 @@ SCHEMA: dict[str, str] = {
         "run_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, type VARCHAR, contains VARCHAR, "
         "stat VARCHAR, value DOUBLE"
     ),
+    "scenarios": _SCENARIOS,
 }
 VIEWS: dict[str, str] = {
     # A tag set's endpoint applies to HTTP metrics only.
@@ -94,7 +98,10 @@ RUN_TABLES = [t for t in SCHEMA if t not in ("perfstats_meta", "runs")]
 """Tables whose rows belong to one run (keyed by ``run_id``)."""
 
 # Ordered migrations: MIGRATIONS[v] upgrades a store from schema v to v + 1.
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    # 2: the load model of each k6 scenario.
+    1: [f"CREATE TABLE IF NOT EXISTS scenarios ({_SCENARIOS})"],
+}
 
 _MEMORY_LOCK = threading.RLock()
 
