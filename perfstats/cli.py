@@ -123,11 +123,12 @@ def label_option(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="A label key=value (repeatable).")(func)
 
 
-def emit(frame: pl.DataFrame, fmt: str, *, title: str | None = None) -> None:
-    """Print a frame in the requested output format."""
+def emit(frame: pl.DataFrame, fmt: str, *, title: str | None = None,
+         units: dict[str, str | None] | None = None) -> None:
+    """Print a frame in the requested output format (``units``: see ``perfstats.show``)."""
     from perfstats.render.tables import render
 
-    text = render(frame, fmt, title=title, console=stdout())
+    text = render(frame, fmt, title=title, console=stdout(), units=units)
     if text is not None:
         echo(text.rstrip("\n"), data=fmt == "csv")
 
@@ -295,8 +296,13 @@ def delete_command(run_ids: tuple[str, ...], db: str | None, debug: bool, dry_ru
          title="would delete (dry run)" if dry_run else "deleted")
 
 
+_BARE_STATS: dict[str, str | None] = {c: None for c in (
+    "count", "avg", "min", "med", "p90", "p95", "p99", "max", "last", "total", "per_second")}
+"""A metric table's bare statistics have the unit its title says (or none), not ms."""
+
 SUMMARY_SECTIONS = ["requests", "trends", "rates", "counters", "gauges", "scenarios", "checks",
                     "thresholds"]
+"""Tables of ``perfstats summary``; a kind's tables are one per unit (``trends (ms)``)."""
 
 
 @cli.command(short_help="Per-endpoint requests, errors and latencies of RUN, then its metrics.")
@@ -310,7 +316,7 @@ SUMMARY_SECTIONS = ["requests", "trends", "rates", "counters", "gauges", "scenar
               help="Only this metric or sub-metric, e.g. quote_duration or "
                    "'http_req_duration{scenario:booking_flow}' (repeatable, one kind).")
 @click.option("--section", type=click.Choice(SUMMARY_SECTIONS), default=None,
-              help="Only this table (CSV prints one table: requests unless told).")
+              help="Only these tables (a kind has one per unit); CSV prints one table.")
 def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
             metrics: tuple[str, ...], section: str | None) -> None:
     """Summary of RUN (a run id, or a result path ingested into memory): requests per endpoint,
@@ -324,12 +330,15 @@ def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
 
     loaded = perfstats.load(run, db=store_for_reading(db, run))
     if metrics:
-        emit(loaded.summary(metric=list(metrics), by=by), fmt, title=str(loaded))
+        emit(loaded.summary(metric=list(metrics), by=by), fmt, title=str(loaded),
+             units=_BARE_STATS)
         return
     tables = loaded.summary_tables(by=by)
     note = loaded.contents_note()
-    if section is not None or fmt == "csv":
-        wanted = section or ("requests" if "requests" in tables else next(iter(tables), None))
+    if section is not None:
+        tables = {k: v for k, v in tables.items() if k.split(" ")[0] == section}
+    if fmt == "csv":  # one table: the first of the section asked for, else requests
+        wanted = "requests" if "requests" in tables else next(iter(tables), None)
         tables = {wanted: tables[wanted]} if wanted in tables else {}
     if fmt == "json":
         body = {"run": loaded.run_id, "tool": loaded.tool, "grain": loaded.grain,
@@ -340,9 +349,8 @@ def summary(run: str, db: str | None, debug: bool, fmt: str, by: str | None,
     if note and fmt != "csv":
         echo(note if fmt == "table" else f"_{note}_\n")
     for name, frame in tables.items():
-        if fmt == "markdown":
-            echo(f"### {name}\n")
-        emit(frame, fmt, title=f"{loaded} - {name}")
+        emit(frame, fmt, title=f"{loaded} - {name}",
+             units=None if name == "requests" else _BARE_STATS)
         if fmt == "markdown":
             echo("")
 

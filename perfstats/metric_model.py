@@ -40,7 +40,7 @@ TREND_STATS = ("count", "avg", "min", "med", "p90", "p95", "p99", "max")
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "trend": TREND_STATS,
     "rate": ("rate", "passes", "fails"),
-    "counter": ("total", "per_s"),
+    "counter": ("total", "per_second"),
     "gauge": ("last", "min", "max"),
 }
 """The value columns of each kind's summary table."""
@@ -235,7 +235,7 @@ _AGGREGATES = {
     "rate": ("count(*) FILTER (WHERE value <> 0) / count(*) AS rate, "
              "count(*) FILTER (WHERE value <> 0) AS passes, "
              "count(*) FILTER (WHERE value = 0) AS fails"),
-    "counter": "sum(value) AS total, sum(value) / nullif($duration, 0) AS per_s",
+    "counter": "sum(value) AS total, sum(value) / nullif($duration, 0) AS per_second",
     "gauge": "arg_max(value, ts) AS last, min(value) AS min, max(value) AS max",
 }
 
@@ -306,7 +306,7 @@ _TOOL_STATS: dict[str, dict[str, tuple[str, ...]]] = {
               "med": ("med", "p(50)", "median", "p50"), "p90": ("p(90)", "p90"),
               "p95": ("p(95)", "p95"), "p99": ("p(99)", "p99"), "max": ("max",)},
     "rate": {"rate": ("rate",), "passes": ("passes",), "fails": ("fails",)},
-    "counter": {"total": ("count",), "per_s": ()},
+    "counter": {"total": ("count",), "per_second": ()},
     "gauge": {"last": ("value", "rate"), "min": ("min",), "max": ("max",)},
 }
 
@@ -339,7 +339,7 @@ def _tool_values(run: Run, kind: str, cat: pl.DataFrame, by: str | None,
         for column, names in _TOOL_STATS[kind].items():
             out[column] = next((own[n] for n in names if n in own), None)
         if kind == "counter":
-            out["per_s"] = own.get("rate", out["total"] / duration
+            out["per_second"] = own.get("rate", out["total"] / duration
                                    if out["total"] is not None and duration else None)
         if all(out[c] is None for c in KIND_COLUMNS[kind]):
             continue
@@ -357,3 +357,27 @@ def _apdex(values: dict[str, dict[str, float]]) -> dict[str, float]:
                                         for c in _APDEX_COUNTERS)
     total = satisfied + tolerated + frustrated
     return {"value": (satisfied + tolerated / 2) / total} if total else {}
+
+
+_UNIT_SUFFIX = {"ms": "_ms", "bytes": "_bytes"}
+_UNIT_FREE = {"trend": ("avg", "min", "med", "p90", "p95", "p99", "max"),
+              "gauge": ("last", "min", "max"), "counter": ("total", "per_second")}
+
+
+def by_unit(frame: pl.DataFrame, kind: str) -> dict[str, pl.DataFrame]:
+    """A kind's summary split into one table per unit, for people and for JSON: ``trends (ms)``
+    with ``avg_ms``, ``p95_ms``...; ``counters (bytes)`` with ``total_bytes``,
+    ``per_second_bytes``; a table without a unit keeps the bare names.  Rates are ratios and
+    stay one table."""
+    name = f"{kind}s"
+    if frame.is_empty() or kind == "rate":
+        return {name: frame.drop("unit")} if not frame.is_empty() else {}
+    out = {}
+    units = frame["unit"].unique(maintain_order=True).to_list()
+    for unit in sorted(units, key=lambda u: (u is None, u or "")):
+        part = frame.filter(pl.col("unit").eq_missing(unit)).drop("unit")
+        suffix = _UNIT_SUFFIX.get(unit or "")
+        if suffix:
+            part = part.rename({c: c + suffix for c in _UNIT_FREE[kind]})
+        out[f"{name} ({unit})" if unit else name] = part
+    return out

@@ -150,15 +150,17 @@ class Run(Result):
 
         ``requests`` (the request summary, sliced by ``by`` when given), ``trends``, ``rates``,
         ``counters``, ``gauges`` (every metric of that kind with the kind's statistics, sliced
-        by ``by``), ``scenarios`` (load model of each), ``checks`` and ``thresholds`` (the
-        tool's verdict); empty sections are left out.
+        by ``by``; one table per unit, named e.g. ``trends (ms)`` with the unit in the value
+        columns' names: ``p95_ms``, ``total_bytes``), ``scenarios`` (load model of each),
+        ``checks`` and ``thresholds`` (the tool's verdict); empty sections are left out.
         """
-        from perfstats.metric_model import KINDS, metric_values
+        from perfstats.metric_model import KINDS, by_unit, metric_values
 
         tables = {"requests": (self._sliced_requests(by) if by is not None
                                else self.summary().select(*SUMMARY_COLUMNS, "protocol",
                                                           "percentiles"))}
-        tables.update({f"{kind}s": metric_values(self, kind, by=by) for kind in KINDS})
+        for kind in KINDS:
+            tables.update(by_unit(metric_values(self, kind, by=by), kind))
         tables["scenarios"] = self.scenarios()
         tables["checks"] = self.checks()
         tables["thresholds"] = self.thresholds().drop("base", "tags")
@@ -200,12 +202,13 @@ class Run(Result):
     def scenarios(self) -> pl.DataFrame:
         """The load model of each scenario (k6 runs with raw points).
 
-        Columns: scenario, executor (from the summary's options, else null), load_model
-        (``closed`` / ``open``, null when it cannot be told), basis (how it was found: the
-        summary options, or inferred and how), iterations, requests.
+        Columns: scenario, load_model (``closed`` / ``open``, null when it cannot be told),
+        basis (how it was found: the summary options, or inferred and how), executor (from the
+        summary's options, else null), iterations, requests.
         """
         return self.store.query(
-            "SELECT * EXCLUDE (run_id) FROM scenarios WHERE run_id = ? ORDER BY scenario",
+            "SELECT scenario, load_model, basis, executor, iterations, requests "
+            "FROM scenarios WHERE run_id = ? ORDER BY scenario",
             [self.run_id])
 
     def checks(self) -> pl.DataFrame:

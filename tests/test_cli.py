@@ -55,7 +55,9 @@ def test_ingest_runs_and_summary(tmp_path: Path, data_dir: Path) -> None:
     rows = body["requests"]
     assert set(SUMMARY_COLUMNS) <= set(rows[0])
     assert body["run"] == ids[0] and body["notes"] == []
-    assert {r["metric"] for r in body["trends"]} >= {"http_req_duration", "iteration_duration"}
+    assert {r["metric"] for r in body["trends (ms)"]} >= {"http_req_duration",
+                                                          "iteration_duration"}
+    assert {"p95_ms", "count"} <= set(body["trends (ms)"][0])
     total = next(r for r in rows if r["endpoint"] == "ALL")
     assert total["count"] == 147  # k6 smoke: http_reqs=147
 

@@ -69,7 +69,7 @@ def test_rates_counters_and_gauges_from_points_equal_k6(harness: dict, run: str)
                 assert _close(row["rate"], values["rate"])
             elif kind == "counter":
                 assert _close(row["total"], values["count"]), row["metric"]
-                assert math.isclose(row["per_s"], values["rate"], rel_tol=1e-9)
+                assert math.isclose(row["per_second"], values["rate"], rel_tol=1e-9)
             else:
                 assert (row["min"], row["max"]) == (values["min"], values["max"])
 
@@ -215,8 +215,9 @@ def test_summary_by_scenario_on_the_command_line(tmp_path: Path) -> None:
     body = json.loads(result.stdout)
     scenarios = {"booking_flow", "browse_flow", "health_probe", "quote_flow"}
     assert {r["scenario"] for r in body["requests"]} == scenarios
-    assert {r["scenario"] for r in body["trends"] if r["metric"] == "quote_duration"} == {
+    assert {r["scenario"] for r in body["trends (ms)"] if r["metric"] == "quote_duration"} == {
         "booking_flow", "quote_flow"}
+    assert {r["scenario"]: r["load_model"] for r in body["scenarios"]}["quote_flow"] == "open"
     one = runner.invoke(cli, ["summary", run_id, "--db", db, "--metric", "quote_duration",
                               "--by", "scenario", "--format", "csv"])
     assert one.exit_code == 0 and one.stdout.splitlines()[0].startswith("metric,scenario,unit,")
@@ -257,6 +258,7 @@ def test_executors_from_the_summary_options_win_over_inference(tmp_path: Path) -
     scenarios = run.scenarios()
     assert scenarios["executor"].to_list() == ["ramping-arrival-rate", "constant-vus",
                                                "ramping-vus", "constant-arrival-rate"]
+    assert scenarios["load_model"].to_list() == ["open", "closed", "closed", "open"]
     assert (scenarios["basis"] == "summary options").all()
     assert run.meta["load_model"] == "mixed"
 

@@ -112,19 +112,20 @@ def to_html(frame: pl.DataFrame, *, max_rows: int = 200,
 
 
 def render(frame: pl.DataFrame, fmt: str, *, title: str | None = None,
-           console: Console | None = None) -> str | None:
+           console: Console | None = None,
+           units: Mapping[str, str | None] | None = None) -> str | None:
     """Render ``frame`` in ``fmt``; a table is printed to ``console`` and None returned.
 
-    ``table`` and ``markdown`` are for people and go through :func:`show`; ``json`` and ``csv``
-    keep every column and value as stored."""
+    ``table`` and ``markdown`` are for people and go through :func:`show` (``units`` as
+    there); ``json`` and ``csv`` keep every column and value as stored."""
     if fmt == "json":
         return to_json(frame)
     if fmt == "csv":
         return to_csv(frame)
     if fmt == "markdown":
-        return show(frame, title=title).to_markdown()
+        return show(frame, title=title, units=units).to_markdown()
     if fmt == "table":
-        (console or Console()).print(show(frame, title=title))
+        (console or Console()).print(show(frame, title=title, units=units))
         return None
     raise ValueError(f"unknown output format {fmt!r}")
 
@@ -434,7 +435,8 @@ def _repeats(frame: pl.DataFrame, name: str, text_columns: Sequence[str]) -> boo
         if other == name:
             break
         inside = frame.select(
-            (pl.col(name).is_null() | pl.col(other).str.contains(pl.col(name), literal=True))
+            (pl.col(name).is_null()
+             | pl.col(other).str.contains(pl.col(name), literal=True).fill_null(False))
             .all()).item()
         if inside:
             return True
