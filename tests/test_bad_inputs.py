@@ -88,3 +88,25 @@ def test_a_hostile_duration_is_refused_or_stored_exactly(value: object, seeded: 
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and args[1] in lines[0] and "Traceback" not in result.output
         assert not db.exists() or perfstats.runs(db=db).height == 0
+
+
+def test_an_internal_error_is_exit_3_not_bad_input(monkeypatch: pytest.MonkeyPatch,
+                                                   seeded: Path, tmp_path: Path) -> None:
+    """A reader's own KeyError is a bug: exit 3, one line saying so, the store unchanged; it is
+    not reported as a file that cannot be parsed."""
+    import perfstats.readers.artillery as artillery
+
+    db = tmp_path / "s.duckdb"
+    db.write_bytes(seeded.read_bytes())
+    before = bad_inputs().store_state(perfstats.open_store(db))
+
+    def broken(*_args: object) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(artillery, "read", broken)
+    result = CliRunner().invoke(cli, ["ingest", str(bad_inputs().ARTILLERY), "--db", str(db)])
+    assert result.exit_code == 3, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "internal error: KeyError" in lines[0]
+    assert "cannot parse" not in lines[0] and "Traceback" not in result.output
+    assert bad_inputs().store_state(perfstats.open_store(db)) == before
