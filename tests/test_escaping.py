@@ -24,6 +24,7 @@ from perfstats.render.escape import (
     terminal_text,
     xml_text,
 )
+from perfstats.render.junit import Case, junit_xml
 from perfstats.render.tables import render, to_markdown
 
 HOSTILE = [
@@ -52,6 +53,16 @@ def test_xml_text_is_legal_xml(name: str) -> None:
     element.text = xml_text(name)
     text = ElementTree.tostring(element, encoding="unicode")
     assert ElementTree.fromstring(text).get("name") == xml_text(name)
+
+
+@given(st.lists(st.tuples(_names, _names), min_size=1, max_size=4))
+def test_the_junit_report_parses_whatever_the_names(names: list[tuple[str, str]]) -> None:
+    cases = [Case(classname=f"perfstats.compare.{endpoint}", name=f"{endpoint} p95",
+                  outcome=("failed", "skipped", "passed")[i % 3], text=text, kind="regression")
+             for i, (endpoint, text) in enumerate(names)]
+    root = ElementTree.fromstring(junit_xml("perfstats compare", cases).encode("utf-8"))
+    parsed = root.findall("testcase")
+    assert [c.get("name") for c in parsed] == [xml_text(f"{e} p95") for e, _ in names]
 
 
 @given(_names)

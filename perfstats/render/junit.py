@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
+from perfstats.render.escape import xml_tree
+
 
 @dataclass(frozen=True)
 class Case:
@@ -20,7 +22,8 @@ class Case:
 
 
 def junit_xml(suite: str, cases: Iterable[Case]) -> str:
-    """A ``<testsuite>`` document with one ``<testcase>`` per case."""
+    """A ``<testsuite>`` document with one ``<testcase>`` per case; every name and text escaped
+    to the characters XML 1.0 allows (:func:`perfstats.render.escape.xml_text`)."""
     cases = list(cases)
     root = ElementTree.Element(
         "testsuite", name=suite, tests=str(len(cases)),
@@ -34,5 +37,6 @@ def junit_xml(suite: str, cases: Iterable[Case]) -> str:
             ElementTree.SubElement(case, "skipped", message=c.text)
         else:
             ElementTree.SubElement(case, "system-out").text = c.text
+    xml_tree(root)  # names from the data may hold characters XML 1.0 forbids
     ElementTree.indent(root)
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
