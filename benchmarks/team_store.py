@@ -78,10 +78,10 @@ def ingest_and_compare(postgres: str, root: Path, size: int, repeat: int) -> Non
     for kind, db in stores.items():
         if kind == "team":
             print(f"  team store open (extensions + attach): "
-                  f"{timed(lambda db=db: perfstats.runs(db)):.2f} s")
+                  f"{timed(lambda db=db: perfstats.runs(db=db)):.2f} s")
         ingest = timed(lambda db=db: perfstats.ingest(files[0], db=db))
         second = perfstats.ingest(files[1], db=db)
-        first = perfstats.runs(db)["run_id"][0]
+        first = perfstats.runs(db=db)["run_id"][0]
         compare = timed(lambda db=db, a=first, b=second.run_id: perfstats.compare(a, b, db=db),
                         repeat)
         summary = timed(lambda db=db, b=second.run_id: perfstats.load(b, db=db).summary(),
@@ -104,7 +104,7 @@ def growth(postgres: str, root: Path, sizes: list[int], per_commit: int, repeat:
     print(f"growth: runs of {len(ENDPOINTS)} endpoint summaries, {per_commit} runs per commit")
     for kind, db in stores.items():
         store = perfstats.open_store(db)
-        perfstats.runs(db)
+        perfstats.runs(db=db)
         stored = 0
         for target in sizes:
             t0 = time.perf_counter()
@@ -115,7 +115,7 @@ def growth(postgres: str, root: Path, sizes: list[int], per_commit: int, repeat:
             built = time.perf_counter() - t0
             figures = {
                 "history": timed(lambda db=db: perfstats.history(db=db), repeat),
-                "runs": timed(lambda db=db: perfstats.runs(db), repeat),
+                "runs": timed(lambda db=db: perfstats.runs(db=db), repeat),
             }
             # One real run in and out again, so every size is timed on the same store.
             t0 = time.perf_counter()
