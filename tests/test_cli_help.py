@@ -18,10 +18,11 @@ def test_top_level_help_lists_commands_in_workflow_order_with_store_and_exit_cod
     listed = [line.split()[0] for line in out.split("Commands:")[1].splitlines()
               if line.startswith("  ") and line.split() and line.split()[0] in cli.commands]
     assert listed == WORKFLOW == ["ingest", "summary", "compare", "capacity", "bottlenecks",
-                                  "history", "report", "export", "runs"]
+                                  "history", "report", "export", "runs", "delete"]
     assert "…" not in out and "..." not in out.split("Commands:")[1]
     assert "$PERFSTATS_DB" in out and "./perfstats.duckdb" in out
     assert "Exit codes: 0" in out and "1 NO-GO" in out and "2 bad input" in out
+    assert "3 internal error" in out
 
 
 @pytest.mark.parametrize("command", WORKFLOW)
