@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from helpers import DATA, SHARED
@@ -108,6 +109,8 @@ def test_bookings_errors_seen_as_rates_checks_and_counters(result):
     counter = _row(result, "booking_errors", "per_second")
     assert counter["direction"] == "higher"
     assert counter["change_pct"] == pytest.approx(200.0, abs=1.0)
+    # 8 -> 24 rare events: the exact Poisson test, not a bootstrap of mostly empty windows.
+    assert counter["method"] == "poisson-exact" and counter["status"] == "regression"
     # Counters per second: bookings made per second are the same load in both runs.
     assert _row(result, "bookings_created", "per_second")["status"] == "ok" or \
         abs(_row(result, "bookings_created", "per_second")["change_pct"]) < 5
@@ -122,6 +125,7 @@ def test_candidate_no_go_on_injected_changes_and_nothing_else(result):
     names = {e for e, _, _ in flagged}
     assert {"booking_success_rate", "::checkout::booking status is 200"} <= names
     assert ("POST /api/bookings", "", "error_rate") in flagged
+    assert ("booking_errors", "", "per_second") in flagged
     for endpoint, slice_, _ in flagged:
         assert endpoint in QUOTE | BOOKINGS or (endpoint == "ALL" and slice_ in (
             "", "scenario:booking_flow"))
@@ -181,3 +185,31 @@ def test_summary_only_runs_compare_rates_as_proportions(tmp_path):
     trend = _row(result, "quote_duration", "p95")
     assert trend["method"] == "threshold-only" and trend["p_value"] is None
     assert _row(result, "::checkout::booking confirmed", "rate")["n_baseline"] == 998
+
+
+def test_rare_event_counters_use_the_exact_poisson_test():
+    from perfstats.stats.drift import DriftSettings, EndpointData, RunData, drift_checks
+
+    def run(events: int) -> RunData:
+        amounts = np.zeros(30)
+        amounts[:events] = 1.0
+        return RunData({"errors": EndpointData(events, None, kind="counter", name="errors",
+                                               amount=float(events),
+                                               amounts=(amounts, np.full(30, 2.0)))}, 60.0)
+
+    same, = drift_checks(run(10), run(10), DriftSettings())
+    assert same.method == "poisson-exact" and same.status != "regression"
+    assert same.p_value > 0.5
+    more, = drift_checks(run(3), run(30), DriftSettings())
+    assert more.status == "regression" and more.p_value < 1e-4
+    assert more.ci_low > 100.0  # +900 %, its interval well above +100 %
+
+
+def test_a_k6_csv_alone_says_which_metrics_it_cannot_compare():
+    store = perfstats.open_store(":memory:")
+    runs = [perfstats.ingest(_harness(side) / "points.csv.gz", db=store)
+            for side in ("baseline", "candidate")]
+    result = perfstats.compare(*runs, config=compare_config())
+    warning = next(w for w in result.warnings if "unknown kind" in w)
+    assert "booking_success_rate" in warning and "quote_duration" in warning
+    assert set(result.checks["kind"]) == {"http", "rate", "check"}  # checks are known to k6

@@ -257,6 +257,7 @@ class _Loaded:
     window_s: float | None
     series: dict[str, EndpointData]
     directions: dict[str, tuple[str, str]]
+    unknown: tuple[str, ...] = ()
 
 
 def _looks_like_path(item: PathLike) -> bool:
@@ -438,7 +439,7 @@ def _load_runs(runs: Sequence[Run], config: CompareConfig) -> list[_Loaded]:
             series = load_series(store, run, lengths=lengths, window_s=window_s,
                                  declared=config.worse_when, slices=config.slices)
             loaded[run.run_id] = _Loaded(run, endpoints, duration, window_s, series.data,
-                                         series.directions)
+                                         series.directions, series.unknown)
     return [loaded[r.run_id] for r in runs]
 
 
@@ -783,6 +784,10 @@ def compare(
     direction = _direction_warning([*base_loaded, cand_loaded])
     if direction:
         warnings.append(direction)
+    unknown = sorted({m for part in (*base_loaded, cand_loaded) for m in part.unknown})
+    if unknown:
+        warnings.append(f"metrics of unknown kind not compared ({', '.join(unknown)}): a k6 CSV "
+                        "carries no metric types; ingest the NDJSON or the summary with it")
     checks = _apply_slos(checks, config, warnings)
     if checks and all(c.status == "insufficient_data" for c in checks):
         raise InsufficientDataError(

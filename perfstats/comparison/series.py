@@ -88,6 +88,7 @@ class Series:
 
     data: dict[str, EndpointData]
     directions: dict[str, tuple[str, str]]
+    unknown: tuple[str, ...] = ()
 
 
 def _compared(name: str, kind: str) -> bool:
@@ -124,8 +125,13 @@ def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s:
         slices: whether to add scenario slices when the run has several scenarios.
     """
     kinds = _kinds(store, run.run_id)
+    unknown: tuple[str, ...] = ()
     if run.grain == "samples" and lengths is not None and window_s:
         data = _from_samples(store, run.run_id, kinds, lengths, window_s, slices)
+        sampled = store.query("SELECT DISTINCT metric FROM points WHERE run_id = ?",
+                              [run.run_id])["metric"].to_list()
+        unknown = tuple(sorted(m for m in sampled if m not in kinds and m not in K6_BUILTIN
+                               and not m.startswith(_SKIPPED_PREFIXES)))
     else:
         data = _from_summaries(store, run.run_id, kinds, slices)
     out: dict[str, EndpointData] = {}
@@ -140,7 +146,7 @@ def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s:
         out[key] = EndpointData(item.count, item.errors, item.summary, item.histogram,
                                 item.windows, item.kind, item.name, item.slice, direction,
                                 item.floor and time, item.amount, item.amounts)
-    return Series(out, directions)
+    return Series(out, directions, unknown)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -479,6 +479,8 @@ class _Pair:
                       for d, t in zip((self.base, self.cand), self.durations, strict=True))
         values = (rates[0], rates[1])
         sides = [d.amounts for d in (self.base, self.cand)]
+        if values[0] is not None and values[1] is not None and _events(self.base, self.cand):
+            return self._poisson(values, margin, sign)
         if sides[0] is None or sides[1] is None or values[0] is None or values[1] is None:
             return self.threshold("per_second", values, margin, "no per-window data",
                                   sign=sign)
@@ -496,6 +498,38 @@ class _Pair:
         reps = Replicates(point, point + spread.replicates - spread.estimate)
         return self.stat("per_second", values, "block-bootstrap", reps, margin, sign=sign)
 
+    def _poisson(self, values: tuple[float, float], margin: float, sign: float) -> _Pending:
+        """A counter of rare events (a few hundred per run at most): the exact conditional
+        test of two Poisson rates. Given ``n`` events in both runs, the candidate's share is
+        binomial; H0 "the rate ratio is not worse than the margin" is tested on it, and the
+        Clopper-Pearson interval of the share gives the interval of the ratio."""
+        from scipy import stats
+
+        a_b, a_c = int(self.base.amount or 0), int(self.cand.amount or 0)
+        t_b, t_c = self.durations
+        n = a_b + a_c
+        ratio0 = math.exp(sign * margin)  # the rate ratio at the margin
+        share0 = ratio0 * t_c / (t_b + ratio0 * t_c)
+        p = float(stats.binom.sf(a_c - 1, n, share0) if sign > 0
+                  else stats.binom.cdf(a_c, n, share0))
+        level = 2.0 * self.settings.alpha
+        lo = stats.beta.ppf(level / 2, a_c, n - a_c + 1) if a_c > 0 else 0.0
+        hi = stats.beta.ppf(1 - level / 2, a_c + 1, n - a_c) if a_c < n else 1.0
+
+        def log_ratio(share: float) -> float:
+            share = min(max(share, 1e-9), 1 - 1e-9)
+            return math.log(share / (1.0 - share) * t_b / t_c)
+
+        # The observed ratio; with no event on one side, half an event (a finite estimate).
+        estimate = math.log(max(a_c, 0.5) / max(a_b, 0.5) * t_b / t_c)
+        low, high = log_ratio(float(lo)), log_ratio(float(hi))
+        if sign < 0:
+            low, high = -high, -low
+        return _Pending(self.name, "per_second", *values, *self.counts, "poisson-exact",
+                        estimate=sign * estimate, low=low, high=high, p_value=p,
+                        se=math.sqrt(1.0 / (a_b + 0.5) + 1.0 / (a_c + 0.5)), margin=margin,
+                        sign=sign)
+
     def checks(self, boot: HistogramBootstrap | None,
                windows: tuple[WindowSummaries | None, WindowSummaries | None]) -> list[_Pending]:
         """Every check of this series, by its kind."""
@@ -510,6 +544,20 @@ class _Pair:
         if kind == "counter":
             return [self.per_second()]
         raise ValueError(f"unknown kind of series {kind!r}")
+
+
+POISSON_EVENTS = 500
+"""A counter whose per-window sums are whole numbers and whose total is at most this in both
+runs is compared as a rate of rare events (exact Poisson test), not by window bootstrap: with
+a few events per window most windows are empty and a bootstrap of them is rough."""
+
+
+def _events(base: EndpointData, cand: EndpointData) -> bool:
+    totals = [d.amount for d in (base, cand)]
+    if any(t is None or t < 0 or t > POISSON_EVENTS or t != int(t) for t in totals):
+        return False
+    return all(d.amounts is None or np.all(np.mod(d.amounts[0], 1.0) == 0.0)
+               for d in (base, cand))
 
 
 def _endpoint_checks(
