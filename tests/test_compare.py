@@ -89,16 +89,22 @@ def test_methods_follow_the_grain_of_the_data(runs):
     assert p99["status"][0] == "insufficient_data" and p99["p_value"][0] is None
 
 
-def test_summary_only_input_is_threshold_only():
+def test_summary_only_input_carries_its_sampling_error():
     result = compare(DATA / "k6/baseline/summary.json", DATA / "k6/candidate/summary.json",
                      config=compare_config())
     latency = result.checks.filter(pl.col("metric").is_in(LATENCY)
                                    & (pl.col("status") != "insufficient_data"))
-    assert set(latency["method"]) == {"threshold-only"}
-    assert latency["p_value"].null_count() == latency.height
-    assert result.verdict == "NO-GO"
-    assert ("/api/quote", "p95") in _regressions(result)  # k6 summaries name no method
-    assert any("threshold-only" in w for w in result.warnings)
+    # The standard error comes from the summaries (count and neighbouring percentiles).
+    assert set(latency["method"]) == {"summary"}
+    assert latency["p_value"].null_count() == 0 and latency["ci_low"].null_count() == 0
+    # No false NO-GO: whatever is flagged is an injected change (k6 summaries name no method).
+    allowed = {("/api/quote", m) for m in LATENCY} | {("ALL", m) for m in LATENCY} | {
+        ("/api/bookings", "error_rate"), ("ALL", "error_rate")}
+    assert _regressions(result) <= allowed
+    # The +35 % quote p50 is not called ok: beyond the tolerance, the note says why.
+    quote = latency.filter((pl.col("endpoint") == "/api/quote") & (pl.col("metric") == "p50"))
+    assert quote["status"][0] in {"regression", "inconclusive"} and quote["ci_low"][0] > 0
+    assert any("checks from summaries alone" in w for w in result.warnings)
 
 
 def test_checks_frame_and_json_schema(runs):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -30,7 +31,7 @@ def test_no_go_is_exit_1_with_table_and_verdict_line(no_config, data_dir):
     lines = result.stdout.strip().splitlines()
     # The headline comes last (its continuation lines, when it wraps, are indented).
     verdict = next(k for k, line in enumerate(lines) if line.startswith("NO-GO: "))
-    assert lines[verdict].startswith("NO-GO: 2 regression")
+    assert re.match(r"NO-GO: \d+ regression", lines[verdict])
     assert all(line.startswith("  ") for line in lines[verdict + 1:])
     body = "\n".join(lines)
     # Worst first: the first endpoint is the regressed one, its first check a regression.

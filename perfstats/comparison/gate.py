@@ -68,7 +68,8 @@ CHECK_SCHEMA: dict[str, Any] = {
     "change_pct": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "ci_unit": pl.String,
     "p_value": pl.Float64, "p_adjusted": pl.Float64, "method": pl.String,
     "detectable": pl.Float64, "n_baseline": pl.Int64, "n_candidate": pl.Int64, "note": pl.String,
-    "tolerance": pl.Float64,
+    "tolerance": pl.Float64, "floor_ms": pl.Float64, "family": pl.String,
+    "change_vs_common_pct": pl.Float64,
 }
 """Columns of :attr:`Comparison.checks`."""
 THRESHOLD_SCHEMA: dict[str, Any] = {"baseline": pl.Float64, **RESULT_SCHEMA}
@@ -387,7 +388,7 @@ def _window_summaries(store: Store, run_ids: Sequence[str]
 def _summaries(store: Store, run_ids: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
     marks = ", ".join("?" for _ in run_ids)
     frame = store.query(
-        f"SELECT run_id, endpoint, count, failures, mean, p50, p95, p99 FROM summaries "
+        f"SELECT run_id, endpoint, count, failures, mean, p50, p90, p95, p99 FROM summaries "
         f"WHERE run_id IN ({marks})", list(run_ids))
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for row in frame.iter_rows(named=True):
@@ -427,7 +428,7 @@ def _load_runs(runs: Sequence[Run], config: CompareConfig) -> list[_Loaded]:
                 duration = float(run.meta["duration_s"] or 0.0)
                 run_windows = summary_windows.get(run.run_id, {})
                 for name, row in rows.items():
-                    summary = {k: float(row[k]) for k in ("p50", "p95", "p99", "mean")
+                    summary = {k: float(row[k]) for k in ("p50", "p90", "p95", "p99", "mean")
                                if row[k] is not None}
                     errors = None if row["failures"] is None else int(row["failures"])
                     endpoints[name] = EndpointData(int(row["count"] or 0), errors, summary,
@@ -461,7 +462,7 @@ def _pool(parts: Sequence[EndpointData]) -> EndpointData:
         return EndpointData(count, errors, histogram=hist)
     # Percentiles of different runs cannot be merged: the pooled summary is their median.
     summary = {k: float(np.median([p.summary[k] for p in parts if k in p.summary]))
-               for k in ("p50", "p95", "p99", "mean")
+               for k in ("p50", "p90", "p95", "p99", "mean")
                if any(k in p.summary for p in parts)}
     windows = [as_windows(p) for p in parts]
     if any(w is None for w in windows):
@@ -639,6 +640,11 @@ def _profile_warnings(base: Sequence[_Loaded], cand: _Loaded, base_data: RunData
                             for note, items in sorted(by_reason.items()))
         out.append(f"threshold-only checks ({reasons}): tolerances applied to the tools' "
                    "summaries with no significance test (p_value null)")
+    from_summaries = sorted({c.endpoint for c in checks if c.method == "summary"})
+    if from_summaries:
+        out.append(f"checks from summaries alone on {', '.join(from_summaries)}: their sampling "
+                   "error is estimated from the reported percentiles and request counts, widened "
+                   "for autocorrelation (method summary); raw outputs give sharper tests")
     return out
 
 

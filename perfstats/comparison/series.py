@@ -306,7 +306,8 @@ def check_label(group: str | None, name: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Summaries (k6 end-of-test summaries, Artillery aggregates)
 
-_TREND_STATS = {"p50": ("med", "p50", "median", "p(50)"), "p95": ("p(95)", "p95"),
+_TREND_STATS = {"p50": ("med", "p50", "median", "p(50)"), "p90": ("p(90)", "p90"),
+                "p95": ("p(95)", "p95"),
                 "p99": ("p(99)", "p99"), "mean": ("avg", "mean")}
 
 

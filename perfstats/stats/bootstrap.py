@@ -66,6 +66,13 @@ class Replicates:
         """Bootstrap standard error."""
         return float(np.std(self.replicates, ddof=1)) if len(self.replicates) > 1 else np.nan
 
+    def widened(self, factor: float) -> Replicates:
+        """The replicates spread ``factor`` times wider around the estimate (variance times
+        ``factor ** 2``)."""
+        if factor == 1.0:
+            return self
+        return Replicates(self.estimate, self.estimate + (self.replicates - self.estimate) * factor)
+
     def interval(self, confidence: float) -> tuple[float, float]:
         """Two-sided percentile interval at ``confidence``."""
         tail = (1.0 - confidence) / 2.0
@@ -182,3 +189,29 @@ def bootstrap_histograms(
     n_b, n_c = baseline.window_counts, candidate.window_counts
     ratios["mean"] = log_ratio_of_sums((baseline.sums, candidate.sums), (n_b, n_c), weights)
     return HistogramBootstrap(values[0], values[1], ratios)
+
+
+def window_dependence(*series: np.ndarray, cap: float = 0.8) -> float:
+    """Standard-error factor for correlation between adjacent windows: ``sqrt((1 + r) / (1 - r))``.
+
+    A window bootstrap treats windows as independent blocks. When a noise outlives a window (a
+    slow neighbour, a GC cycle of several seconds), adjacent windows are correlated and the
+    bootstrap understates the variance; for an AR(1) series of window statistics the long-run
+    variance is ``(1 + r) / (1 - r)`` times the naive one. ``r`` is the lag-one autocorrelation of
+    each series (e.g. the per-window mean log latency of each run), pooled over the series by
+    their lengths, clipped to ``[0, cap]``.
+    """
+    num = den = 0.0
+    for values in series:
+        v = np.asarray(values, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        if len(v) < 5:
+            continue
+        d = v - v.mean()
+        var = float(np.dot(d, d))
+        if var <= 0.0:
+            continue
+        num += float(np.dot(d[1:], d[:-1])) / var * len(v)
+        den += len(v)
+    r = min(max(num / den, 0.0), cap) if den else 0.0
+    return float(np.sqrt((1.0 + r) / (1.0 - r)))

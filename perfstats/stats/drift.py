@@ -7,20 +7,23 @@ error_rate) the best method the data allow is used:
   latencies). Quantile, mean and throughput ratios with a window bootstrap (:mod:`.bootstrap`).
 - ``window-level``: per-window summaries only (Artillery 2.x periods, Locust history rows). Windows
   as observations (:mod:`.windowlevel`); the p-value is a Welch test.
-- ``threshold-only``: one summary per run (Locust stats CSV, k6 handleSummary, an aggregate). The
-  tolerance is applied to the point change; no interval, ``p_value`` is None.
+- ``summary``: one summary per run (Locust stats CSV, k6 handleSummary, an aggregate) with the
+  request count: the standard error of each figure is estimated from the summary itself
+  (:mod:`.sampling_error`), so that sampling noise is not taken for change.
+- ``threshold-only``: a summary whose sampling error cannot be estimated. The tolerance is applied
+  to the point change; no interval, ``p_value`` is None.
 - ``fisher-exact`` / ``z-test``: error rates, from the request and failure counts
   (:mod:`.proportions`).
 
-Every p-value tests the question the gate asks: H0 "the candidate is not worse than the baseline by
-more than the tolerance" (one-sided, against the margin, not against zero). The p-values of all
-checks are adjusted together with Benjamini-Hochberg, and a check is a regression when its adjusted
-p-value is at most alpha. When no change exceeds its tolerance every null hypothesis is true, so BH
-bounds the chance of any false regression, and hence of a false NO-GO, by alpha.
+A check is a regression when its change is **beyond the tolerance** (the point estimate; for
+latency also larger than the absolute floor) **and significant**: its one-sided p-value of H0 "the
+candidate is worse by at most half the tolerance" (``null_fraction``), adjusted over all checks by
+the two-level design of :mod:`.procedure` (Hochberg within a family of checks, Bonferroni across
+families), is at most alpha. The design and its calibration by simulation are in docs/compare.md.
 
 Intervals are two-sided at ``1 - 2 * alpha`` (90 % by default), so each bound is a one-sided
-``1 - alpha`` bound: a regression's lower bound always clears the tolerance, and an interval inside
-the tolerance band is a two one-sided tests (TOST) equivalence at alpha.
+``1 - alpha`` bound, and an interval inside the tolerance band is a two one-sided tests (TOST)
+equivalence at alpha (``ok``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -39,11 +43,13 @@ from perfstats.stats.bootstrap import (
     bootstrap_histograms,
     log_ratio_of_sums,
     seeded_weights,
+    window_dependence,
 )
 from perfstats.stats.decision import FAILING, classify, classify_threshold, detectable_change
-from perfstats.stats.fdr import benjamini_hochberg
 from perfstats.stats.histogram import WindowHistogram, quantiles_from_counts
+from perfstats.stats.procedure import family_adjusted
 from perfstats.stats.proportions import compare_error_rates
+from perfstats.stats.sampling_error import DESIGN_EFFECT, mean_log_se, percentile_log_se
 from perfstats.stats.windowlevel import (
     WindowSummaries,
     min_window_count,
@@ -66,6 +72,8 @@ second (10 % in the worse direction), absolute for the error rate and other Rate
 percentage points)."""
 
 LATENCY_METRICS = ("p50", "p95", "p99", "mean")
+ALL_ENDPOINTS = "ALL"
+"""The whole-run entry's name (as in the store)."""
 AUTO_WINDOWS = 30
 """A run is cut into about this many windows unless a window length is given."""
 METRICS = (*LATENCY_METRICS, "throughput", "error_rate")
@@ -141,7 +149,8 @@ class DriftSettings:
     """Settings of the drift gate (the defaults are the calibrated ones, see docs/compare.md).
 
     Attributes:
-        alpha: false discovery rate across all checks, and one-sided level of each interval bound.
+        alpha: family-wise error rate across all checks (the chance of a false NO-GO), and
+            one-sided level of each interval bound.
         tolerances: per metric margin (see :data:`DEFAULT_TOLERANCES`); missing metrics use it.
         floor_ms: absolute latency change that is never a regression, however large in per cent.
         resamples: bootstrap resamples per run.
@@ -150,6 +159,9 @@ class DriftSettings:
         min_window_tail: in window-level tests a window's ``q`` percentile counts when the window
             has ``min_window_tail / (1 - q)`` requests (100 for p95); windows are count-weighted.
         min_windows: fewest windows with requests for a bootstrap or window-level test.
+        null_fraction: each p-value tests H0 "the change is at most this fraction of the
+            tolerance": half of it by default, the run-to-run variation that a tolerance set at
+            two to three times it is meant to absorb (see docs/compare.md, "The testing design").
     """
 
     alpha: float = 0.05
@@ -160,6 +172,7 @@ class DriftSettings:
     min_tail: float = 10.0
     min_window_tail: float = 5.0
     min_windows: int = 5
+    null_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 0.5:
@@ -171,6 +184,8 @@ class DriftSettings:
             raise ValueError(f"unknown metrics in tolerances: {sorted(unknown)}")
         if any(v < 0 for v in self.tolerances.values()) or self.floor_ms < 0:
             raise ValueError("tolerances and floor_ms must be non-negative")
+        if not 0.0 <= self.null_fraction <= 1.0:
+            raise ValueError(f"null_fraction must be in [0, 1], got {self.null_fraction}")
 
     def tolerance(self, metric: str) -> float:
         """The margin of ``metric``."""
@@ -187,10 +202,13 @@ class Check:
     ``kind``, ``slice`` and ``direction`` are those of the series (:class:`EndpointData`); for a
     custom metric ``endpoint`` is the metric's name, for a check ``GROUP check name``.
     ``detectable`` is the smallest change (same unit, in the worse direction) that this data would
-    flag as a regression with 80 % power if it were the only one (BH level alpha / m).
+    flag as a regression with 80 % power if it were the only one.
     ``tolerance`` is the margin the change was held against, in the interval's unit and the worse
-    direction (+10 for latency, -10 for throughput, +0.5 pp for the error rate; a latency margin
-    raised by the absolute floor shows the raised value). For
+    direction (+10 for latency, -10 for throughput, +0.5 pp for the error rate); ``floor_ms`` the
+    absolute latency floor a regression must also exceed (None where it does not apply).
+    ``family`` is the check's family in the testing design (:mod:`.procedure`: ``latency``, with
+    throughput, and ``errors`` per endpoint; one per custom series). ``change_vs_common_pct`` is
+    the change relative to the shift most endpoints share (:mod:`.common_mode`). For
     ``window-level`` checks ``baseline``/``candidate`` are the tool's whole-run figures while
     ``change_pct`` and the interval compare the count-weighted log window percentiles, so the two
     can differ by a few per cent.
@@ -217,6 +235,9 @@ class Check:
     n_candidate: int
     note: str
     tolerance: float | None = None
+    floor_ms: float | None = None
+    family: str = ""
+    change_vs_common_pct: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready: no nan)."""
@@ -246,6 +267,8 @@ class _Pending:
     margin: float | None = None
     status: str | None = None
     note: str = ""
+    floor_ms: float | None = None
+    live: bool = True
 
 
 class _Weights:
@@ -301,12 +324,16 @@ def _summary_values(data: EndpointData) -> dict[str, float]:
     return values
 
 
-def _latency_margin(settings: DriftSettings, metric: str, baseline: float | None, *,
-                    floor: bool = True) -> float:
-    relative = settings.tolerance(metric)
-    if floor and baseline is not None and baseline > 0 and settings.floor_ms > 0:
-        relative = max(relative, settings.floor_ms / baseline)
-    return math.log1p(relative)
+def _latency_margin(settings: DriftSettings, metric: str) -> float:
+    return math.log1p(settings.tolerance(metric))
+
+
+FAMILIES = {"p50": "latency", "p95": "latency", "p99": "latency", "mean": "latency",
+            "throughput": "latency", "error_rate": "errors"}
+"""The family of each metric in the testing design, one family per series and kind: an
+endpoint's percentiles, mean and throughput all answer "did it get slower?" (in a closed model
+throughput restates latency), its error rate "did it fail more?". Other metrics (a custom Rate,
+a Counter) form a family of their own."""
 
 
 def _throughput_margin(settings: DriftSettings, metric: str = "throughput") -> float:
@@ -323,6 +350,8 @@ class _Pair:
     durations: tuple[float, float]
     settings: DriftSettings
     weights: _Weights
+    dependence: float = 1.0
+    rate_dependence: float = 1.0
 
     @property
     def counts(self) -> tuple[int, int]:
@@ -337,13 +366,17 @@ class _Pair:
              reps: Replicates, margin: float, *, p: float | None = None,
              sign: float = 1.0) -> _Pending:
         """A check with an interval; ``p`` defaults to the bootstrap p-value of H0: oriented
-        change <= margin. ``sign = -1`` orients a metric where lower is worse."""
+        change <= ``null_fraction * margin``. ``sign = -1`` orients a metric where lower is
+        worse. The replicates are first widened for the correlation between adjacent windows."""
+        reps = reps.widened(self.rate_dependence if metric in ("throughput", "per_second")
+                            else self.dependence)
         low, high = reps.interval(1.0 - 2.0 * self.settings.alpha)
+        null = self.settings.null_fraction * margin
         if sign < 0:
             low, high = -high, -low
-            p = reps.p_less(-margin) if p is None else p
+            p = reps.p_less(-null) if p is None else p
         else:
-            p = reps.p_greater(margin) if p is None else p
+            p = reps.p_greater(null) if p is None else p
         return _Pending(self.name, metric, *values, *self.counts, method,
                         estimate=sign * reps.estimate, low=low, high=high, p_value=p,
                         se=reps.se, margin=margin, sign=sign)
@@ -376,12 +409,13 @@ class _Pair:
                                     status="insufficient_data",
                                     note=f"{metric} needs at least {need} requests per run"))
                 continue
-            margin = _latency_margin(settings, metric, values[0], floor=self.base.floor)
+            margin = _latency_margin(settings, metric)
             sign = self.sign
+            floor = settings.floor_ms if self.base.floor else None
             if boot is not None:
-                out.append(self.stat(metric, (boot.baseline[metric], boot.candidate[metric]),
-                                     "block-bootstrap", boot.log_ratios[metric], margin,
-                                     sign=sign))
+                out.append(replace(self.stat(
+                    metric, (boot.baseline[metric], boot.candidate[metric]), "block-bootstrap",
+                    boot.log_ratios[metric], margin, sign=sign), floor_ms=floor))
                 continue
             test = None
             if wb is not None and wc is not None and wweights is not None:
@@ -392,10 +426,11 @@ class _Pair:
                                                 min_tail=settings.min_window_tail,
                                                 min_windows=settings.min_windows)
             if test is not None:
-                p = test.welch.p_greater(margin) if sign > 0 \
-                    else 1.0 - test.welch.p_greater(-margin)
-                check = self.stat(metric, values, "window-level", test.log_ratio, margin,
-                                  p=p, sign=sign)
+                null = settings.null_fraction * margin
+                welch = replace(test.welch, se=test.welch.se * self.dependence)
+                p = welch.p_greater(null) if sign > 0 else 1.0 - welch.p_greater(-null)
+                check = replace(self.stat(metric, values, "window-level", test.log_ratio,
+                                          margin, p=p, sign=sign), floor_ms=floor)
                 if metric != "mean":
                     used = f"{test.windows[0]} and {test.windows[1]} windows"
                     check = replace(check, note=f"change of the count-weighted window {metric} "
@@ -405,8 +440,35 @@ class _Pair:
                 per_window = min_window_count(q, settings.min_window_tail)
                 why = ("no per-window data" if wb is None or wc is None else
                        f"fewer than {settings.min_windows} windows with {per_window}+ requests")
-                out.append(self.threshold(metric, values, margin, why, sign=sign))
+                out.append(replace(self.from_summaries(metric, q, values, margin, why, sign),
+                                   floor_ms=floor))
         return out
+
+    def from_summaries(self, metric: str, q: float, values: tuple[float | None, float | None],
+                       margin: float, why: str, sign: float) -> _Pending:
+        """A check of the tools' whole-run figures with their sampling error estimated from the
+        summaries (method ``summary``); threshold-only when it cannot be estimated."""
+        b, c = values
+        ses = []
+        for data in (self.base, self.cand):
+            figures = _summary_values(data)
+            ses.append(mean_log_se(data.count, figures) if metric == "mean"
+                       else percentile_log_se(q, data.count, figures))
+        if b is None or c is None or not (b > 0 and c > 0) or None in ses:
+            return self.threshold(metric, values, margin, why, sign=sign)
+        se = DESIGN_EFFECT * math.hypot(*(float(v) for v in ses if v is not None))
+        return self.normal(metric, values, sign * math.log(c / b), se, margin, sign,
+                           f"sampling error estimated from the summaries ({why})")
+
+    def normal(self, metric: str, values: tuple[float | None, float | None], estimate: float,
+               se: float, margin: float, sign: float, note: str) -> _Pending:
+        """A ``summary`` check: an oriented estimate with a normal standard error."""
+        z = NormalDist().inv_cdf(1.0 - self.settings.alpha)
+        null = self.settings.null_fraction * margin
+        p = 1.0 - NormalDist().cdf((estimate - null) / se) if se > 0 else float(estimate <= null)
+        return _Pending(self.name, metric, *values, *self.counts, "summary", estimate=estimate,
+                        low=estimate - z * se, high=estimate + z * se, p_value=p, se=se,
+                        margin=margin, sign=sign, note=note)
 
     def throughput(self, from_histograms: bool,
                    windows: tuple[WindowSummaries | None, WindowSummaries | None]) -> _Pending:
@@ -421,6 +483,11 @@ class _Pair:
         elif windows[0] is not None and windows[1] is not None:
             sides = [(w.counts, w.lengths) for w in windows if w is not None]
             method = "window-level"
+        elif min(self.counts) > 0:
+            # Request counts alone: Poisson sampling error, widened by the design effect.
+            se = DESIGN_EFFECT * math.sqrt(1.0 / self.counts[0] + 1.0 / self.counts[1])
+            return self.normal("throughput", rates, -math.log(rates[1] / rates[0]), se, margin,
+                               -1.0, "sampling error estimated from the request counts")
         else:
             return self.threshold("throughput", rates, margin, "no per-window data", sign=-1.0)
         if min(_active_windows(c) for c, _ in sides) < settings.min_windows:
@@ -445,10 +512,12 @@ class _Pair:
                             status="insufficient_data", note="failures not reported")
         err = compare_error_rates(self.base.errors, self.base.count, self.cand.errors,
                                   self.cand.count, confidence=1.0 - 2.0 * self.settings.alpha,
-                                  margin=margin)
+                                  margin=self.settings.null_fraction * margin)
+        # With no failure in either run the exact test cannot reject (Tarone): not counted.
+        live = self.base.errors + self.cand.errors > 0
         return _Pending(self.name, "error_rate", err.baseline, err.candidate, *self.counts,
                         err.method, estimate=err.difference, low=err.ci_low, high=err.ci_high,
-                        p_value=err.p_beyond, se=err.se, margin=margin)
+                        p_value=err.p_beyond, se=err.se, margin=margin, live=live)
 
     def proportion(self) -> _Pending:
         """A Rate (or a check's pass rate): the share of true values, tested as a proportion
@@ -463,17 +532,19 @@ class _Pair:
         sign = self.sign
         bad_b, bad_c = (t_b, t_c) if sign > 0 else (n_b - t_b, n_c - t_c)
         err = compare_error_rates(bad_b, n_b, bad_c, n_c,
-                                  confidence=1.0 - 2.0 * self.settings.alpha, margin=margin)
+                                  confidence=1.0 - 2.0 * self.settings.alpha,
+                                  margin=self.settings.null_fraction * margin)
         return _Pending(self.name, "rate", t_b / n_b, t_c / n_c, *self.counts, err.method,
                         estimate=err.difference, low=err.ci_low, high=err.ci_high,
-                        p_value=err.p_beyond, se=err.se, margin=margin, sign=sign)
+                        p_value=err.p_beyond, se=err.se, margin=margin, sign=sign,
+                        live=bad_b + bad_c > 0)
 
     def per_second(self) -> _Pending:
         """A counter's total per second, with a window bootstrap of its spread when both runs
         have per-window sums."""
         settings = self.settings
         sign = self.sign
-        margin = _latency_margin(settings, "per_second", None, floor=False) if sign > 0 \
+        margin = _latency_margin(settings, "per_second") if sign > 0 \
             else _throughput_margin(settings, "per_second")
         rates = tuple(None if d.amount is None else d.amount / t
                       for d, t in zip((self.base, self.cand), self.durations, strict=True))
@@ -482,6 +553,14 @@ class _Pair:
         if values[0] is not None and values[1] is not None and _events(self.base, self.cand):
             return self._poisson(values, margin, sign)
         if sides[0] is None or sides[1] is None or values[0] is None or values[1] is None:
+            amounts = [d.amount for d in (self.base, self.cand)]
+            if all(a is not None and a > 0 and float(a).is_integer() for a in amounts) and \
+                    values[0] is not None and values[1] is not None:
+                # A count of events from the summaries: Poisson sampling error, widened by the
+                # design effect.
+                se = DESIGN_EFFECT * math.sqrt(sum(1.0 / float(a) for a in amounts if a))
+                return self.normal("per_second", values, sign * math.log(values[1] / values[0]),
+                                   se, margin, sign, "sampling error of the counts (Poisson)")
             return self.threshold("per_second", values, margin, "no per-window data",
                                   sign=sign)
         if min(_active_windows(a) for a, _ in sides) < settings.min_windows:
@@ -594,7 +673,7 @@ def _endpoint_checks(
             p = None if pick.p_value is None else min(1.0, 2.0 * pick.p_value)
             both.append(replace(pick, p_value=p, direction="either"))
         return both
-    pair = _Pair(label, base, cand, durations, settings, weights)
+    pair = _Pair(label, base, cand, durations, settings, weights, *_dependence(base, cand))
     boot: HistogramBootstrap | None = None
     hb, hc = base.histogram, cand.histogram
     if (
@@ -608,9 +687,21 @@ def _endpoint_checks(
     return [replace(p, **tags) for p in pair.checks(boot, windows)]
 
 
-def _finish(
-    pending: _Pending, p_adjusted: float | None, settings: DriftSettings, detect_alpha: float
-) -> Check:
+def _dependence(base: EndpointData, cand: EndpointData) -> tuple[float, float]:
+    """Standard-error factors for correlated adjacent windows (:func:`.window_dependence`): of
+    the per-window mean log latency, and of the per-window request rate."""
+    wins = [w for w in (as_windows(base), as_windows(cand)) if w is not None]
+    if not wins:
+        return 1.0, 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = [np.log(w.column("mean") if np.isfinite(w.column("mean")).any()
+                        else w.column("p50")) for w in wins]
+        rates = [w.counts / np.where(w.lengths > 0, w.lengths, np.nan) for w in wins]
+    return window_dependence(*level), window_dependence(*rates)
+
+
+def _finish(pending: _Pending, p_adjusted: float | None, settings: DriftSettings,
+            families: int) -> Check:
     status, note = pending.status, pending.note
     ci_low = ci_high = detectable = None
     relative = pending.metric not in _PROPORTIONS
@@ -620,22 +711,32 @@ def _finish(
         # Oriented scale -> reported unit: % change for ratios, percentage points for rates.
         return 100.0 * math.expm1(sign * oriented) if relative else 100.0 * sign * oriented
 
+    b, c = pending.baseline, pending.candidate
+    floor = pending.floor_ms
     if status is None and pending.estimate is not None and pending.margin is not None:
         if pending.low is None or pending.high is None or p_adjusted is None:
             status = classify_threshold(pending.estimate, pending.margin)
         else:
-            status = classify(pending.low, pending.high, pending.margin, p_adjusted,
-                              settings.alpha)
+            # The absolute floor, in ms of the baseline: a regression must exceed it, and an
+            # interval within it (and not wholly beyond the tolerance) is ok.
+            below_floor = within_floor = False
+            if floor is not None and b is not None and b > 0:
+                below_floor = b * math.expm1(pending.estimate) <= floor
+                within_floor = (b * -math.expm1(pending.low) < floor
+                                and b * math.expm1(pending.high) < floor)
+            status = classify(pending.estimate, pending.low, pending.high, pending.margin,
+                              p_adjusted, settings.alpha, below_floor=below_floor,
+                              within_floor=within_floor)
             low, high = shown(pending.low), shown(pending.high)
             ci_low, ci_high = min(low, high), max(low, high)
             if pending.se is not None and math.isfinite(pending.se):
-                detectable = shown(detectable_change(pending.se, pending.margin, detect_alpha))
-            if status == "inconclusive" and detectable is not None:
-                unit = "%" if relative else " pp"
-                note = (f"neither a regression nor within tolerance; this data flags a change "
-                        f"of {detectable:+.1f}{unit} or more (80 % power)"
-                        + (f"; {note}" if note else ""))
-    b, c = pending.baseline, pending.candidate
+                detectable = shown(detectable_change(
+                    pending.se, pending.margin, settings.alpha / max(families, 1),
+                    null=settings.null_fraction * pending.margin))
+            if status == "inconclusive":
+                reason = _inconclusive_note(pending, p_adjusted, settings, families,
+                                            below_floor, detectable)
+                note = reason + (f"; {note}" if note else "")
     change_abs = c - b if b is not None and c is not None else None
     change_pct = None
     if relative and pending.estimate is not None:
@@ -651,7 +752,25 @@ def _finish(
         n_baseline=pending.n_baseline, n_candidate=pending.n_candidate, note=note,
         tolerance=round(shown(pending.margin if pending.margin is not None else _nominal_margin(
             settings, pending.metric)), 6),
+        floor_ms=floor, family=FAMILIES.get(pending.metric, pending.metric),
     )
+
+
+def _inconclusive_note(pending: _Pending, p_adjusted: float, settings: DriftSettings,
+                       families: int, below_floor: bool, detectable: float | None) -> str:
+    """Why a check is neither a regression nor within tolerance."""
+    unit = "%" if pending.metric not in _PROPORTIONS else " pp"
+    estimate, margin, b = pending.estimate or 0.0, pending.margin or 0.0, pending.baseline
+    if estimate > margin and below_floor and b is not None:
+        return (f"beyond the tolerance, but {b * math.expm1(estimate):+.2f} ms is within the "
+                f"{settings.floor_ms:g} ms absolute floor (the tools' timing resolution)")
+    if estimate > margin:
+        return (f"beyond the tolerance, but not significant over {families} families of checks "
+                f"(adjusted p {p_adjusted:.2g} > {settings.alpha:g})")
+    if detectable is None:
+        return "neither a regression nor within tolerance"
+    return (f"neither a regression nor within tolerance; this data flags a change of "
+            f"{detectable:+.1f}{unit} or more (80 % power)")
 
 
 def _nominal_margin(settings: DriftSettings, metric: str) -> float:
@@ -666,7 +785,7 @@ def _nominal_margin(settings: DriftSettings, metric: str) -> float:
 def drift_checks(
     baseline: RunData, candidate: RunData, settings: DriftSettings | None = None
 ) -> list[Check]:
-    """Every check between two runs, with BH-adjusted p-values and statuses.
+    """Every check between two runs, with adjusted p-values (:mod:`.procedure`) and statuses.
 
     Args:
         baseline: the reference run.
@@ -685,11 +804,14 @@ def drift_checks(
             name, baseline.endpoints.get(name), candidate.endpoints.get(name),
             (baseline.duration_s, candidate.duration_s), settings, weights,
         ))
-    adjusted = benjamini_hochberg([p.p_value for p in pending])
-    # A lone regression must pass BH's strictest threshold, alpha / m.
-    tested = max(1, sum(p.p_value is not None for p in pending))
+    adjusted, families = family_adjusted(
+        [p.p_value for p in pending],
+        [(p.endpoint if p.slice == "" else f"{p.endpoint} {p.slice}",
+          FAMILIES.get(p.metric, p.metric)) for p in pending],
+        live=[p.live for p in pending],
+        secondary=[p.endpoint == ALL_ENDPOINTS and p.kind == "http" for p in pending])
     return [
-        _finish(p, None if p.p_value is None else float(a), settings, settings.alpha / tested)
+        _finish(p, None if p.p_value is None else float(a), settings, families)
         for p, a in zip(pending, adjusted, strict=True)
     ]
 

@@ -6,13 +6,17 @@ order with time constant ``tau_s`` (queueing, GC pauses), one shared by all endp
 with time constant ``shared_tau_s`` (a noisy neighbour) carrying ``shared_share`` of the variance.
 Each request fails independently with the endpoint's error rate. ``scale`` shifts a whole endpoint
 (or the whole run) to model run-to-run level differences and injected regressions.
+
+:func:`at_grain` turns a run into what a tool of another grain would have written: per-window
+summaries (Artillery periods, Locust history rows) or one summary per endpoint (k6 handleSummary,
+Locust's stats CSV), so that every grain is calibrated on the same synthetic data.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.signal import lfilter
@@ -21,6 +25,7 @@ from perfstats.stats.drift import (
     DriftSettings,
     EndpointData,
     RunData,
+    as_windows,
     auto_window_s,
     drift_checks,
     verdict,
@@ -110,6 +115,42 @@ def synthetic_run(
     return RunData(result, duration_s)
 
 
+GRAINS = ("samples", "windows", "summary")
+"""Input grains :func:`at_grain` can make: raw samples (per-window histograms), per-window
+summaries, one summary per endpoint."""
+
+
+def at_grain(run: RunData, grain: str, *, period_s: float | None = None) -> RunData:
+    """The run as a tool of ``grain`` would report it.
+
+    Args:
+        run: a run of per-window histograms (from :func:`synthetic_run`).
+        grain: ``samples`` (unchanged), ``windows`` (per-window p50/p95/p99/mean, counts and
+            errors; whole-run figures as the tool's summary) or ``summary`` (whole-run p50, p90,
+            p95, p99, mean, count and errors only).
+        period_s: for ``windows``, the tool's period (Artillery: 10 s); the run must have been
+            made with this window length. Ignored otherwise.
+    """
+    if grain == "samples":
+        return run
+    if grain not in GRAINS:
+        raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+    out = {}
+    for name, data in run.endpoints.items():
+        hist = data.histogram
+        if hist is None:
+            out[name] = data
+            continue
+        q = hist.quantiles([0.5, 0.9, 0.95, 0.99])
+        summary = {"p50": float(q[0]), "p90": float(q[1]), "p95": float(q[2]),
+                   "p99": float(q[3])}
+        if hist.total:
+            summary["mean"] = float(np.sum(hist.sums) / hist.total)
+        windows = as_windows(data) if grain == "windows" else None
+        out[name] = EndpointData(data.count, data.errors, summary, windows=windows)
+    return replace(run, endpoints=out)
+
+
 @dataclass(frozen=True)
 class SimulationResult:
     """Outcome of many simulated baseline/candidate pairs.
@@ -139,6 +180,8 @@ def simulate_pairs(
     effect: float = 1.15,
     settings: DriftSettings | None = None,
     endpoints: Sequence[SyntheticEndpoint] = DEFAULT_ENDPOINTS,
+    error_rate: float | None = None,
+    grain: str = "samples",
     **run_options: float,
 ) -> SimulationResult:
     """Run the drift gate on ``pairs`` simulated baseline/candidate pairs.
@@ -149,19 +192,26 @@ def simulate_pairs(
         shift: run-to-run level difference applied to every endpoint of the candidate.
         target: endpoint whose latency the candidate multiplies by ``effect`` instead (power);
             None for A/A pairs (false alarms).
-        effect: the injected change on ``target``.
+        effect: the injected latency change on ``target``.
         settings: the gate's settings (default: the defaults of ``perfstats compare``).
         endpoints: the endpoints of both runs.
+        error_rate: the candidate's error rate on ``target`` (its latency then unchanged but for
+            ``shift``); None to change latency.
+        grain: the input grain both runs are reported at (see :func:`at_grain`).
         **run_options: options of :func:`synthetic_run` (duration_s, tau_s, shared_share...).
     """
     rng = np.random.default_rng(seed)
     scale: dict[str, float] = {ep.name: shift for ep in endpoints}
-    if target is not None:
+    changed = list(endpoints)
+    if target is not None and error_rate is not None:
+        changed = [replace(ep, error_rate=error_rate) if ep.name == target else ep
+                   for ep in endpoints]
+    elif target is not None:
         scale[target] = effect
     no_go = caught = caught_p95 = other = 0
     for _ in range(pairs):
-        baseline = synthetic_run(endpoints, rng=rng, **run_options)
-        candidate = synthetic_run(endpoints, rng=rng, scale=scale, **run_options)
+        baseline = at_grain(synthetic_run(endpoints, rng=rng, **run_options), grain)
+        candidate = at_grain(synthetic_run(changed, rng=rng, scale=scale, **run_options), grain)
         checks = drift_checks(baseline, candidate, settings)
         flagged = {(c.endpoint, c.metric) for c in checks if c.status == "regression"}
         hits = {e for e, _ in flagged if e == target}

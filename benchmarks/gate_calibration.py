@@ -1,0 +1,121 @@
+"""False NO-GO rate and power of the compare gate, by simulation: the table of docs/compare.md.
+
+Every pair of synthetic runs (perfstats.stats.simulate: five endpoints at 100 req/s, autocorrelated
+lognormal latency, the candidate 3 % slower on every endpoint as repeated real runs are) is
+generated once and judged at each input grain: raw samples, per-window summaries and one summary
+per endpoint. Fixed seeds; default settings of ``perfstats compare``.
+
+    nice python benchmarks/gate_calibration.py [--pairs N] [--only aa|power]
+
+Prints one markdown table row per scenario and grain: pairs, NO-GO rate, and for power scenarios
+the share of pairs with a regression flagged on the changed endpoint, the share a single planned
+test of that endpoint's checks would flag (same rule, no adjustment for the other checks), and the
+share with a regression flagged on any other endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from perfstats.stats.drift import Check, drift_checks, verdict
+from perfstats.stats.simulate import ALL, DEFAULT_ENDPOINTS, GRAINS, at_grain, synthetic_run
+
+ALPHA = 0.05
+SHIFT = 1.03
+"""Run-to-run level shift of every endpoint of the candidate."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One row group of the table."""
+
+    label: str
+    duration_s: float
+    target: str | None = None
+    effect: float = 1.0
+    error_rate: float | None = None
+    bookings_rate: float | None = None
+    seed: int = 0
+
+
+SCENARIOS = (
+    Scenario("A/A, 75 s", 75.0, seed=75),
+    Scenario("A/A, 10 min", 600.0, seed=600),
+    Scenario("A/A, 30 min", 1800.0, seed=1800),
+    Scenario("+25 % latency, login (750 requests), 75 s", 75.0, "POST /api/auth/login", 1.25,
+             seed=25),
+    Scenario("errors 1 % -> 4 %, bookings (1,000 requests), 75 s", 75.0, "POST /api/bookings",
+             error_rate=0.04, bookings_rate=1000 / 75, seed=4),
+    Scenario("+20 % latency, bookings (9,000 requests), 10 min", 600.0, "POST /api/bookings",
+             1.20, seed=20),
+    Scenario("+15 % latency, bookings (27,000 requests), 30 min", 1800.0, "POST /api/bookings",
+             1.15, seed=15),
+)
+
+
+def single_test(check: Check) -> bool:
+    """Would this check be a regression if it were the only one planned (no adjustment)?"""
+    if check.p_value is None or check.p_value > ALPHA or check.change_pct is None:
+        return False
+    if check.metric == "error_rate":
+        return check.change_abs is not None and 100 * check.change_abs > (check.tolerance or 0)
+    worse = -check.change_pct if check.metric == "throughput" else check.change_pct
+    return worse > (check.tolerance or 0) and (
+        check.floor_ms is None or (check.change_abs or 0) > check.floor_ms)
+
+
+def run(scenario: Scenario, pairs: int) -> dict[str, tuple[float, ...]]:
+    """Per grain: (NO-GO rate, caught rate, other-endpoint regression rate, caught by a single
+    planned test of the changed endpoint's checks)."""
+    endpoints = [replace(ep, rate=scenario.bookings_rate)
+                 if scenario.bookings_rate and ep.name == "POST /api/bookings" else ep
+                 for ep in DEFAULT_ENDPOINTS]
+    changed = [replace(ep, error_rate=scenario.error_rate)
+               if scenario.error_rate is not None and ep.name == scenario.target else ep
+               for ep in endpoints]
+    scale = {ep.name: SHIFT for ep in endpoints}
+    if scenario.target is not None and scenario.error_rate is None:
+        scale[scenario.target] = scenario.effect
+    rng = np.random.default_rng(scenario.seed)
+    counts = {g: np.zeros(4) for g in GRAINS}
+    for _ in range(pairs):
+        base = synthetic_run(endpoints, duration_s=scenario.duration_s, rng=rng)
+        cand = synthetic_run(changed, duration_s=scenario.duration_s, scale=scale, rng=rng)
+        for grain in GRAINS:
+            checks = drift_checks(at_grain(base, grain), at_grain(cand, grain))
+            flagged = {c.endpoint for c in checks if c.status == "regression"}
+            counts[grain] += (verdict(checks) == "NO-GO", scenario.target in flagged,
+                              bool(flagged - {scenario.target, ALL}),
+                              any(single_test(c) for c in checks
+                                  if c.endpoint == scenario.target))
+    return {g: tuple(float(v) for v in counts[g] / pairs) for g in GRAINS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--pairs", type=int, default=100)
+    parser.add_argument("--only", choices=["aa", "power"])
+    args = parser.parse_args()
+    print("| scenario | grain | pairs | NO-GO | caught | single planned test | other endpoint |")
+    print("|---|---|---|---|---|---|---|")
+    for scenario in SCENARIOS:
+        if args.only == "aa" and scenario.target is not None:
+            continue
+        if args.only == "power" and scenario.target is None:
+            continue
+        start = time.perf_counter()
+        rates = run(scenario, args.pairs)
+        for grain, (no_go, caught, other, single) in rates.items():
+            hit = "" if scenario.target is None else f"{caught:.0%}"
+            alone = "" if scenario.target is None else f"{single:.0%}"
+            print(f"| {scenario.label} | {grain} | {args.pairs} | {no_go:.0%} | {hit} | "
+                  f"{alone} | {other:.0%} |", flush=True)
+        print(f"<!-- {scenario.label}: {time.perf_counter() - start:.0f} s -->", flush=True)
+
+
+if __name__ == "__main__":
+    main()
