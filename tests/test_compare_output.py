@@ -87,6 +87,11 @@ def test_tolerance_of_every_check_in_its_interval_unit(k6_pair):
     assert bounds["throughput"] == pytest.approx((-10.0, -10.0))
     assert bounds["error_rate"] == pytest.approx((0.5, 0.5))
     assert all(bounds[m][0] == pytest.approx(10.0) for m in ("p50", "p95", "p99", "mean"))
+    # The 2 ms floor does not raise the margin of a ~3 ms /health p95: it is a field of its own,
+    # which a latency regression must also exceed.
+    row = k6_pair.checks.filter((pl.col("endpoint") == "GET /health")
+                                & (pl.col("metric") == "p95")).row(0, named=True)
+    assert row["tolerance"] == pytest.approx(10.0) and row["floor_ms"] == 2.0
     doc = json.loads(k6_pair.to_json())
     assert all("tolerance" in c for c in doc["checks"]) and doc["headline"] == k6_pair.headline()
 

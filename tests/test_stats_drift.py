@@ -38,17 +38,29 @@ def _by_key(checks):
 
 def test_classify_statuses():
     m = math.log(1.1)
-    assert classify(0.2, 0.4, m, p_adjusted=0.01, alpha=0.05) == "regression"
-    # Beyond the margin but not significant after FDR: not a regression.
-    assert classify(0.2, 0.4, m, p_adjusted=0.2, alpha=0.05) == "inconclusive"
-    assert classify(-0.05, 0.05, m, p_adjusted=1.0, alpha=0.05) == "ok"
-    assert classify(-0.3, -0.02, m, p_adjusted=1.0, alpha=0.05) == "improved"
-    assert classify(-0.2, 0.3, m, p_adjusted=1.0, alpha=0.05) == "inconclusive"
+    assert classify(0.3, 0.2, 0.4, m, p_adjusted=0.01, alpha=0.05) == "regression"
+    # The point estimate beyond the margin and significant: a regression, even when the interval
+    # reaches below the margin.
+    assert classify(0.15, 0.05, 0.25, m, p_adjusted=0.01, alpha=0.05) == "regression"
+    # Beyond the margin but not significant after the adjustment: not a regression.
+    assert classify(0.3, 0.2, 0.4, m, p_adjusted=0.2, alpha=0.05) == "inconclusive"
+    # Significant but within the margin: not a regression.
+    assert classify(0.05, 0.01, 0.09, m, p_adjusted=0.001, alpha=0.05) == "ok"
+    assert classify(0.0, -0.05, 0.05, m, p_adjusted=1.0, alpha=0.05) == "ok"
+    assert classify(-0.1, -0.3, -0.02, m, p_adjusted=1.0, alpha=0.05) == "improved"
+    assert classify(0.05, -0.2, 0.3, m, p_adjusted=1.0, alpha=0.05) == "inconclusive"
+    # Below the absolute floor: never a regression, and never ok when wholly beyond the margin.
+    assert classify(0.3, 0.2, 0.4, m, p_adjusted=0.01, alpha=0.05, below_floor=True,
+                    within_floor=True) == "inconclusive"
+    assert classify(0.05, -0.2, 0.3, m, p_adjusted=1.0, alpha=0.05,
+                    within_floor=True) == "ok"
     assert classify_threshold(0.2, m) == "regression"
     assert classify_threshold(-0.2, m) == "improved"
     assert classify_threshold(0.05, m) == "ok"
-    # Detectable change: margin + (z_0.95 + z_0.8) * se.
-    assert detectable_change(0.01, m, 0.05) == pytest.approx(m + 0.024865, abs=1e-5)
+    # Detectable change: max(margin, null + z_0.95 se) + z_0.8 se.
+    assert detectable_change(0.01, m, 0.05) == pytest.approx(m + 0.008416, abs=1e-5)
+    assert detectable_change(0.1, m, 0.05, null=m / 2) == pytest.approx(
+        m / 2 + 0.24865, abs=1e-4)
 
 
 def test_identical_data_is_go_and_equivalent():
@@ -122,15 +134,17 @@ def _windows_only(run: RunData) -> RunData:
     return RunData(out, run.duration_s)
 
 
-def test_summary_only_runs_are_threshold_only():
+def test_summary_only_runs_carry_their_sampling_error():
     base, cand = _pair(scale={"POST /b": 1.3})
     checks = drift_checks(_summary_only(base), _summary_only(cand))
     latency = [c for c in checks if c.metric in ("p50", "p95", "p99", "mean", "throughput")]
-    assert {c.method for c in latency} == {"threshold-only"}
-    assert all(c.p_value is None and c.ci_low is None for c in latency)
+    # Count and percentiles give a standard error: an interval and a p-value, not a threshold.
+    assert {c.method for c in latency} == {"summary"}
+    assert all(c.p_value is not None and c.ci_low is not None for c in latency)
     by = _by_key(checks)
-    assert by[("POST /b", "p95")].status == "regression"
-    assert by[("GET /a", "p95")].status == "ok"
+    assert by[("POST /b", "p50")].status == "regression"
+    assert by[("POST /b", "p95")].ci_low > 0
+    assert by[("GET /a", "p95")].status not in ("regression", "improved")
     # Error counts are still counts: they keep their exact test.
     assert by[("POST /b", "error_rate")].method in ("z-test", "fisher-exact")
 
@@ -165,8 +179,11 @@ def test_absolute_floor_keeps_tiny_endpoints_quiet():
     base = synthetic_run(fast, duration_s=600, rng=rng)
     cand = synthetic_run(fast, duration_s=600, rng=rng, scale=1.5)
     checks = _by_key(drift_checks(base, cand))
-    # +50 % of 1 ms is 0.5 ms, under the 2 ms floor.
-    assert checks[("GET /health", "p50")].status == "ok"
+    # +50 % of 1 ms is 0.5 ms, under the 2 ms floor: not a regression, but not ok either (the
+    # interval lies wholly beyond the tolerance); the note names the floor.
+    p50 = checks[("GET /health", "p50")]
+    assert p50.status == "inconclusive" and p50.ci_low > 10
+    assert "absolute floor" in p50.note and p50.floor_ms == 2.0
     tight = _by_key(drift_checks(base, cand, DriftSettings(floor_ms=0.0)))
     assert tight[("GET /health", "p50")].status == "regression"
 

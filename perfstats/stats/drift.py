@@ -47,7 +47,7 @@ from perfstats.stats.bootstrap import (
 )
 from perfstats.stats.decision import FAILING, classify, classify_threshold, detectable_change
 from perfstats.stats.histogram import WindowHistogram, quantiles_from_counts
-from perfstats.stats.procedure import family_adjusted
+from perfstats.stats.procedure import ANY, family_adjusted
 from perfstats.stats.proportions import compare_error_rates
 from perfstats.stats.sampling_error import DESIGN_EFFECT, mean_log_se, percentile_log_se
 from perfstats.stats.windowlevel import (
@@ -782,6 +782,23 @@ def _nominal_margin(settings: DriftSettings, metric: str) -> float:
     return math.log1p(settings.tolerance(metric))
 
 
+def _family(pending: _Pending) -> tuple[tuple[str, str, str], str]:
+    """The family key of a check: its series (name, kind, slice) and the metric's family."""
+    return ((pending.endpoint, pending.kind, pending.slice),
+            FAMILIES.get(pending.metric, pending.metric))
+
+
+def _gate(pending: _Pending) -> object:
+    """What gates a check's family: nothing (primary), the unsliced series for a scenario slice,
+    any endpoint family of the kind for the whole-run entry (see :mod:`.procedure`)."""
+    family, kind = _family(pending)
+    if pending.slice:
+        return ((pending.endpoint, pending.kind, ""), kind)
+    if pending.endpoint == ALL_ENDPOINTS and pending.kind == "http":
+        return ANY
+    return None
+
+
 def drift_checks(
     baseline: RunData, candidate: RunData, settings: DriftSettings | None = None
 ) -> list[Check]:
@@ -805,11 +822,8 @@ def drift_checks(
             (baseline.duration_s, candidate.duration_s), settings, weights,
         ))
     adjusted, families = family_adjusted(
-        [p.p_value for p in pending],
-        [(p.endpoint if p.slice == "" else f"{p.endpoint} {p.slice}",
-          FAMILIES.get(p.metric, p.metric)) for p in pending],
-        live=[p.live for p in pending],
-        secondary=[p.endpoint == ALL_ENDPOINTS and p.kind == "http" for p in pending])
+        [p.p_value for p in pending], [_family(p) for p in pending],
+        live=[p.live for p in pending], gates=[_gate(p) for p in pending])
     return [
         _finish(p, None if p.p_value is None else float(a), settings, families)
         for p, a in zip(pending, adjusted, strict=True)

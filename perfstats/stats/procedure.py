@@ -14,9 +14,10 @@ form one family too), and the adjustment has two levels:
   this level does not loosen when many families are rejected, which matters because a run-to-run
   shift can make every endpoint "significantly" slower in a long run (see docs/compare.md, "The
   testing design");
-- the whole-run ``ALL`` entry restates its endpoints: its families are **secondary**, not counted,
-  and tested only once an endpoint family of the same kind is rejected (a serial gatekeeper that
-  receives the rejected family's level).
+- families that restate others are **secondary**: the whole-run ``ALL`` entry (its endpoints) and
+  the scenario slices of a series (the series): not counted, and tested only once their gate (an
+  endpoint family of the same kind; the series' own family) is rejected, at the level it passes
+  on, shared among the families it gates (serial gatekeeping).
 
 A family whose hypotheses can never be rejected (an error rate with no failure in either run, whose
 exact p-value is 1 whatever happens) is not counted, as Tarone (1990) showed for discrete tests.
@@ -53,12 +54,16 @@ def hochberg(p_values: np.ndarray) -> np.ndarray:
     return out
 
 
+ANY = "*"
+"""A secondary family's gate meaning: any primary family of the same kind."""
+
+
 def family_adjusted(
     p_values: Sequence[float | None] | np.ndarray,
     families: Sequence[tuple[Hashable, str]],
     *,
     live: Sequence[bool] | None = None,
-    secondary: Sequence[bool] | None = None,
+    gates: Sequence[Hashable | None] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Adjusted p-values of the two-level design: Hochberg within a family, Bonferroni across.
 
@@ -68,11 +73,12 @@ def family_adjusted(
             "latency")``.
         live: per check, whether its test can reach significance at all; families with no live
             check are left out of the count (Tarone 1990). Default: every tested check is live.
-        secondary: per check, whether its family is a secondary one (the whole-run ``ALL``
-            entry, which restates its endpoints): secondary families are not counted and are
-            tested only once a primary family of the same kind is rejected, at the level that
-            family passes on (a serial gatekeeper: their adjusted p-value is at least the
-            smallest adjusted p-value of the primary families of their kind).
+        gates: per check, None for a primary family, else the family that gates it: a
+            ``(subject, kind)`` key (a scenario slice of an endpoint is gated by the endpoint's
+            family), or :data:`ANY` for any primary family of its kind (the whole-run ``ALL``
+            entry). Secondary families are not counted; they are tested only once their gate is
+            rejected, at the level it passes on, shared among the families it gates (a serial
+            gatekeeper: the adjusted p-value is at least the gate's).
 
     Returns:
         The adjusted p-values (nan where there was no test) and the number of primary families
@@ -88,26 +94,32 @@ def family_adjusted(
     if len(families) != len(p):
         raise ValueError("one family per p-value")
     alive = np.isfinite(p) if live is None else np.isfinite(p) & np.asarray(live, dtype=bool)
-    second = np.zeros(len(p), dtype=bool) if secondary is None else np.asarray(secondary,
-                                                                               dtype=bool)
+    gate_of: dict[tuple[Hashable, str], Hashable | None] = {}
     groups: dict[tuple[Hashable, str], list[int]] = {}
     for index, family in enumerate(families):
+        gate_of.setdefault(family, None if gates is None else gates[index])
         if np.isfinite(p[index]):
             groups.setdefault(family, []).append(index)
-    primary = {f: m for f, m in groups.items() if not second[m].all()}
+    primary = {f: m for f, m in groups.items()
+               if gate_of[f] is None or (gate_of[f] != ANY and gate_of[f] not in groups)}
     if not primary:  # nothing to gate on: the secondary families stand on their own
-        primary, groups = groups, {}
+        primary = groups
     counted = max(1, sum(1 for members in primary.values() if alive[members].any()))
     out = np.full(p.shape, np.nan)
-    best: dict[str, float] = {}
+    best: dict[Hashable, float] = {}
     for family, members in primary.items():
         idx = np.asarray(members)
         out[idx] = np.minimum(hochberg(p[idx]) * counted, 1.0)
-        best[family[1]] = min(best.get(family[1], 1.0), float(out[idx].min()))
-    for family, members in groups.items():
-        if family in primary:
-            continue
-        idx = np.asarray(members)
-        out[idx] = np.maximum(np.minimum(hochberg(p[idx]) * counted, 1.0),
-                              best.get(family[1], 1.0))
+        best[family] = float(out[idx].min())
+        best[(ANY, family[1])] = min(best.get((ANY, family[1]), 1.0), best[family])
+    gated = [f for f in groups if f not in primary]
+    shares: dict[Hashable, int] = {}
+    for family in gated:
+        key = (ANY, family[1]) if gate_of[family] == ANY else gate_of[family]
+        shares[key] = shares.get(key, 0) + 1
+    for family in gated:
+        key = (ANY, family[1]) if gate_of[family] == ANY else gate_of[family]
+        idx = np.asarray(groups[family])
+        own = np.minimum(hochberg(p[idx]) * counted * shares[key], 1.0)
+        out[idx] = np.maximum(own, best.get(key, 1.0))
     return out, counted
