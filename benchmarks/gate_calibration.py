@@ -59,13 +59,15 @@ SCENARIOS = (
 
 def single_test(check: Check) -> bool:
     """Would this check be a regression if it were the only one planned (no adjustment)?"""
-    if check.p_value is None or check.p_value > ALPHA or check.change_pct is None:
+    tolerance = getattr(check, "tolerance", None)
+    if tolerance is None or check.p_value is None or check.p_value > ALPHA \
+            or check.change_pct is None:
         return False
     if check.metric == "error_rate":
-        return check.change_abs is not None and 100 * check.change_abs > (check.tolerance or 0)
+        return check.change_abs is not None and 100 * check.change_abs > abs(tolerance)
     worse = -check.change_pct if check.metric == "throughput" else check.change_pct
-    return worse > (check.tolerance or 0) and (
-        check.floor_ms is None or (check.change_abs or 0) > check.floor_ms)
+    floor = getattr(check, "floor_ms", None)
+    return worse > abs(tolerance) and (floor is None or (check.change_abs or 0) > floor)
 
 
 def run(scenario: Scenario, pairs: int) -> dict[str, tuple[float, ...]]:

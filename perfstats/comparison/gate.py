@@ -30,6 +30,7 @@ from perfstats.render.junit import Case, junit_xml
 from perfstats.render.tables import to_records
 from perfstats.run import Run, load
 from perfstats.slo import breaches
+from perfstats.stats.common_mode import common_shifts
 from perfstats.stats.decision import FAILING, STATUSES
 from perfstats.stats.drift import (
     METRICS,
@@ -785,8 +786,10 @@ def compare(
                        base_data.duration_s)
     cand_all = RunData({**cand_data.endpoints, **_side_series([cand_loaded], config)},
                        cand_data.duration_s)
-    checks = drift_checks(base_all, cand_all, config.drift_settings())
+    checks, shifts = common_shifts(drift_checks(base_all, cand_all, config.drift_settings()))
     warnings = _profile_warnings(base_loaded, cand_loaded, base_data, cand_data, checks) + warnings
+    if shifts:  # most endpoints moved together: said first, before anything else
+        warnings.insert(0, shifts[0].message())
     direction = _direction_warning([*base_loaded, cand_loaded])
     if direction:
         warnings.append(direction)
