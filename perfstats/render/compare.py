@@ -131,7 +131,10 @@ def tolerance_text(row: Mapping[str, Any]) -> str:
 
 def p_text(row: Mapping[str, Any]) -> str:
     """The adjusted p-value of "worse than the tolerance", two significant digits."""
-    return "" if row["p_adjusted"] is None else f"{row['p_adjusted']:.2g}"
+    p = row["p_adjusted"]
+    if p is None:
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.2g}"
 
 
 def check_text(row: Mapping[str, Any]) -> str:

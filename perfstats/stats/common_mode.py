@@ -3,10 +3,10 @@
 A load generator that was itself short of CPU, a noisy neighbour, another machine: all of them
 make every endpoint slower by a similar factor, while a code change usually touches a few. For each
 relative metric (p50, p95, p99, mean, throughput) the common shift is the median change across the
-endpoints (the whole-run entry and scenario slices left out), on the log scale; each check's change
-relative to it is ``change_vs_common_pct``. When at least :data:`MIN_ENDPOINTS` endpoints have the
-metric and at least :data:`MOST` of them moved beyond their tolerance in the same direction, the
-comparison says so before its verdict.
+endpoints (the whole-run entry and scenario slices left out), on the log scale. When at least
+:data:`MIN_ENDPOINTS` endpoints have the metric and at least :data:`MOST` of them moved beyond their
+tolerance in the same direction, the comparison says so before its verdict, and every check gets
+its change relative to the common shift of its metric, ``change_vs_common_pct`` (None otherwise).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def _endpoint_rows(checks: Sequence[Check], metric: str) -> list[Check]:
 
 
 def common_shifts(checks: Sequence[Check]) -> tuple[list[Check], list[CommonShift]]:
-    """The checks with ``change_vs_common_pct`` filled in, and the metrics on which most
-    endpoints moved together (worst first: the largest share moved)."""
+    """The metrics on which most endpoints moved together (worst first: the largest share moved),
+    and the checks, with ``change_vs_common_pct`` filled in when there is such a metric."""
     common: dict[str, float] = {}
     found: list[CommonShift] = []
     for metric in _RELATIVE:
@@ -84,6 +84,8 @@ def common_shifts(checks: Sequence[Check]) -> tuple[list[Check], list[CommonShif
             sign = 1.0 if moved is up else -1.0
             found.append(CommonShift(metric, 100.0 * math.expm1(median), len(moved), len(rows),
                                      sign * changes[0], sign * changes[-1]))
+    if not found:  # nothing moved together: no relative change to show
+        return list(checks), []
     out = []
     for check in checks:
         if check.metric in common and check.change_pct is not None and check.change_pct > -100:
