@@ -1,8 +1,8 @@
 """The docs tell the same story as the code: every example in README.md and docs/*.md runs.
 
-- A ``$ perfstats ...`` line in a fenced block is run at 100 columns; the lines after it in the
-  block (or, when the block holds only the command, the markdown table right after the block)
-  must appear in its output, in order. ``...`` stands for any text (a whole line of it: any lines).
+- The ``$ perfstats ...`` lines of a fenced block run in order, at 100 columns; the lines after
+  each (or, when the block holds one command only, the markdown table right after the block) must
+  appear in its output, in order. ``...`` stands for any text (a whole line of it: any lines).
 - The ``perfstats`` lines of README's bash blocks run in order in one working directory, as a
   newcomer would paste them; each must exit 0 (success / GO) or 1 (NO-GO).
 - Each python block runs; an expression whose comment is a Python literal (``x  # 29``) must
@@ -56,19 +56,22 @@ def blocks() -> list[Block]:
     return found
 
 
-def console_examples() -> list[tuple[Block, str, list[str]]]:
-    """(block, command, expected output lines) for every ``$ perfstats`` line."""
+def console_examples() -> list[tuple[Block, list[tuple[str, list[str]]]]]:
+    """Per block with ``$ perfstats`` lines: (block, [(command, expected output lines), ...])."""
     examples = []
     for block in blocks():
         lines = block.body.splitlines()
         starts = [i for i, line in enumerate(lines) if line.startswith("$ perfstats ")]
+        steps = []
         for n, start in enumerate(starts):
             stop = starts[n + 1] if n + 1 < len(starts) else len(lines)
             expected = [line.rstrip() for line in lines[start + 1:stop] if line.strip()]
             if not expected and len(starts) == 1:
                 table = re.match(r"\s*((?:\|.*\n?)+)", block.after)
                 expected = table.group(1).splitlines() if table else []
-            examples.append((block, lines[start][2:], expected))
+            steps.append((lines[start][2:], expected))
+        if steps:
+            examples.append((block, steps))
     return examples
 
 
@@ -117,14 +120,16 @@ def assert_lines_in_order(expected: list[str], output: str, where: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("block", "command", "expected"),
-    [pytest.param(*example, id=f"{example[0].id} {example[1][:60]}",
-                  marks=_marks(example[1])) for example in console_examples()])
-def test_console_example_output(block: Block, command: str, expected: list[str],
+    ("block", "steps"),
+    [pytest.param(block, steps, id=f"{block.id} {steps[-1][0][:60]}",
+                  marks=_marks(" ".join(command for command, _ in steps)))
+     for block, steps in console_examples()])
+def test_console_example_output(block: Block, steps: list[tuple[str, list[str]]],
                                 workdir: Path) -> None:
-    done = run_cli(command, workdir)
-    assert "internal error" not in done.stderr, done.stderr
-    assert_lines_in_order(expected, done.stdout + done.stderr, f"{block.id}: {command}")
+    for command, expected in steps:  # in order, in one working directory, as a user types them
+        done = run_cli(command, workdir)
+        assert "internal error" not in done.stderr, done.stderr
+        assert_lines_in_order(expected, done.stdout + done.stderr, f"{block.id}: {command}")
 
 
 def readme_commands() -> list[str]:
