@@ -374,6 +374,49 @@ class Run(Result):
         """One line: id, tool, format and grain."""
         return f"Run {self.run_id} ({self.tool}, {self.meta.get('format')}, {self.grain})"
 
+    def findings(self) -> list[str]:
+        """What the run did, in a few lines (the run_summary report's first screen): requests,
+        rate and failures; the whole-run p95 and the slowest endpoint; the commonest error."""
+        summary = self.summary()
+        whole = summary.filter(pl.col("endpoint") == ALL_ENDPOINTS)
+        lines = [self.headline()]
+        if whole.is_empty():
+            return lines
+        row = whole.row(0, named=True)
+        duration = self.meta.get("duration_s") or 0
+        share = (row["failures"] or 0) / row["count"] if row["count"] else 0
+        lines.append(f"{row['count']:,} requests in {duration:,.0f} s ({row['rps'] or 0:,.1f} "
+                     f"req/s); {row['failures'] or 0:,} failed ({share:.2%})")
+        endpoints = summary.filter(pl.col("endpoint") != ALL_ENDPOINTS,
+                                   pl.col("p95").is_not_null()).sort("p95", descending=True)
+        if row["p95"] is not None:
+            slowest = (f"; slowest endpoint {endpoints['endpoint'][0]} at p95 "
+                       f"{endpoints['p95'][0]:,.0f} ms" if endpoints.height else "")
+            lines.append(f"p95 {row['p95']:,.1f} ms over all requests{slowest}")
+        errors = self.errors()
+        if errors.height:
+            top = errors.sort("count", descending=True).row(0, named=True)
+            lines.append(f"Commonest error: {top['endpoint']} {top['kind'].replace('_', ' ')} "
+                         f"{top['error']} x {top['count']:,}")
+        return lines
+
+    def errors(self) -> pl.DataFrame:
+        """Failed requests by endpoint and kind, each failure counted once: a k6 error code
+        1xxx that only restates an HTTP status (code 1500 for HTTP 500, same endpoint and count)
+        is left out, as its HTTP status row already counts those requests."""
+        frame = self.table("errors")
+        if frame.is_empty() or "kind" not in frame.columns:
+            return frame
+        status = frame.filter(pl.col("kind") == "http_status").select(
+            "endpoint", pl.col("error").alias("status"), "count")
+        restated = (frame.filter(pl.col("kind") == "error_code")
+                    .with_columns((pl.col("error").cast(pl.Int64, strict=False) - 1000)
+                                  .cast(pl.String).alias("status"))
+                    .join(status, on=["endpoint", "status", "count"], how="semi")
+                    .select("endpoint", "kind", "error"))
+        return frame.join(restated, on=["endpoint", "kind", "error"], how="anti",
+                          maintain_order="left")
+
     def chart(self, *, max_points: int = 200) -> alt.FacetChart:
         """Latency percentiles over time, one panel per endpoint (see :mod:`perfstats.charts`).
 

@@ -173,8 +173,9 @@ class Comparison(Result):
             table=report.threshold_rows(self.thresholds))])
         return Document(
             title=f"perfstats compare: **{self.verdict}**",
+            # the verdict is the title: the lead says why, not "NO-GO" a second time
             lead=[f"Baseline {_describe(self.baseline)}; candidate {_describe(self.candidate)}.",
-                  f"{self.headline()}."],
+                  f"{self.headline().removeprefix(f'{self.verdict}: ')}."],
             warnings=self.warnings,
             sections=[first, *thresholds,
                       Section("All checks", table=self.display_frame(), collapsed=True)],

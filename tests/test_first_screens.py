@@ -1,0 +1,37 @@
+"""What a report's first screen says: the runs (ids, tools, dates, labels), then the answer;
+an error counted once; the compare verdict said once."""
+
+from __future__ import annotations
+
+import perfstats
+from helpers import DATA
+
+
+def test_run_findings_and_errors_counted_once() -> None:
+    run = perfstats.load(DATA / "k6" / "candidate")
+    raw = run.table("errors")
+    assert sorted(raw["kind"]) == ["error_code", "http_status"]  # 1500 restates HTTP 500
+    errors = run.errors()
+    assert errors.select("kind", "error", "count").rows() == [("http_status", "500", 25)]
+    title, volume, latency, error = run.findings()
+    assert title == run.headline()
+    assert volume == "6,748 requests in 76 s (88.3 req/s); 25 failed (0.37%)"
+    assert latency == "p95 95.6 ms over all requests; slowest endpoint POST /api/quote at p95 213 ms"
+    assert error == "Commonest error: POST /api/bookings http status 500 x 25"
+
+
+def test_headline_names_the_runs_then_the_answer() -> None:
+    db = perfstats.open_store(":memory:")
+    base = perfstats.ingest(DATA / "k6" / "baseline", db=db, labels={"branch": "main"})
+    cand = perfstats.ingest(DATA / "k6" / "candidate", db=db, labels={"branch": "feature"})
+    result = perfstats.compare(base, cand)
+    shown = perfstats.headline(result, base, cand, roles=("baseline", "candidate"))
+    assert shown.about == (f"baseline: run {base.run_id} (k6, started 2026-11-22 01:58 UTC, "
+                           f"branch=main) · candidate: run {cand.run_id} (k6, started "
+                           "2026-11-22 02:10 UTC, branch=feature)")
+    assert shown.lines == (result.headline(),) and shown.lines[0].startswith("NO-GO: ")
+    page = shown._repr_html_()
+    assert page.index(base.run_id) < page.index("NO-GO")
+    # The verdict once: the title says NO-GO, the lead says why.
+    markdown = result.to_markdown()
+    assert markdown.count("NO-GO") == 1, markdown[:300]
