@@ -3,8 +3,9 @@ an error counted once; the compare verdict said once."""
 
 from __future__ import annotations
 
-import perfstats
 from helpers import DATA
+
+import perfstats
 
 
 def test_run_findings_and_errors_counted_once() -> None:
@@ -16,7 +17,8 @@ def test_run_findings_and_errors_counted_once() -> None:
     title, volume, latency, error = run.findings()
     assert title == run.headline()
     assert volume == "6,748 requests in 76 s (88.3 req/s); 25 failed (0.37%)"
-    assert latency == "p95 95.6 ms over all requests; slowest endpoint POST /api/quote at p95 213 ms"
+    assert latency == ("p95 95.6 ms over all requests; slowest endpoint POST /api/quote at "
+                       "p95 213 ms")
     assert error == "Commonest error: POST /api/bookings http status 500 x 25"
 
 
@@ -26,7 +28,7 @@ def test_headline_names_the_runs_then_the_answer() -> None:
     cand = perfstats.ingest(DATA / "k6" / "candidate", db=db, labels={"branch": "feature"})
     result = perfstats.compare(base, cand)
     shown = perfstats.headline(result, base, cand, roles=("baseline", "candidate"))
-    assert shown.about == (f"baseline: run {base.run_id} (k6, started 2026-11-22 01:58 UTC, "
+    assert shown.about == (f"baseline: run {base.run_id} (k6, started 2026-11-22 02:08 UTC, "
                            f"branch=main) · candidate: run {cand.run_id} (k6, started "
                            "2026-11-22 02:10 UTC, branch=feature)")
     assert shown.lines == (result.headline(),) and shown.lines[0].startswith("NO-GO: ")
