@@ -379,6 +379,8 @@ def show(frame: pl.DataFrame, *, title: str | None = None,
             row.append(_text(value))
     if frame.height > max_rows:
         notes.append(f"{frame.height - max_rows:,} more rows not shown")
+    if frame.is_empty():
+        notes.append("no rows")
     return DisplayTable(labels, rows, numeric, notes, title, atomic)
 
 
