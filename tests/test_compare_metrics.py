@@ -116,16 +116,19 @@ def test_bookings_errors_seen_as_rates_checks_and_counters(result):
     assert counter["direction"] == "higher"
     assert counter["change_pct"] == pytest.approx(200.0, abs=1.0)
     # 8 -> 24 rare events: the exact Poisson test, not a bootstrap of mostly empty windows.
-    assert counter["method"] == "poisson-exact" and counter["status"] == "regression"
+    # Its interval lies wholly beyond the +10 % tolerance, so it is never 'ok'; whether it is a
+    # regression depends on the correction over every family of the harness (docs/compare.md).
+    assert counter["method"] == "poisson-exact" and counter["ci_low"] > 10
+    assert counter["status"] in ("regression", "inconclusive")
     # Counters per second: bookings made per second are the same load in both runs.
     assert _row(result, "bookings_created", "per_second")["status"] == "ok" or \
         abs(_row(result, "bookings_created", "per_second")["change_pct"]) < 5
 
 
 @pytest.mark.xfail(strict=True, reason="the bookings error rise (+1.6 pp over about 1,000 "
-                   "requests) is not yet significant after FDR control over every check, and "
+                   "requests) is not yet significant after the correction over every family, and "
                    "client-side contention moves the browse_flow p99: this needs the testing "
-                   "design with power of docs/compare.md")
+                   "design of docs/compare.md has too little power at 1,000 requests")
 def test_candidate_no_go_on_injected_changes_and_nothing_else(result):
     flagged = _rows(result, "regression")
     names = {e for e, _, _ in flagged}
