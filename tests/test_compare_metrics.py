@@ -127,8 +127,8 @@ def test_bookings_errors_seen_as_rates_checks_and_counters(result):
 
 @pytest.mark.xfail(strict=True, reason="the bookings error rise (+1.6 pp over about 1,000 "
                    "requests) is not yet significant after the correction over every family, and "
-                   "client-side contention moves the browse_flow p99: this needs the testing "
-                   "design of docs/compare.md has too little power at 1,000 requests")
+                   "client-side contention moves the browse_flow p99 (the testing design of "
+                   "docs/compare.md has too little power at 1,000 requests)")
 def test_candidate_no_go_on_injected_changes_and_nothing_else(result):
     flagged = _rows(result, "regression")
     names = {e for e, _, _ in flagged}
