@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 
-from perfstats.render.tables import jsonable
 from perfstats.stats.bootstrap import (
     HistogramBootstrap,
     Replicates,
@@ -240,8 +239,14 @@ class Check:
     change_vs_common_pct: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-ready: no nan)."""
-        return jsonable(asdict(self))
+        """Plain dict (JSON-ready: numpy scalars as Python ones, non-finite numbers as None)."""
+        return {key: _plain(value) for key, value in asdict(self).items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 @dataclass(frozen=True)
