@@ -135,7 +135,7 @@ def test_cli_failure_names_the_cell_and_exits_2(tmp_path: Path) -> None:
     message = result.stderr.strip()
     assert len(message.splitlines()) == 1
     assert "cell 4 ('h = perfstats.history(" in message
-    assert "ValueError: unknown metric" in message
+    assert "ArgumentError: unknown metric" in message
     assert not out.exists()
 
 
