@@ -806,7 +806,12 @@ def compare(
     checks += _threshold_checks(results)
     frame = pl.DataFrame([c.to_dict() for c in checks], schema=CHECK_SCHEMA) if checks \
         else pl.DataFrame(schema=CHECK_SCHEMA)
-    frame = frame.select(list(CHECK_SCHEMA))
+    # One order whatever order DuckDB returned the endpoints in: kinds as they come, endpoints
+    # and slices by name, each series' metrics in the order they were checked.
+    kinds = {kind: i for i, kind in enumerate(dict.fromkeys(frame["kind"]))}
+    frame = frame.select(list(CHECK_SCHEMA)).with_columns(
+        pl.col("kind").replace_strict(kinds, return_dtype=pl.Int64).alias("_kind")
+    ).sort("_kind", "endpoint", "slice", maintain_order=True).drop("_kind")
     return Comparison(
         verdict=verdict(checks),
         checks=frame,
