@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import DATA, SHARED
+from helpers import DATA, HARNESS, SHARED
 
 import perfstats
 
@@ -83,3 +83,10 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "file":
         return str(tmp_path / "perfstats.duckdb")
     return request.getfixturevalue("team_url")
+
+
+@pytest.fixture(scope="module")
+def harness() -> dict[str, perfstats.Run]:
+    """Both k6-harness runs (data/k6-harness: points and handleSummary), in one in-memory store."""
+    store = perfstats.open_store(":memory:")
+    return {side: perfstats.ingest(HARNESS / side, db=store) for side in ("baseline", "candidate")}

@@ -12,6 +12,8 @@ from perfstats.store import RUN_TABLES, Store
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 SHARED = ROOT.parent / "shared"
+HARNESS = DATA / "k6-harness"
+"""The k6 1.1 harness runs (four scenarios, custom metrics, checks, thresholds)."""
 
 
 def table_counts(store: Store) -> dict[str, int]:

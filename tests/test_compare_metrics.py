@@ -7,12 +7,11 @@ at the server and POST /api/bookings errors 1 % -> 3 %, nothing else).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from helpers import DATA, SHARED
+from helpers import HARNESS
 
 import perfstats
 from perfstats.comparison.series import direction_of, inferred_direction
@@ -23,17 +22,6 @@ BOOKINGS = {"POST /api/bookings", "booking_success_rate", "booking_errors", "boo
             "::checkout::booking status is 200", "::checkout::booking confirmed"}
 
 
-def _harness(side: str) -> Path:
-    for root in (DATA / "k6-harness", SHARED / "data" / "k6-harness"):
-        if (root / side).is_dir():
-            return root / side
-    pytest.skip("the k6-harness runs are neither in data/ nor in ../shared/data")
-
-
-@pytest.fixture(scope="module")
-def harness() -> dict[str, perfstats.Run]:
-    store = perfstats.open_store(":memory:")
-    return {side: perfstats.ingest(_harness(side), db=store) for side in ("baseline", "candidate")}
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +171,7 @@ def test_direction_inference():
 
 def test_summary_only_runs_compare_rates_as_proportions(tmp_path):
     store = perfstats.open_store(":memory:")
-    runs = [perfstats.ingest(_harness(side) / "handle-summary.json", db=store)
+    runs = [perfstats.ingest(HARNESS / side / "handle-summary.json", db=store)
             for side in ("baseline", "candidate")]
     result = perfstats.compare(*runs, config=compare_config())
     rate = _row(result, "booking_success_rate", "rate")
@@ -217,7 +205,7 @@ def test_rare_event_counters_use_the_exact_poisson_test():
 
 def test_a_k6_csv_alone_says_which_metrics_it_cannot_compare():
     store = perfstats.open_store(":memory:")
-    runs = [perfstats.ingest(_harness(side) / "points.csv.gz", db=store)
+    runs = [perfstats.ingest(HARNESS / side / "points.csv.gz", db=store)
             for side in ("baseline", "candidate")]
     result = perfstats.compare(*runs, config=compare_config())
     warning = next(w for w in result.warnings if "unknown kind" in w)

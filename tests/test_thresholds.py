@@ -6,25 +6,12 @@ import json
 
 import polars as pl
 import pytest
-from helpers import DATA, SHARED
+from helpers import HARNESS
 
 import perfstats
 from perfstats.config import compare_config, load_compare_config
 from perfstats.errors import ConfigError
 from perfstats.thresholds import declared_thresholds, evaluate, parse_thresholds
-
-
-def _harness(side: str):
-    for root in (DATA / "k6-harness", SHARED / "data" / "k6-harness"):
-        if (root / side).is_dir():
-            return root / side
-    pytest.skip("the k6-harness runs are neither in data/ nor in ../shared/data")
-
-
-@pytest.fixture(scope="module")
-def harness() -> dict[str, perfstats.Run]:
-    store = perfstats.open_store(":memory:")
-    return {side: perfstats.ingest(_harness(side), db=store) for side in ("baseline", "candidate")}
 
 
 @pytest.mark.parametrize("side", ["baseline", "candidate"])
@@ -56,7 +43,7 @@ def test_every_k6_threshold_is_re_evaluated_as_k6_did(harness, side):
 
 def test_summary_only_runs_give_the_same_verdicts():
     store = perfstats.open_store(":memory:")
-    run = perfstats.ingest(_harness("candidate") / "handle-summary.json", db=store)
+    run = perfstats.ingest(HARNESS / "candidate" / "handle-summary.json", db=store)
     result = evaluate(store, run.run_id, declared_thresholds(store, run.run_id))
     assert set(result["method"]) == {"tool-summary"}
     assert result["ok"].to_list() == result["tool_ok"].to_list()

@@ -11,6 +11,7 @@ Every result class (``Comparison``, ``CapacityPlan``, ``Bottlenecks``, ``History
 from __future__ import annotations
 
 import html
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -161,27 +162,27 @@ def _aligned(frame: pl.DataFrame, cell: Callable[[Any], str]) -> str:
         for row in rows)
 
 
-class Result:
+class Result(ABC):
     """The shape every result object has (see the module docstring)."""
 
     __slots__ = ()
     warnings: tuple[str, ...]
 
+    @abstractmethod
     def headline(self) -> str:
         """The answer in one line."""
-        raise NotImplementedError
 
+    @abstractmethod
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values."""
-        raise NotImplementedError
 
+    @abstractmethod
     def chart(self, **options: Any) -> alt.TopLevelMixin:
         """An altair chart of the result (the options are the class's own, keyword-only)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def document(self, **options: Any) -> Document:
         """The result as a :class:`Document`, which markdown, HTML and text render."""
-        raise NotImplementedError
 
     def to_markdown(self, **options: Any) -> str:
         """Markdown for a pull request or a report (options: those of :meth:`document`)."""
