@@ -2,7 +2,9 @@
 
 Exit codes: 0 success / GO, 1 NO-GO (a regression or SLO breach), 2 bad input or usage (one line
 on stderr), 3 internal error (a bug in perfstats: one line on stderr; ``--debug`` shows the
-traceback), 130 interrupted.
+traceback), 130 interrupted. A reader that stops early (``perfstats compare ... | head``) changes
+none of them: the rest of the output is dropped, the command finishes (``--junit``, the step
+summary) and exits with its own code.
 """
 
 from __future__ import annotations
@@ -663,6 +665,38 @@ def _text_width(console: Console) -> int:
         return 200
 
 
+class _QuietStdout:
+    """``sys.stdout`` for the console script: once the reader of a pipe has gone (``perfstats
+    summary RUN | head -3``), the rest of the output goes to the null device instead of raising
+    ``BrokenPipeError``, so that the command ends with its own exit code (a GO stays 0, a NO-GO
+    1), not click's 1 for a closed pipe."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self._stream.fileno())  # what is still buffered goes there too
+        os.close(null)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main() -> None:
     """Entry point of the ``perfstats`` console script."""
+    sys.stdout = _QuietStdout(sys.stdout)  # type: ignore[assignment]
     cli(prog_name="perfstats")

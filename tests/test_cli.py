@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +126,34 @@ def test_ingest_input_format_and_its_old_name(tmp_path: Path, data_dir: Path) ->
     assert bad.exit_code == 2
     helptext = runner.invoke(cli, ["ingest", "--help"]).output
     assert "--input-format" in helptext and "--format" not in helptext
+
+
+def _into_closed_pipe(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``perfstats ARGS | head -0``: a real pipe whose reader has gone before the first write,
+    so every write to stdout meets a closed pipe (EPIPE)."""
+    from helpers import ROOT
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "perfstats", *args], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, cwd=cwd, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"})
+    finally:
+        os.close(write_end)
+
+
+def test_a_closed_pipe_keeps_the_commands_own_exit_code(tmp_path: Path, data_dir: Path) -> None:
+    base, cand = str(data_dir / "k6/baseline"), str(data_dir / "k6/candidate")
+    summary = _into_closed_pipe(["summary", base], tmp_path)
+    assert (summary.returncode, summary.stderr) == (0, "")  # click alone: 1, read as NO-GO
+    same = _into_closed_pipe(["compare", base, base], tmp_path)
+    assert same.returncode == 0, same.stderr  # GO
+    nogo = _into_closed_pipe(["compare", base, cand, "--junit", "compare.xml"], tmp_path)
+    assert nogo.returncode == 1, nogo.stderr  # NO-GO, and the command finished its work
+    assert "<testsuite" in (tmp_path / "compare.xml").read_text(encoding="utf-8")
+    for done in (summary, same, nogo):
+        assert not any(word in done.stderr for word in ("Broken", "Traceback", "internal",
+                                                        "Exception ignored")), done.stderr
+    bad = _into_closed_pipe(["summary", str(tmp_path / "missing.json")], tmp_path)
+    assert bad.returncode == 2 and "no such file" in bad.stderr

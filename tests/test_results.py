@@ -84,6 +84,25 @@ def test_markdown_html_and_text_come_from_one_document(results, name):
             assert html.escape(section.title) in page and section.title in plain
 
 
+@pytest.mark.parametrize("name", RESULT_CLASSES)
+def test_details_leave_out_what_the_headline_said(results, name):
+    # A report page shows perfstats.headline(result) first (answer and warnings), then
+    # result.details(): the same sections, no title, lead, points or warnings a second time.
+    result, _ = results[name]
+    doc, details = result.document(), result.details()
+    assert [s.title for s in details.sections] == [s.title for s in doc.sections]
+    shown = perfstats.headline(result)
+    page, plain, md = details._repr_html_(), str(details), markdown(details)
+    for said in (*shown.lines, *shown.warnings, doc.title.replace("**", ""), *doc.lead,
+                 *doc.points):
+        assert said and html.escape(said) not in page and said not in plain, said
+        assert markdown_text(said) not in md, said
+    assert "Warnings" not in page + plain + md
+    for section in doc.sections:
+        if section.title:
+            assert html.escape(section.title) in page and section.title in plain
+
+
 def test_bottleneck_warnings_are_the_json_notes(results):
     found, _ = results["Bottlenecks"]
     assert found.to_dict()["notes"] == list(found.warnings)

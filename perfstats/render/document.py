@@ -5,7 +5,11 @@ module turns that into markdown, HTML (notebooks) or plain text.
 Every result class (``Comparison``, ``CapacityPlan``, ``Bottlenecks``, ``History``, ``Run``,
 ``USLFit``, ``ChangePoint``) derives from :class:`Result`: it gives ``headline()``,
 ``warnings``, ``to_dict()``, ``chart(**options)`` and ``document()``, and gets ``to_markdown()``,
-``to_text()``, ``_repr_html_()`` and ``str()`` from here.
+``to_text()``, ``_repr_html_()``, ``details()`` and ``str()`` from here.
+
+A report page says the answer first (:func:`perfstats.headline`: the runs, the answer, the
+warnings) and shows the result's detail further down; ``result.details()`` is that detail: the
+document without its answer (title, lead, points and warnings), so the page says them once.
 """
 
 from __future__ import annotations
@@ -69,13 +73,24 @@ class Document:
     sections: Sequence[Section] = ()
     tone: str | None = None
 
+    def details(self) -> Document:
+        """The sections alone: no title, lead, points or warnings (a page that has shown the
+        answer with :func:`perfstats.headline` shows this further down)."""
+        return Document(title="", sections=self.sections)
+
+    def _repr_html_(self) -> str:
+        return to_html_document(self)
+
+    def __str__(self) -> str:
+        return text(self)
+
 
 def markdown(doc: Document, *, level: int = 2) -> str:
     """GitHub-flavoured markdown: ``##`` title, lead, points, warnings, sections (``###``).
 
     The title is written as given (it may hold ``**`` emphasis); every other text is escaped by
     :func:`perfstats.render.escape.markdown_text`."""
-    out = [f"{'#' * level} {doc.title}", ""]
+    out = [f"{'#' * level} {doc.title}", ""] if doc.title else []
     if doc.lead:
         out += [*map(markdown_text, doc.lead), ""]
     if doc.points:
@@ -111,7 +126,8 @@ def to_html_document(doc: Document) -> str:
     colour = TONES.get(doc.tone or "")
     title = html.escape(doc.title.replace("**", ""))
     title = f"<b style='color:{colour}'>{title}</b>" if colour else f"<b>{title}</b>"
-    out = [f"<p>{title}" + "".join(f"<br>{html.escape(line)}" for line in doc.lead) + "</p>"]
+    lead = "".join(f"<br>{html.escape(line)}" for line in doc.lead)
+    out = [f"<p>{title}{lead}</p>"] if doc.title else [f"<p>{lead[4:]}</p>"] if lead else []
     if doc.points:
         out.append("<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in doc.points) + "</ul>")
     if doc.warnings:
@@ -138,7 +154,8 @@ def to_html_document(doc: Document) -> str:
 
 def text(doc: Document) -> str:
     """Plain text for a terminal or a log: title, lead, warnings, sections (tables aligned)."""
-    out = [doc.title.replace("**", ""), *doc.lead, *(f"- {p}" for p in doc.points)]
+    out = [*([doc.title.replace("**", "")] if doc.title else []), *doc.lead,
+           *(f"- {p}" for p in doc.points)]
     if doc.warnings:
         out += ["", "Warnings:", *(f"  - {w}" for w in doc.warnings)]
     for section in doc.sections:
@@ -191,6 +208,13 @@ class Result(ABC):
     def to_text(self, **options: Any) -> str:
         """Plain text for a terminal or a log (options: those of :meth:`document`)."""
         return text(self.document(**options))
+
+    def details(self, **options: Any) -> Document:
+        """The detail without the answer: :meth:`document` with no title, lead, points or
+        warnings, for a page that shows them first (``perfstats.headline(result, ...)``).
+        Displays itself in Jupyter; ``str()`` is plain text (options: those of
+        :meth:`document`)."""
+        return self.document(**options).details()
 
     def _repr_html_(self) -> str:
         return to_html_document(self.document())
