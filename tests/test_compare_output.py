@@ -113,7 +113,7 @@ def test_default_table_shows_the_checks_that_are_not_ok_and_all_shows_every_one(
     assert "not shown" not in every.stdout
     header = next(line for line in default.stdout.splitlines() if "status" in line)
     assert header.split() == ["metric", "status", "baseline", "candidate", "change",
-                              "interval", "tolerance", report.P_COLUMN]
+                              "interval", "tolerance", report.P_COLUMN, "method"]
     assert report.P_LEGEND.split()[0] in default.stdout
 
 
@@ -137,13 +137,34 @@ def test_the_table_fits_100_columns_with_nothing_cut(no_config, distributed, mon
     assert "\nPOST /api/quote\n" in out
 
 
-def test_a_wide_output_adds_the_method_of_each_check(k6_pair):
+def test_the_method_of_each_check_is_shown_at_100_columns_and_in_full_when_wider(k6_pair):
     narrow = k6_pair.to_text(width=100).plain
     wide = k6_pair.to_text(width=160).plain
-    assert "methods: block-bootstrap" in narrow and "methods:" not in wide
-    header = next(line for line in wide.splitlines() if "status" in line)
-    assert header.split()[-1] == "method"
-    assert max(len(line) for line in _table_rows(wide, k6_pair.checks)) <= 160
+    for text, width in ((narrow, 100), (wide, 160)):
+        header = next(line for line in text.splitlines() if "status" in line)
+        assert header.split()[-1] == "method"
+        assert max(len(line) for line in text.splitlines()) <= width
+    by_endpoint: dict[str, list[dict]] = {}  # the table's order: endpoints by worst check
+    for check in k6_pair.worst_first().filter(pl.col("status") != "ok").to_dicts():
+        by_endpoint.setdefault(report.subject(check), []).append(check)
+    shown = [check for checks in by_endpoint.values() for check in checks]
+    for text, name in ((narrow, report.SHORT_METHODS.get), (wide, lambda m, _: m)):
+        rows = _table_rows(text, k6_pair.checks)
+        assert len(rows) == len(shown)
+        for line, check in zip(rows, shown, strict=True):
+            method = name(check["method"], check["method"])
+            assert line.split()[0] == check["metric"]
+            assert line.endswith(f" {method}") if method else True, (line, method)
+    # the short names used are spelled out under the table; a wide terminal needs no key
+    assert "method: boot = block-bootstrap" in narrow and "method:" not in wide
+    assert " boot\n" not in wide and " boot\n" in narrow
+
+
+def test_a_terminal_too_narrow_for_short_methods_lists_them_under_the_table(k6_pair):
+    text = k6_pair.to_text(width=80).plain
+    header = next(line for line in text.splitlines() if "status" in line)
+    assert "method" not in header
+    assert "methods: block-bootstrap, z-test (a wider terminal shows the method" in text
 
 
 def test_markdown_has_the_same_content(k6_pair):

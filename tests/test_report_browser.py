@@ -2,11 +2,13 @@
 protocol through a pipe (``--remote-debugging-pipe``: no port, no driver download).
 
 Every chart must render (an SVG or a canvas per chart), no JavaScript error or warning may be
-logged, and no request may leave the machine (only file: and data: URLs). A full-page screenshot
+logged, and the page's own file: URL must be its only request (data: URLs aside): no require.js,
+no MathJax. A full-page screenshot
 of each report is saved under ``test-artifacts/`` (gitignored).
 
 A notebook template exported by a plain ``jupyter nbconvert --to html --execute`` (no perfstats
-pipeline) must draw every chart too, with the network off (``nbconvert-*.png``).
+pipeline) must draw every chart too, with the network off (``nbconvert-*.png``); with the two
+options docs/reports.md gives, it makes no request but the file.
 """
 
 from __future__ import annotations
@@ -165,7 +167,12 @@ def test_report_renders_offline_in_chromium(name: str, html_reports: dict,
 
     events = browser.events
     requests = [p["request"]["url"] for p in _of(session, events, "Network.requestWillBeSent")]
-    assert requests and all(u.startswith(("file:", "data:")) for u in requests), requests
+    # No request but the page itself (inline data: URLs aside): no require.js, no MathJax.
+    assert [u for u in requests if not u.startswith("data:")] == [page.resolve().as_uri()], \
+        requests
+    text = page.read_text(encoding="utf-8")
+    assert not any(word in text for word in ("require.min.js", "MathJax.js", "mathjax@",
+                                             "cdnjs.cloudflare", "cdn.jsdelivr")), name
     exceptions = [p["exceptionDetails"] for p in _of(session, events, "Runtime.exceptionThrown")]
     assert not exceptions
     console = [p for p in _of(session, events, "Runtime.consoleAPICalled")
@@ -188,9 +195,10 @@ DRAWN_IMAGES = """JSON.stringify(Array.from(document.querySelectorAll(
     ".jp-OutputArea-output img[src^='data:image/svg+xml']")).map(img => img.naturalWidth))"""
 
 
-def _plain_export(name: str, workdir: Path) -> Path:
+def _plain_export(name: str, workdir: Path, *options: str) -> Path:
     """The bundled template with its parameters set in place, executed and exported by a plain
-    ``jupyter nbconvert --to html --execute`` (the default kernel, no perfstats pipeline)."""
+    ``jupyter nbconvert --to html --execute [OPTIONS]`` (the default kernel, no perfstats
+    pipeline)."""
     import nbformat
 
     nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
@@ -202,14 +210,12 @@ def _plain_export(name: str, workdir: Path) -> Path:
     nbformat.write(nb, source)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--execute",
-                    str(source)], check=True, capture_output=True, env=env, cwd=workdir)
+                    *options, str(source)], check=True, capture_output=True, env=env, cwd=workdir)
     return source.with_suffix(".html")
 
 
-@pytest.mark.parametrize("name", sorted(NOTEBOOK_PARAMETERS))
-def test_plain_nbconvert_export_draws_every_chart_offline(name: str, tmp_path: Path,
-                                                          browser: Chromium) -> None:
-    page = _plain_export(name, tmp_path)
+def _open_offline(browser: Chromium, page: Path, shot: Path) -> tuple[str, list[int]]:
+    """Open ``page`` with the network off; (session, width of each chart image drawn)."""
     target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
         "sessionId"]
@@ -229,8 +235,15 @@ def test_plain_nbconvert_export_draws_every_chart_offline(name: str, tmp_path: P
         answer = browser.send("Runtime.evaluate", {"expression": DRAWN_IMAGES,
                                                    "returnByValue": True}, session=session)
         drawn = json.loads(answer["result"].get("value") or "[]")
-    _screenshot(browser, session, ARTIFACTS / f"nbconvert-{name}.png")
+    _screenshot(browser, session, shot)
+    return session, drawn
 
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOK_PARAMETERS))
+def test_plain_nbconvert_export_draws_every_chart_offline(name: str, tmp_path: Path,
+                                                          browser: Chromium) -> None:
+    page = _plain_export(name, tmp_path)
+    session, drawn = _open_offline(browser, page, ARTIFACTS / f"nbconvert-{name}.png")
     text = page.read_text(encoding="utf-8")
     assert "Error loading script" not in text and "cdn.jsdelivr.net" not in text
     charts = text.count('src="data:image/svg+xml')
@@ -244,4 +257,26 @@ def test_plain_nbconvert_export_draws_every_chart_offline(name: str, tmp_path: P
     logged = [p["entry"] for p in _of(session, events, "Log.entryAdded")
               if p["entry"]["level"] == "error"
               and not str(p["entry"].get("url", "")).startswith(NBCONVERT_TEMPLATE_URLS)]
+    assert not logged, logged
+
+
+OFFLINE_OPTIONS = ("--HTMLExporter.require_js_url=", "--HTMLExporter.mathjax_url=")
+"""What docs/reports.md tells a user exporting a notebook with plain nbconvert: no require.js
+and no MathJax (the charts need neither), so the page asks nothing of the network."""
+
+
+def test_plain_nbconvert_export_with_the_documented_options_makes_no_request(
+        tmp_path: Path, browser: Chromium) -> None:
+    page = _plain_export("compare", tmp_path, *OFFLINE_OPTIONS)
+    session, drawn = _open_offline(browser, page, ARTIFACTS / "nbconvert-offline-compare.png")
+    assert len(drawn) == CHARTS["compare"] and all(width > 100 for width in drawn), drawn
+    text = page.read_text(encoding="utf-8")
+    assert not any(url in text for url in NBCONVERT_TEMPLATE_URLS)
+    events = browser.events
+    requests = [p["request"]["url"] for p in _of(session, events, "Network.requestWillBeSent")]
+    assert [u for u in requests if not u.startswith("data:")] == [page.resolve().as_uri()], \
+        requests
+    assert not _of(session, events, "Runtime.exceptionThrown")
+    logged = [p["entry"] for p in _of(session, events, "Log.entryAdded")
+              if p["entry"]["level"] in ("error", "warning")]
     assert not logged, logged

@@ -235,6 +235,11 @@ _TERMINAL = (  # (header, cell, right-aligned)
     (P_COLUMN, p_text, True),
 )
 _METHOD = ("method", lambda r: r["method"], False)
+SHORT_METHODS = {"block-bootstrap": "boot", "window-level": "windows", "fisher-exact": "fisher",
+                 "poisson-exact": "poisson", "threshold-only": "no-test",
+                 "threshold (exact)": "thresh", "threshold (tool-summary)": "thr-sum", "none": ""}
+"""The method column's names in a terminal too narrow for the full ones (``summary`` and
+``z-test`` stay as they are); a line under the table spells out those used."""
 _INDENT = "  "
 
 
@@ -245,8 +250,10 @@ def _endpoint_label(name: str) -> str:
 
 def terminal_table(ordered: pl.DataFrame, *, width: int = 100) -> Text:
     """The checks as text for a terminal of ``width`` columns: a line per endpoint (in the order
-    of its worst check), under it a line per check. The method column is shown when it fits; no
-    cell is ever cut (at worst the gaps narrow and a long endpoint name wraps)."""
+    of its worst check), under it a line per check. No cell is ever cut. The method of each
+    check is the last column: its full name when that fits, else its short name
+    (:data:`SHORT_METHODS`, spelled out under the table), with the gaps narrowed to one space
+    if need be; only when even that does not fit are the methods listed under the table."""
     rows = ordered.to_dicts()
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -256,13 +263,18 @@ def terminal_table(ordered: pl.DataFrame, *, width: int = 100) -> Text:
         columns.insert(5, (COMMON_COLUMN, common_text, True))
     cells = [[cell(r) for _, cell, _ in columns] for r in rows]
     widths = _widths([h for h, _, _ in columns], cells)
-    method_width = max([len(_METHOD[0]), *(len(r["method"]) for r in rows)])
-    gap = _GAP
-    if _line_width(widths, gap) + gap + method_width <= width:
-        columns.append(_METHOD)
-        widths.append(method_width)
-    elif _line_width(widths, gap) > width:
-        gap = 1
+    full = max([len(_METHOD[0]), *(len(r["method"]) for r in rows)])
+    short = max([len(_METHOD[0]), *(len(_short_method(r["method"])) for r in rows)])
+    method = None
+    for gap, name, method_width in ((_GAP, _METHOD[1], full), (_GAP, _short_row, short),
+                                    (1, _short_row, short)):
+        if _line_width([*widths, method_width], gap) <= width:
+            method = (_METHOD[0], name, False)
+            columns.append(method)
+            widths.append(method_width)
+            break
+    else:
+        gap = _GAP if _line_width(widths, _GAP) <= width else 1
     out = Text()
     out.append(_INDENT + _join([h for h, _, _ in columns], widths, columns, gap) + "\n",
                style="bold")
@@ -280,11 +292,23 @@ def terminal_table(ordered: pl.DataFrame, *, width: int = 100) -> Text:
                 out.append(padded.rstrip() if k == last else padded,
                            style=STATUS_STYLES.get(text) if k == 1 else None)
             out.append("\n")
-    if _METHOD not in columns:
-        used = sorted({r["method"] for r in rows} - {"none"})
+    used = sorted({r["method"] for r in rows} - {"none"})
+    if method is None:
         out.append(_wrapped(f"methods: {', '.join(used)} (a wider terminal shows the method "
                             "of each check)", width), style="dim")
+    elif method[1] is _short_row:
+        spelled = [f"{_short_method(m)} = {m}" for m in used if _short_method(m) != m]
+        if spelled:
+            out.append(_wrapped(f"method: {', '.join(spelled)}", width), style="dim")
     return out
+
+
+def _short_method(method: str) -> str:
+    return SHORT_METHODS.get(method, method)
+
+
+def _short_row(row: Mapping[str, Any]) -> str:
+    return _short_method(row["method"])
 
 
 def terminal_report(ordered: pl.DataFrame, *, verdict: str, title: str,
