@@ -20,7 +20,7 @@ from helpers import DATA, ROOT, table_counts
 import perfstats
 from perfstats.cli import cli
 from perfstats.errors import IngestError, StoreError
-from perfstats.store import open_store
+from perfstats.store import RUN_TABLES, STORE_SCHEMA_VERSION, open_store
 from perfstats.store.team import TeamStore, parse_url
 
 K6 = DATA / "k6"
@@ -211,3 +211,56 @@ def test_delete_removes_a_run_whole_on_either_store(any_store: str, tmp_path: Pa
     # Its content may come back: not taken for a duplicate of the deleted run.
     again = perfstats.ingest(K6 / "baseline", db=any_store)
     assert not again.existed and again.run_id == gone.run_id
+
+
+def test_a_version_1_team_store_is_migrated_and_keeps_its_runs(team_url: str) -> None:
+    """A team store of schema 1 (no scenarios table, run tables partitioned by run_id) is
+    migrated by the next process that opens it: its runs stay, new runs gain scenarios."""
+    old = perfstats.ingest(K6 / "smoke", db=team_url)
+    with open_store(team_url).connect(write=True) as con:
+        con.execute("BEGIN")
+        for table in RUN_TABLES:  # schema 1 partitioned its run tables, then wrote their files
+            con.execute(f"ALTER TABLE {table} SET PARTITIONED BY (run_id)")
+        con.execute("COMMIT")
+    partitioned = perfstats.ingest(K6 / "baseline", db=team_url)
+    with open_store(team_url).connect(write=True) as con:
+        con.execute("BEGIN")
+        con.execute("DROP TABLE scenarios")
+        con.execute("UPDATE perfstats_meta SET value = '1' WHERE key = 'schema_version'")
+        con.execute("COMMIT")
+    store = open_store(team_url)
+    before = {t: int(store.query(f"SELECT count(*) AS n FROM {t}")["n"][0])
+              for t in ["runs", *RUN_TABLES] if t != "scenarios"}
+    lake = Path(parse_url(team_url)[1])
+    assert list(lake.glob(f"main/points/run_id={partitioned.run_id}/*.parquet"))
+
+    # A new process (the attach migrates) lists the old runs and ingests a new one.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    migrate = subprocess.run([sys.executable, "-m", "perfstats", "ingest", str(K6 / "candidate"),
+                              "--db", team_url], env=env, capture_output=True, text=True)
+    assert migrate.returncode == 0, migrate.stderr
+    new = migrate.stdout.strip()
+    listed = subprocess.run([sys.executable, "-m", "perfstats", "runs", "--format", "json",
+                             "--db", team_url], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert {r["run_id"] for r in json.loads(listed.stdout)} == {old.run_id, partitioned.run_id,
+                                                                 new}
+    assert store.query("SELECT value FROM perfstats_meta WHERE key = 'schema_version'")[
+        "value"].to_list() == [str(STORE_SCHEMA_VERSION)]
+    # Every row of the old runs is still there, and nothing else but the new run's rows.
+    kept = {t: int(store.query(f"SELECT count(*) AS n FROM {t} WHERE run_id <> ?", [new])["n"][0])
+            for t in before}
+    assert kept == before
+    assert perfstats.load(old.run_id, db=team_url).scenarios().is_empty()
+    assert not perfstats.load(new, db=team_url).scenarios().is_empty()
+    # The old runs read as before; the new run's files are not partitioned (as in a new store).
+    assert perfstats.load(partitioned.run_id, db=team_url).summary().height > 0
+    assert not list(lake.glob(f"main/points/run_id={new}"))
+    assert list(lake.glob("main/points/*.parquet"))
+    # A store written by a newer perfstats is refused, and left as it is.
+    with store.connect(write=True) as con:
+        con.execute("UPDATE perfstats_meta SET value = ? WHERE key = 'schema_version'",
+                    [str(STORE_SCHEMA_VERSION + 1)])
+    refused = subprocess.run([sys.executable, "-m", "perfstats", "runs", "--db", team_url],
+                             env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and "newer perfstats" in refused.stderr

@@ -33,6 +33,8 @@ import duckdb
 
 from perfstats.errors import StoreError, first_line
 from perfstats.store import (
+    MIGRATIONS,
+    RUN_TABLES,
     SCHEMA,
     STORE_SCHEMA_VERSION,
     VIEWS,
@@ -226,7 +228,8 @@ def _team_columns(columns: str) -> str:
 
 
 def _check_team_schema(con: duckdb.DuckDBPyConnection, where: str) -> None:
-    """Create the schema in an empty lake; refuse a foreign or newer one (under the schema lock)."""
+    """Create the schema in an empty lake, refuse a foreign or newer one, migrate an older one
+    (under the schema lock, so one process migrates and the others find it done)."""
     tables = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()}
     if not tables:
@@ -243,6 +246,28 @@ def _check_team_schema(con: duckdb.DuckDBPyConnection, where: str) -> None:
         raise StoreError(f"{where}: not a perfstats store (a DuckLake without perfstats tables)")
     rows = con.execute("SELECT value FROM perfstats_meta WHERE key = 'schema_version'").fetchall()
     version = int(rows[0][0]) if rows else 0
-    if version != STORE_SCHEMA_VERSION:
-        raise StoreError(f"{where}: team store schema version {version}; this perfstats reads "
-                         f"{STORE_SCHEMA_VERSION} (upgrade perfstats, or migrate the store)")
+    if version > STORE_SCHEMA_VERSION:
+        raise StoreError(
+            f"{where}: team store schema version {version} was written by a newer perfstats; "
+            f"this version reads up to {STORE_SCHEMA_VERSION}. Upgrade perfstats.")
+    if version < STORE_SCHEMA_VERSION:
+        _migrate(con, where, version, tables)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, where: str, version: int, tables: set[str]) -> None:
+    """Run the file store's migrations (``MIGRATIONS``) from ``version`` up, in one DuckLake
+    transaction.  Team stores of schema 1 also had their run tables partitioned by ``run_id``:
+    that is reset, so new files are written unpartitioned like those of a new store (the old
+    files stay as they are and read the same)."""
+    missing = [v for v in range(version, STORE_SCHEMA_VERSION) if v not in MIGRATIONS]
+    if missing:
+        raise StoreError(f"{where}: no migration from team store schema version {version}")
+    con.execute("BEGIN")
+    for v in range(version, STORE_SCHEMA_VERSION):
+        for statement in MIGRATIONS[v]:
+            con.execute(_team_columns(statement))
+    for table in sorted(t for t in tables if t in RUN_TABLES):
+        con.execute(f"ALTER TABLE {table} RESET PARTITIONED BY")
+    con.execute("UPDATE perfstats_meta SET value = ? WHERE key = 'schema_version'",
+                [str(STORE_SCHEMA_VERSION)])
+    con.execute("COMMIT")
