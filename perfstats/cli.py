@@ -473,13 +473,17 @@ def report(template: str, run: str | None, baseline: str | None, params: tuple[s
 @click.option("--target-rps", type=float, default=None, metavar="R",
               help="Target request rate (the requests/s route).")
 @click.option("--min-instances", type=int, default=1, show_default=True)
+@click.option("--include-protocol", "include_protocols", multiple=True, metavar="NAME",
+              help="Count this non-HTTP request type (e.g. Locust's grpc) as server throughput "
+                   "(repeatable; default: HTTP requests only).")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]),
               default="table", show_default=True)
 @click.pass_context
 def capacity_command(ctx: click.Context, run: str, peak_users: float | None,
                      safety_factor: float, slo: str, users_per_instance: float | None,
-                     target_rps: float | None, min_instances: int, db: str | None, debug: bool,
+                     target_rps: float | None, min_instances: int,
+                     include_protocols: tuple[str, ...], db: str | None, debug: bool,
                      fmt: str) -> None:
     """Instances needed for the expected peak (--peak-users or --target-rps), the capacity
     of one instance at the SLO and what limits it, from a stepped or ramped RUN; then the
@@ -494,7 +498,8 @@ def capacity_command(ctx: click.Context, run: str, peak_users: float | None,
     db = store_for_reading(db, run)
     plan = perfstats.capacity(run, peak_users=peak_users, safety_factor=safety_factor, slo=slo,
                               users_per_instance=users_per_instance, target_rps=target_rps,
-                              min_instances=min_instances, db=db)
+                              min_instances=min_instances, include_protocols=include_protocols,
+                              db=db)
     if fmt == "json":
         echo(json.dumps(plan.to_dict(), indent=2))
     elif fmt == "markdown":

@@ -465,3 +465,83 @@ def test_slo_none_takes_the_project_compare_slos(k6_run: Run, tmp_path, monkeypa
     assert any(n.startswith("SLOs from ") and n.endswith("perfstats.toml") for n in result.warnings)
     # an explicit SLO wins over the file
     assert bottlenecks(k6_run, slo=100).slos == (LatencySlo(100.0, "max", "*"),)
+
+
+def test_harness_custom_metrics_rank_with_the_injected_changes_on_top(harness) -> None:
+    # data/k6-harness: the candidate has quote +25 % and bookings errors 1 % -> 3 %.
+    baseline, candidate = harness["baseline"], harness["candidate"]
+    result = bottlenecks(candidate, baseline=baseline)
+    table = result.table
+    gate = perfstats.compare(baseline, candidate).checks
+    # The endpoints' regression comes from the whole endpoint's check, counted once: the
+    # per-scenario checks of the same endpoint do not multiply it.
+    quote = row(result, "POST /api/quote")
+    mean = gate.filter((pl.col("endpoint") == "POST /api/quote") & (pl.col("kind") == "http")
+                       & (pl.col("slice") == "") & (pl.col("metric") == "mean")).row(0, named=True)
+    rate = quote["count"] / result.hours
+    assert quote["extra_wait_s_per_h"] == pytest.approx(
+        (mean["candidate"] - mean["baseline"]) * rate / 1000.0)
+    assert quote["latency_regression_s_per_h"] == quote["extra_wait_s_per_h"]
+    # Every kind names its metric kind; custom kinds come after the HTTP ones.
+    assert set(table["metric_kind"]) == {"http", "trend", "rate", "check"}
+    kinds = table["kind"].unique(maintain_order=True).to_list()
+    assert kinds == ["endpoint", "group", "scenario", "status", "trend", "trend by scenario",
+                     "rate", "check"]
+    # Custom Trends: quote_duration (the injected slowdown) first, a regression as compare says,
+    # and marked as restating POST /api/quote (the same requests, counted once).
+    trends = table.filter(pl.col("kind") == "trend")
+    first = trends.row(0, named=True)
+    assert first["item"] == "quote_duration" and first["restates"] == "POST /api/quote"
+    assert first["mean_status"] == "regression" and first["latency_regression_s_per_h"] > 0
+    assert first["latency_regression_s_per_h"] == pytest.approx(
+        quote["latency_regression_s_per_h"], rel=1e-6)
+    # Nothing unchanged is called a regression.
+    unchanged = trends.filter(pl.col("item").is_in(["deal_browse_duration", "booking_duration"]))
+    assert (unchanged["latency_regression_s_per_h"] == 0).all()
+    assert table.filter(pl.col("kind") == "trend by scenario").filter(
+        pl.col("latency_regression_s_per_h") > 0)["slice"].to_list() == ["scenario:quote_flow"]
+    # The k6 thresholds on the custom Trends give their SLO excess, exactly from the samples.
+    login = row(result, "login_duration", "trend")
+    values = candidate.samples("login_duration")["value"]
+    assert login["slo_ms"] == 150.0 and login["slo_source"] == "samples"
+    assert login["slo_excess_s_per_h"] == pytest.approx(
+        (values - 150.0).clip(lower_bound=0).sum() / 1000.0 / result.hours)
+    # Failing Rates and checks: booking_success_rate (24 bad of 998) restates POST /api/bookings.
+    success = row(result, "booking_success_rate", "rate")
+    assert (success["failures"], success["count"]) == (24, 998)
+    assert success["errors_s_per_h"] == pytest.approx(24 / result.hours * 5.0)
+    assert success["restates"] == "POST /api/bookings"
+    checks = table.filter(pl.col("kind") == "check")
+    assert set(checks["item"]) == {"::checkout::booking confirmed",
+                                   "::checkout::booking status is 200"}
+    assert set(checks["restates"]) == {"POST /api/bookings"}
+    assert not table.filter(pl.col("kind").is_in(["rate", "check"]) & (pl.col("failures") == 0)
+                            ).height
+    assert any("never added" in w and "quote_duration = POST /api/quote" in w
+               for w in result.warnings)
+    body = result.to_dict()
+    assert body["warnings"] == list(result.warnings) and "notes" not in body
+    assert {"metric_kind", "slice", "restates"} <= set(body["items"][0])
+    entry = next(e for e in result.backlog() if e["item"] == "quote_duration")
+    assert entry["restates"] == "POST /api/quote" and "same requests" in entry["next_step"]
+
+
+def test_harness_against_itself_has_no_regression(harness) -> None:
+    run = harness["candidate"]
+    result = bottlenecks(run, baseline=run)
+    assert (result.table["regression_s_per_h"].fill_null(0.0) == 0).all()
+
+
+def test_artillery_custom_histogram_is_ranked_and_restates_its_endpoint(data_dir) -> None:
+    # data/artillery-harness: quote_time wraps each quote; compare finds the +25 % inconclusive
+    # on these runs, so it is reported, not scored.
+    result = bottlenecks(data_dir / "artillery-harness" / "candidate",
+                         baseline=data_dir / "artillery-harness" / "baseline",
+                         slo={"*": "p95<500", "quote_time": "p95<200"})
+    quote = row(result, "quote_time", "trend")
+    assert quote["restates"] == "/api/quote" and quote["metric_kind"] == "trend"
+    assert quote["slo_ms"] == 200.0 and quote["slo_source"] == "summary"
+    assert quote["slo_excess_s_per_h"] > 0 and quote["slo_estimate"]
+    assert quote["mean_status"] in ("inconclusive", "regression")
+    # The metric's own SLO is not applied to the endpoints, and '*' not to the metric.
+    assert row(result, "/api/quote")["slo_ms"] == 500.0

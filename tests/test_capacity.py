@@ -327,3 +327,68 @@ def test_both_charts_share_one_x_range_and_knees_have_a_legend(plans):
     assert all(t["encoding"]["text"]["field"] == "label" for t in texts)  # only the SLO's
     knees = [layer for layer in spec["vconcat"][0]["layer"] if "color" in layer["encoding"]]
     assert knees and knees[0]["encoding"]["color"]["legend"]["orient"] == "bottom"
+
+
+def test_a_grpc_request_type_is_not_server_throughput_unless_asked():
+    # data/locust-distributed: 5,768 requests of which 502 grpc (events.request.fire, never sent
+    # to the HTTP server); the run has one load step, so the rebuilt windows are checked here.
+    from perfstats.planning.traffic import counted, server_windows
+
+    run = perfstats.load(DATA / "locust-distributed" / "baseline")
+    traffic = counted(run)
+    grpc = run.summary().filter(pl.col("protocol") == "grpc")
+    assert traffic.left_out == {grpc["endpoint"].item(): "grpc"}
+    assert traffic.left_out_requests == grpc["count"].item() > 0
+    assert "--include-protocol grpc" in traffic.sentence()
+    windows = run.windows()
+    whole = windows.filter(pl.col("endpoint") == "ALL")
+    server = server_windows(windows, list(traffic.left_out)).filter(pl.col("endpoint") == "ALL")
+    http = run.summary().filter((pl.col("protocol") == "http") & (pl.col("endpoint") != "ALL"))
+    assert server["count"].sum() == http["count"].sum() == whole["count"].sum() - \
+        grpc["count"].item()
+    assert server["failures"].sum() == http["failures"].sum()
+    assert server.select("start", "users").equals(whole.select("start", "users"))
+    asked = counted(run, ["GRPC"])
+    assert asked.left_out == {} and asked.included == ("grpc",)
+    with pytest.raises(ValueError, match="protocol names"):
+        counted(run, "grpc")
+
+
+@pytest.fixture(scope="module")
+def grpc_ramp(tmp_path_factory):
+    """data/locust/ramp with its GET /health endpoint relabelled as a grpc request type (the
+    same rows, only the name and method changed), so that a stepped run has one."""
+    path = tmp_path_factory.mktemp("grpc") / "ramp.duckdb"
+    run_id = perfstats.ingest(DATA / "locust" / "ramp", db=path).run_id
+    store = perfstats.Store(path)
+    with store.connect(write=True) as con:
+        for table in ("summaries", "windows", "histograms", "errors"):
+            con.execute(f"UPDATE {table} SET endpoint = 'grpc health.Check' "
+                        "WHERE endpoint = 'GET /health' AND run_id = ?", [run_id])
+        con.execute("UPDATE summaries SET method = 'grpc' WHERE endpoint = 'grpc health.Check'")
+    return path, run_id
+
+
+def test_capacity_leaves_grpc_out_of_throughput_unless_included(grpc_ramp):
+    path, run_id = grpc_ramp
+    default = capacity(run_id, db=path, target_rps=1000)
+    counted_too = capacity(run_id, db=path, target_rps=1000, include_protocols=["grpc"])
+    runner = CliRunner()
+    cli_json = json.loads(runner.invoke(cli, ["capacity", run_id, "--db", str(path),
+                                              "--target-rps", "1000", "--include-protocol",
+                                              "grpc", "--format", "json"]).output)
+    windows = perfstats.load(run_id, db=path).windows()
+    health = windows.filter(pl.col("endpoint") == "grpc health.Check")["count"].sum()
+    assert health > 0
+    a, b = default.steps, counted_too.steps
+    assert a["step"].to_list() == b["step"].to_list()
+    # Every step loses the grpc requests, and only them.
+    assert (a["throughput_rps"] < b["throughput_rps"]).all()
+    assert any("grpc" in w and "--include-protocol grpc" in w for w in default.warnings)
+    assert any("grpc" in line for line in default.assumptions)
+    assert not any("left out" in w for w in counted_too.warnings)
+    assert cli_json["inputs"]["include_protocols"] == ["grpc"]
+    assert cli_json["rps_per_instance"] == pytest.approx(counted_too.rps_per_instance)
+    assert default.rps_per_instance < counted_too.rps_per_instance
+    # The steps' percentiles without the grpc requests are a labelled estimate.
+    assert default.steps["p95_ms"].is_not_null().all()

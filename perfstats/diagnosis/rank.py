@@ -34,6 +34,13 @@ import polars as pl
 
 from perfstats.config import load_compare_config
 from perfstats.diagnosis.excess import KNOTS, excess_from_histogram, excess_from_percentiles
+from perfstats.diagnosis.metrics import (
+    METRIC_KINDS,
+    custom_trend_names,
+    metric_items,
+    metric_slos,
+    slo_keys_for_metrics,
+)
 from perfstats.diagnosis.patterns import find_patterns
 from perfstats.errors import InsufficientDataError
 from perfstats.readers.derive import FAILED, REQUEST_METRIC
@@ -54,8 +61,10 @@ if TYPE_CHECKING:
 
 ERROR_COST_S = 5.0
 """Default cost of one failed request, in user-seconds."""
-KINDS = ("endpoint", "group", "scenario", "status", "error")
-"""Item kinds, in the order the table lists them."""
+HTTP_KINDS = ("endpoint", "group", "scenario", "status", "error")
+"""Item kinds of the requests."""
+KINDS = (*HTTP_KINDS, *METRIC_KINDS)
+"""Item kinds, in the order the table lists them (each ranked on its own)."""
 COMPONENTS = {
     "slo_s_per_h": "SLO excess",
     "errors_s_per_h": "errors",
@@ -81,14 +90,14 @@ def configured_slos(
 _PART_SCHEMA = {
     "kind": pl.String, "item": pl.String, "endpoint": pl.String, "count": pl.Int64,
     "failures": pl.Int64, "total_ms": pl.Float64, "excess_ms": pl.Float64,
-    "slo_source": pl.String,
+    "slo_source": pl.String, "protocol": pl.String,
 }
 _THRESHOLD_SCHEMA = {"endpoint": pl.String, "slo_ms": pl.Float64, "slo_metric": pl.String,
                      "slo": pl.String, "p_slo_ms": pl.Float64}
 _ERROR_SCHEMA = {"kind": pl.String, "item": pl.String, "endpoint": pl.String, "errors": pl.Int64,
                  "count": pl.Int64, "base_share": pl.Float64}
 _REGRESSION_SCHEMA = {
-    "endpoint": pl.String, "base_mean": pl.Float64, "delta_mean_ms": pl.Float64,
+    "endpoint": pl.String, "slice": pl.String, "base_mean": pl.Float64, "delta_mean_ms": pl.Float64,
     "delta_mean_low": pl.Float64, "delta_mean_high": pl.Float64, "mean_status": pl.String,
     "base_error_rate": pl.Float64, "delta_error_rate": pl.Float64, "delta_error_low": pl.Float64,
     "delta_error_high": pl.Float64, "error_status": pl.String,
@@ -115,7 +124,7 @@ def run_hours(run: Run) -> float:
 
 def _summary(run: Run) -> pl.DataFrame:
     return run.summary().filter(pl.col("endpoint") != ALL_ENDPOINTS).select(
-        "endpoint", pl.col("count").cast(pl.Int64),
+        "endpoint", "protocol", pl.col("count").cast(pl.Int64),
         pl.col("failures").cast(pl.Int64).fill_null(0), *(pl.col(c).cast(pl.Float64) for c in
                                                           ["mean", *KNOTS]))
 
@@ -214,33 +223,35 @@ def item_parts(run: Run, slos: Sequence[LatencySlo]) -> tuple[pl.DataFrame, pl.D
     parts = summary.join(excess, on="endpoint", how="left").select(
         kind=pl.lit("endpoint"), item="endpoint", endpoint="endpoint", count="count",
         failures="failures", total_ms=pl.col("mean") * pl.col("count"),
-        excess_ms="excess_ms", slo_source="slo_source")
+        excess_ms="excess_ms", slo_source="slo_source", protocol="protocol")
     return _conform(parts, _PART_SCHEMA), thresholds
 
 
-def regression_inputs(baseline: Run | None, current: Run) -> pl.DataFrame:
-    """Per endpoint: baseline mean and error rate, the changes and their intervals from compare.
+def regression_inputs(checks: pl.DataFrame | None) -> pl.DataFrame:
+    """Per HTTP endpoint (and per endpoint in a scenario slice, ``slice`` ``scenario:NAME``;
+    null for the whole endpoint): baseline mean and error rate, the changes and their intervals
+    from compare's ``checks`` (None: no baseline).
 
     compare's latency intervals are in per cent of the baseline value and its error-rate ones in
     percentage points; both become absolute here (ms, and a 0-1 rate).
     """
-    if baseline is None:
+    if checks is None:
         return pl.DataFrame(schema=_REGRESSION_SCHEMA)
-    from perfstats.comparison.gate import compare
-
-    checks = compare(baseline, current).checks.filter(pl.col("endpoint") != ALL_ENDPOINTS)
+    checks = checks.filter((pl.col("kind") == "http") & (pl.col("endpoint") != ALL_ENDPOINTS)
+                           ).with_columns(slice=pl.col("slice").replace("", None))
+    keys = ["endpoint", "slice"]
     mean = checks.filter(pl.col("metric") == "mean").select(
-        "endpoint", base_mean=pl.col("baseline"),
+        *keys, base_mean=pl.col("baseline"),
         delta_mean_ms=pl.col("candidate") - pl.col("baseline"),
         delta_mean_low=pl.col("baseline") * pl.col("ci_low") / 100.0,
         delta_mean_high=pl.col("baseline") * pl.col("ci_high") / 100.0,
         mean_status=pl.col("status"))
     errors = checks.filter(pl.col("metric") == "error_rate").select(
-        "endpoint", base_error_rate=pl.col("baseline"),
+        *keys, base_error_rate=pl.col("baseline"),
         delta_error_rate=pl.col("candidate") - pl.col("baseline"),
         delta_error_low=pl.col("ci_low") / 100.0, delta_error_high=pl.col("ci_high") / 100.0,
         error_status=pl.col("status"))
-    return _conform(mean.join(errors, on="endpoint", how="full", coalesce=True),
+    return _conform(mean.join(errors, on=keys, how="full", coalesce=True, nulls_equal=True),
                     _REGRESSION_SCHEMA)
 
 
@@ -318,6 +329,7 @@ def impact_table(
     regression: pl.DataFrame | None = None,
     errors: pl.DataFrame | None = None,
     error_cost_s: float = ERROR_COST_S,
+    metrics: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The impact model: per-item figures in, the ranked table out (pure polars).
 
@@ -329,6 +341,8 @@ def impact_table(
         regression: per endpoint changes, as :func:`regression_inputs` gives (None: no baseline).
         errors: status / error-kind items, as :func:`error_parts` gives (None: none).
         error_cost_s: user-seconds one failed request costs.
+        metrics: custom-metric items, as :func:`perfstats.diagnosis.metrics.metric_items`
+            gives (None: none); ranked in kinds of their own.
 
     Returns:
         The table of :class:`Bottlenecks` (columns :data:`TABLE_COLUMNS`).
@@ -347,8 +361,24 @@ def impact_table(
     per_h = 1.0 / hours
     thresholds = _conform(thresholds, _THRESHOLD_SCHEMA)
     regression = _conform(regression, _REGRESSION_SCHEMA)
-    rows = _conform(parts, _PART_SCHEMA).join(thresholds, on="endpoint", how="left").join(
-        regression, on="endpoint", how="left").with_columns(
+    whole = regression.filter(pl.col("slice").is_null()).drop("slice")
+    # An endpoint inside a group or scenario takes compare's check of that slice where there
+    # is one (an endpoint in one scenario only has none: its whole check is the slice's).
+    sliced = regression.filter(pl.col("slice").is_not_null())
+    mean_cols = ["base_mean", "delta_mean_ms", "delta_mean_low", "delta_mean_high",
+                 "mean_status"]
+    error_cols = ["base_error_rate", "delta_error_rate", "delta_error_low", "delta_error_high",
+                  "error_status"]
+    rows = _conform(parts, _PART_SCHEMA).with_columns(
+        slice=pl.when(pl.col("kind").is_in(["group", "scenario"])).then(
+            pl.col("kind") + pl.lit(":") + pl.col("item"))).join(
+        thresholds, on="endpoint", how="left").join(whole, on="endpoint", how="left").join(
+        sliced, on=["endpoint", "slice"], how="left", suffix="_s").with_columns(
+        *(pl.when(pl.col("mean_status_s").is_not_null()).then(pl.col(f"{c}_s")).otherwise(
+            pl.col(c)).alias(c) for c in mean_cols),
+        *(pl.when(pl.col("error_status_s").is_not_null()).then(pl.col(f"{c}_s")).otherwise(
+            pl.col(c)).alias(c) for c in error_cols),
+    ).with_columns(
         rate=pl.col("count") * per_h,
         latency_counted=_counted("mean_status"),
         error_counted=_counted("error_status"),
@@ -363,6 +393,9 @@ def impact_table(
     single = pl.col("endpoint").n_unique() == 1
     items = rows.group_by("kind", "item", maintain_order=True).agg(
         endpoint=pl.when(single).then(pl.col("endpoint").first()),
+        metric_kind=pl.when(pl.col("kind").first() == "endpoint").then(
+            pl.col("protocol").fill_null("http").first()).otherwise(pl.lit("http")),
+        slice=pl.col("slice").first(),
         count=pl.col("count").sum(), failures=pl.col("failures").sum(),
         total_ms=pl.col("total_ms").sum(), excess_ms=_sum_if_any("excess_ms"),
         slo=pl.col("slo").drop_nulls().unique().sort().str.join(", "),
@@ -384,8 +417,10 @@ def impact_table(
     items = items.with_columns(
         time_share=pl.col("total_ms") / total_ms if total_ms else pl.lit(None, pl.Float64))
     if errors is not None and not errors.is_empty():
-        items = pl.concat([items, _error_items(_conform(errors, _ERROR_SCHEMA), regression, per_h)],
+        items = pl.concat([items, _error_items(_conform(errors, _ERROR_SCHEMA), whole, per_h)],
                           how="diagonal_relaxed")
+    if metrics is not None and not metrics.is_empty():
+        items = pl.concat([items, metrics], how="diagonal_relaxed")
     return _score(items, per_h=per_h, error_cost_s=error_cost_s)
 
 
@@ -397,7 +432,7 @@ def _error_items(errors: pl.DataFrame, regression: pl.DataFrame, per_h: float) -
     """
     gate = regression.select("endpoint", "error_status")
     return errors.join(gate, on="endpoint", how="left").select(
-        "kind", "item", "endpoint", "count", failures="errors",
+        "kind", "item", "endpoint", "count", failures="errors", metric_kind=pl.lit("http"),
         base_error_rate="base_share",
         new=(pl.col("errors") - pl.col("base_share") * pl.col("count")) * per_h,
         counted_new=pl.when(_counted("error_status")).then(
@@ -434,8 +469,8 @@ def _score(items: pl.DataFrame, *, per_h: float, error_cost_s: float) -> pl.Data
     order = {k: i for i, k in enumerate(KINDS)}
     ranked = scored.sort(
         [pl.col("kind").replace_strict(order, default=len(order)), "score_s_per_h",
-         "time_share", "item"],
-        descending=[False, True, True, False], nulls_last=True,
+         "time_share", "total_ms", "item"],
+        descending=[False, True, True, True, False], nulls_last=True,
     ).with_columns(rank=pl.int_range(1, pl.len() + 1).over("kind").cast(pl.Int32))
     gain = [_gain(row, error_cost_s) for row in ranked.iter_rows(named=True)]
     return ranked.with_columns(
@@ -447,14 +482,17 @@ def _score(items: pl.DataFrame, *, per_h: float, error_cost_s: float) -> pl.Data
 
 def _driver() -> pl.Expr:
     best = pl.max_horizontal(*COMPONENTS)
-    expr = pl.when(best <= 0).then(pl.lit("time share"))
+    nothing = pl.when(pl.col("kind").is_in(METRIC_KINDS)).then(pl.lit("none")).otherwise(
+        pl.lit("time share"))
+    expr = pl.when(best <= 0).then(nothing)
     for column, label in COMPONENTS.items():
         expr = expr.when(pl.col(column) == best).then(pl.lit(label))
     return expr.otherwise(pl.lit("time share"))
 
 
 TABLE_COLUMNS = [
-    "rank", "item", "kind", "endpoint", "count", "failures", "requests_per_h", "mean_ms",
+    "rank", "item", "kind", "metric_kind", "slice", "restates", "endpoint", "count",
+    "failures", "requests_per_h", "mean_ms",
     "time_share", "slo", "slo_ms", "p_slo_ms", "slo_excess_s_per_h", "slo_estimate", "slo_source",
     "error_rate", "errors_per_h", "base_mean", "extra_wait_s_per_h", "extra_wait_ci_low",
     "extra_wait_ci_high", "mean_status", "base_error_rate", "new_errors_per_h",
@@ -486,7 +524,9 @@ def _per_1k(row: dict[str, Any], per_hour: float | None) -> float | None:
 def _gain(row: dict[str, Any], cost: float) -> tuple[float | None, str]:
     """Seconds saved per 1,000 of the item's requests by fixing its driver, and the sentence."""
     item, driver = row["item"], row["driver"]
-    whole = row["kind"] == "endpoint"
+    whole = row["kind"] not in ("group", "scenario", "status", "error")
+    if driver == "none":
+        return None, f"{item} loses no time to an SLO or a regression"
     if driver == "latency regression":
         gain = _per_1k(row, row["extra_wait_s_per_h"])
         text = f"undoing the slowdown of {item} since the baseline"
@@ -533,6 +573,7 @@ def _gain(row: dict[str, Any], cost: float) -> tuple[float | None, str]:
 # ------------------------------------------------------------------------------ the result
 
 _NEXT_STEPS = {
+    "none": "none needed: {item} loses no time to an SLO or a regression",
     "latency regression": "find the change that made {item} slower since the baseline (diff the "
                           "deploys and configs between the two runs), then profile the endpoint",
     "error regression": "read the new failures of {item} since the baseline in the server logs "
@@ -569,7 +610,7 @@ class Bottlenecks(Result):
         slos: the latency objectives used.
         error_cost_s: user-seconds one failed request costs.
         hours: the run's duration in hours.
-        warnings: what was estimated or left out, in words (``notes`` in :meth:`to_dict`).
+        warnings: what was estimated or left out, in words (``warnings`` in :meth:`to_dict`).
     """
 
     table: pl.DataFrame
@@ -610,8 +651,13 @@ class Bottlenecks(Result):
                 errors=errors.get(row["item"]) or f"{row['failures']} failed requests",
                 share=_pct(row["time_share"]) if row["time_share"] is not None else "a share")
             steps = [step, *(_PATTERN_STEPS[p] for p in patterns)]
+            if row["restates"]:
+                steps.insert(0, f"the same requests as {row['restates']}: its row is this cost "
+                                "again, not more of it")
             out.append({
                 "rank": row["rank"], "kind": row["kind"], "item": row["item"],
+                "metric_kind": row["metric_kind"], "slice": row["slice"],
+                "restates": row["restates"],
                 "score_s_per_h": row["score_s_per_h"],
                 "impact": {k: row[k] for k in (
                     "requests_per_h", "mean_ms", "time_share", "slo", "slo_excess_s_per_h",
@@ -639,17 +685,22 @@ class Bottlenecks(Result):
                      for s in self.slos],
             "error_cost_s": self.error_cost_s, "hours": self.hours,
             "score": "user-seconds lost per hour of traffic: SLO excess + errors x error_cost_s "
-                     "+ latency regression + new errors x error_cost_s",
+                     "+ latency regression + new errors x error_cost_s; ranked within each "
+                     "kind, never added across kinds",
             "items": to_records(self.table if top is None else self.top(top)),
             "patterns": to_records(self.patterns),
-            "notes": list(self.warnings),
+            "warnings": list(self.warnings),
         }
 
     def display_frame(self, top: int | None = 10) -> pl.DataFrame:
         """The ranked items in short: rank, kind, item, score, driver, main figures and gain."""
         frame = self.table if top is None else self.top(top)
+        item = pl.when(pl.col("restates").is_not_null()).then(
+            pl.col("item") + pl.lit(" (restates ") + pl.col("restates") + pl.lit(")")).otherwise(
+            pl.col("item"))
         return frame.select(
-            "rank", "kind", "item", pl.col("score_s_per_h").round(1).alias("score s/h"),
+            "rank", "kind", item.alias("item"),
+            pl.col("score_s_per_h").round(1).alias("score s/h"),
             "driver", pl.col("time_share").round(3).alias("time share"),
             pl.col("slo_excess_s_per_h").round(1).alias("SLO excess s/h"),
             pl.col("errors_per_h").round(1).alias("errors/h"),
@@ -696,11 +747,11 @@ def _slo_text(s: LatencySlo) -> str:
 
 
 def _warnings(run: Run, baseline: Run | None, slos: Sequence[LatencySlo], table: pl.DataFrame,
-           slo_source: str | None) -> tuple[str, ...]:
+              slo_source: str | None, metric_notes: Sequence[str] = ()) -> tuple[str, ...]:
     notes = []
     if not slos:
-        notes.append("no SLO given: SLO excess not computed (pass slo='p95<500' or --slo, or "
-                     "set [compare.slo] in perfstats.toml)")
+        notes.append("no SLO given: the endpoints' SLO excess is not computed (pass "
+                     "slo='p95<500' or --slo, or set [compare.slo] in perfstats.toml)")
     elif slo_source:
         notes.append(f"SLOs from {slo_source}")
     sources = set(table["slo_source"].drop_nulls().to_list())
@@ -718,20 +769,28 @@ def _warnings(run: Run, baseline: Run | None, slos: Sequence[LatencySlo], table:
     if undecided:
         notes.append("changes above zero that compare calls inconclusive, not scored as "
                      f"regressions: {', '.join(undecided)}")
+    notes.extend(metric_notes)
+    restating = table.filter(pl.col("restates").is_not_null())
+    if not restating.is_empty():
+        pairs = ", ".join(f"{r['item']} = {r['restates']}" for r in restating.select(
+            "item", "restates").unique(maintain_order=True).iter_rows(named=True))
+        notes.append("custom metrics are ranked in their own kinds and never added to the "
+                     f"endpoints' figures; these time or count the same requests: {pairs}")
     return tuple(notes)
 
 
 def _undecided_changes(table: pl.DataFrame) -> list[str]:
     """Endpoints whose mean or error rate rose (interval above zero) without compare calling it
     a regression."""
-    rows = table.filter(pl.col("kind") == "endpoint")
+    rows = table.filter(pl.col("kind").is_in(["endpoint", *METRIC_KINDS]))
     out = []
     for row in rows.iter_rows(named=True):
         if row["mean_status"] == "inconclusive" and (row["extra_wait_ci_low"] or 0) > 0:
             out.append(f"{row['item']} mean {_num(row['base_mean'])} -> "
                        f"{_num(row['mean_ms'])} ms")
         if row["error_status"] == "inconclusive" and (row["new_errors_ci_low"] or 0) > 0:
-            out.append(f"{row['item']} error rate {_pct(row['base_error_rate'] or 0.0)} -> "
+            what = "error rate" if row["kind"] == "endpoint" else "failure rate"
+            out.append(f"{row['item']} {what} {_pct(row['base_error_rate'] or 0.0)} -> "
                        f"{_pct(row['error_rate'] or 0.0)}")
     return out
 
@@ -769,17 +828,34 @@ def bottlenecks(
     """
     current = load(run, db=db)
     base = None if baseline is None else load(baseline, db=db)
+    config = load_compare_config()
     slos, slo_source = (latency_slos(slo), None) if slo is not None else configured_slos()
+    # An SLO keyed by a custom metric's exact name is that metric's; globs are the endpoints'.
+    keyed = slo_keys_for_metrics(slos, custom_trend_names(current))
+    slos = [s for s in slos if s.endpoint.replace(" ", "") not in keyed]
     hours = run_hours(current)
     parts, thresholds = item_parts(current, slos)
     if parts.filter(pl.col("kind") == "endpoint").is_empty():
         raise InsufficientDataError(f"run {current.run_id} has no per-endpoint requests")
-    regression = regression_inputs(base, current)
-    table = impact_table(parts, hours=hours, thresholds=thresholds, regression=regression,
-                         errors=error_parts(current, base), error_cost_s=error_cost_s)
+    checks = None
+    if base is not None:
+        from perfstats.comparison.gate import compare
+
+        checks = compare(base, current).checks
+    metric_slo, used = metric_slos(current, keyed, config.thresholds)
+    several = parts.filter(pl.col("kind") == "scenario")["item"].n_unique() > 1
+    metrics, metric_notes = metric_items(
+        current, parts=parts, checks=checks, hours=hours, slos=metric_slo,
+        declared=config.worse_when, scenarios=several)
+    if used:
+        metric_notes.append(f"custom metrics' SLO excess from their thresholds: {'; '.join(used)}"
+                            " (the strictest latency clause of each)")
+    table = impact_table(parts, hours=hours, thresholds=thresholds,
+                         regression=regression_inputs(checks), errors=error_parts(current, base),
+                         error_cost_s=error_cost_s, metrics=metrics)
     return Bottlenecks(
         table=table, patterns=find_patterns(current.windows()), run_id=current.run_id,
-        baseline_id=base.run_id if base is not None else None, slos=tuple(slos),
-        error_cost_s=error_cost_s, hours=hours,
-        warnings=_warnings(current, base, slos, table, slo_source))
+        baseline_id=base.run_id if base is not None else None,
+        slos=(*slos, *metric_slo.values()), error_cost_s=error_cost_s, hours=hours,
+        warnings=_warnings(current, base, slos, table, slo_source, metric_notes))
 

@@ -22,6 +22,7 @@ import polars as pl
 from perfstats.errors import ConfigError, InsufficientDataError
 from perfstats.planning.knee import find_knee
 from perfstats.planning.steps import LoadStep, detect_steps
+from perfstats.planning.traffic import counted, mixed_step_percentiles, server_windows
 from perfstats.planning.usl import USLFit, fit_usl
 from perfstats.render.document import Document, Result, Section
 from perfstats.render.tables import jsonable, show
@@ -448,6 +449,8 @@ def _window_steps(windows: pl.DataFrame, steps: Sequence[LoadStep], settle_s: fl
     )
     pct = pct_windows.filter(pl.col("count") > 0).group_by("endpoint", "step").agg(
         *[pl.col(p).median().alias(f"{p}_ms") for p in _PERCENTILES],
+        pl.col("min").min().alias("min_ms"), pl.col("p90").median().alias("p90_ms"),
+        pl.col("max").max().alias("max_ms"),
         pl.col("percentiles").first().alias("source"),
     )
     out = traffic.join(pct, on=["endpoint", "step"], how="left",
@@ -531,6 +534,7 @@ def capacity(
     min_instances: int = 1,
     think_time_s: float | None = None,
     settle_s: float = 3.0,
+    include_protocols: Sequence[str] = (),
     db: DB = None,
 ) -> CapacityPlan:
     """Plan capacity from a stepped or ramped run.
@@ -557,6 +561,9 @@ def capacity(
         min_instances: floor on the instance counts.
         think_time_s: the script's think time per request, when known, for Little's law.
         settle_s: seconds dropped at the start of each step before measuring it.
+        include_protocols: non-HTTP request types to count as server throughput (``("grpc",)``);
+            by default a Locust ``grpc`` request type, which need not reach the server, is left
+            out of the throughput and the steps (see :mod:`perfstats.planning.traffic`).
         db: the store holding ``run`` (or receiving a path's ingest).
 
     Returns:
@@ -580,6 +587,8 @@ def capacity(
     # DuckDB hands back 'Etc/UTC'; python's timezone.utc compares only with 'UTC'.
     windows = loaded.windows().with_columns(
         pl.col("start").dt.convert_time_zone("UTC")).sort("endpoint", "start")
+    traffic = counted(loaded, include_protocols)
+    windows = server_windows(windows, list(traffic.left_out))
     whole = windows.filter(pl.col("endpoint") == ALL_ENDPOINTS)
     if whole.is_empty() or whole["count"].sum() == 0:
         raise InsufficientDataError(
@@ -614,6 +623,8 @@ def capacity(
         per = per.drop(*[f"{p}_ms" for p in _PERCENTILES], "percentiles").join(
             pct, on=["endpoint", "step"], how="left", maintain_order="left").with_columns(
             pl.lit("exact from raw samples").alias("percentiles"))
+    else:
+        per = mixed_step_percentiles(per, list(traffic.left_out))
     per = per.filter(pl.col("requests") > 0)
     table = per.filter(pl.col("endpoint") == ALL_ENDPOINTS).sort("concurrency")
     if table.height < 2:
@@ -633,7 +644,7 @@ def capacity(
     first_bad = [c.first_bad for c in crossings if c.first_bad is not None]
     table = _with_slo_columns(table, crossings)
 
-    warns: list[str] = []
+    warns: list[str] = [traffic.sentence()] if traffic.left_out else []
     if not first_bad:
         status = "never-broken"
         upi: float | None = float(n[-1])
@@ -691,12 +702,14 @@ def capacity(
         usl=usl,
         little=little,
         assumptions=tuple(_assumptions(loaded, closed, exact, settle_s, objectives, steps,
-                                       safety_factor, users_per_instance, think_time_s)),
+                                       safety_factor, users_per_instance, think_time_s)
+                          + [s for s in [traffic.sentence()] if s]),
         warnings=tuple(warns + (list(usl.warnings) if usl is not None else [])),
         inputs={"peak_users": peak_users, "safety_factor": safety_factor,
                 "users_per_instance": users_per_instance, "target_rps": target_rps,
                 "min_instances": min_instances, "think_time_s": think_time_s,
-                "settle_s": settle_s, "error_budget": error_budget},
+                "settle_s": settle_s, "error_budget": error_budget,
+                "include_protocols": list(traffic.included)},
     )
 
 
