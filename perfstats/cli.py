@@ -542,11 +542,13 @@ def _slo_options(values: tuple[str, ...]) -> dict[str, str] | None:
               help="Measure regressions against this run (a run id or a result path).")
 @click.option("--slo", "slos", multiple=True, metavar="EXPR",
               help="Latency SLO, e.g. 'p95<500' or '300' (ms, every request); "
-                   "'ENDPOINT=EXPR' sets one endpoint's (repeatable).")
+                   "'ENDPOINT=EXPR' sets one endpoint's, 'METRIC=EXPR' a custom Trend's "
+                   "(repeatable).")
 @click.option("--error-cost", type=float, default=None, metavar="SECONDS",
               help="User-seconds one failed request costs (default: 5).")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Items shown per kind (endpoint, group, scenario, status, error).")
+              help="Items shown per kind (endpoint, group, scenario, status, error, trend, "
+                   "trend by scenario, rate, check).")
 @click.option("--backlog", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Also write the optimisation backlog (JSON, one item per row) to FILE.")
 @db_option
@@ -555,7 +557,8 @@ def _slo_options(values: tuple[str, ...]) -> dict[str, str] | None:
 def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], error_cost: float,
                         top: int, backlog: str | None, db: str | None, debug: bool,
                         fmt: str) -> None:
-    """Rank RUN's endpoints, groups, statuses and error kinds by user-seconds lost per hour.
+    """Rank RUN's endpoints, groups, scenarios, statuses and error kinds, then its custom
+    Trends, failing Rates and checks (each kind on its own), by user-seconds lost per hour.
 
     \b
     Example:

@@ -64,7 +64,8 @@ class Run(Result):
         Without ``metric``: one row per endpoint plus the whole-run row (``endpoint == "ALL"``),
         latencies in ms. Columns: endpoint, count, failures, error_rate, rps, min, mean, p50,
         p90, p95, p99, max, then method, tool_name, protocol (``http``, or a non-HTTP request
-        type such as Locust's ``grpc``) and ``percentiles``: ``exact`` (from raw samples, k6's
+        type such as Locust's ``grpc``; for ``ALL``, the protocols it adds up, ``http+grpc``)
+        and ``percentiles``: ``exact`` (from raw samples, k6's
         linear interpolation), ``histogram`` (from the tool's buckets, the tool's own rule) or
         ``tool-summary`` (as the tool wrote them).
 
@@ -89,11 +90,15 @@ class Run(Result):
             SELECT endpoint, count, failures,
                    CASE WHEN count > 0 THEN failures / count END AS error_rate,
                    rps, min, mean, p50, p90, p95, p99, max, method, tool_name,
-                   {PROTOCOL} AS protocol, percentiles
-            FROM summaries WHERE run_id = ?
+                   CASE WHEN endpoint = '{ALL_ENDPOINTS}' THEN coalesce((
+                       SELECT string_agg(DISTINCT p, '+' ORDER BY p <> 'http', p)
+                       FROM (SELECT {PROTOCOL} AS p FROM summaries
+                             WHERE run_id = $run AND endpoint <> '{ALL_ENDPOINTS}')), 'http')
+                        ELSE {PROTOCOL} END AS protocol, percentiles
+            FROM summaries WHERE run_id = $run
             ORDER BY endpoint = '{ALL_ENDPOINTS}', endpoint
             """,
-            [self.run_id],
+            {"run": self.run_id},
         )
 
     def _metric_summary(self, metric: str | Sequence[str], by: str | None) -> pl.DataFrame:

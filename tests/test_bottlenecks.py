@@ -482,6 +482,14 @@ def test_harness_custom_metrics_rank_with_the_injected_changes_on_top(harness) -
     assert quote["extra_wait_s_per_h"] == pytest.approx(
         (mean["candidate"] - mean["baseline"]) * rate / 1000.0)
     assert quote["latency_regression_s_per_h"] == quote["extra_wait_s_per_h"]
+    # A scenario's share of an endpoint takes compare's check of that slice: POST /api/quote is
+    # a regression in quote_flow, inconclusive in booking_flow.
+    slices = gate.filter((pl.col("endpoint") == "POST /api/quote") & (pl.col("metric") == "mean"))
+    status = dict(zip(slices["slice"], slices["status"], strict=True))
+    assert status["scenario:quote_flow"] == "regression"
+    assert status["scenario:booking_flow"] != "regression"
+    assert row(result, "quote_flow", "scenario")["latency_regression_s_per_h"] > 0
+    assert row(result, "booking_flow", "scenario")["latency_regression_s_per_h"] == 0
     # Every kind names its metric kind; custom kinds come after the HTTP ones.
     assert set(table["metric_kind"]) == {"http", "trend", "rate", "check"}
     kinds = table["kind"].unique(maintain_order=True).to_list()
@@ -524,6 +532,7 @@ def test_harness_custom_metrics_rank_with_the_injected_changes_on_top(harness) -
     assert {"metric_kind", "slice", "restates"} <= set(body["items"][0])
     entry = next(e for e in result.backlog() if e["item"] == "quote_duration")
     assert entry["restates"] == "POST /api/quote" and "same requests" in entry["next_step"]
+    assert "per 1,000 evaluations" in row(result, "booking_success_rate", "rate")["gain"]
 
 
 def test_harness_against_itself_has_no_regression(harness) -> None:

@@ -340,6 +340,8 @@ def test_a_grpc_request_type_is_not_server_throughput_unless_asked():
     assert traffic.left_out == {grpc["endpoint"].item(): "grpc"}
     assert traffic.left_out_requests == grpc["count"].item() > 0
     assert "--include-protocol grpc" in traffic.sentence()
+    # The tool's whole-run row adds both protocols up, and says so.
+    assert run.summary().filter(pl.col("endpoint") == "ALL")["protocol"].item() == "http+grpc"
     windows = run.windows()
     whole = windows.filter(pl.col("endpoint") == "ALL")
     server = server_windows(windows, list(traffic.left_out)).filter(pl.col("endpoint") == "ALL")

@@ -19,7 +19,6 @@ time or failures) names it in ``restates``.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -27,6 +26,7 @@ import polars as pl
 
 from perfstats.comparison.series import direction_of
 from perfstats.diagnosis.excess import excess_from_percentiles
+from perfstats.errors import ConfigError
 from perfstats.metric_model import K6_BUILTIN, catalog, metric_values
 from perfstats.run import Run
 from perfstats.slo import LatencySlo, parse_selector, parse_slo
@@ -58,21 +58,26 @@ def _custom(name: str) -> bool:
     return name not in K6_BUILTIN and name != "checks" and not name.startswith(_SKIPPED)
 
 
-def metric_slos(run: Run, slo_keys: Mapping[str, LatencySlo],
+def metric_slos(run: Run, names: Sequence[str], slo_keys: Mapping[str, LatencySlo],
                 extra: Sequence[Threshold] = ()) -> tuple[dict[str, LatencySlo], list[str]]:
-    """Latency objectives of custom Trends and their slices, by k6 selector
-    (``quote_duration``, ``quote_duration{scenario:quote_flow}``).
+    """Latency objectives of the custom Trends ``names`` and their scenario slices, by k6
+    selector (``quote_duration``, ``quote_duration{scenario:quote_flow}``).
 
     ``slo_keys`` (from ``--slo METRIC=EXPR``, exact metric names) win; else the strictest
     latency clause of the thresholds on that selector: the run's declared ones and ``extra``
-    (``[thresholds]`` of perfstats.toml). Returns them and the thresholds used, as text.
+    (``[thresholds]`` of perfstats.toml; a bad one is compare's to report). Returns them and
+    the thresholds used, as text.
     """
     by_selector: dict[str, list[tuple[float, str, str]]] = {}
     for t in (*declared_thresholds(run.store, run.run_id), *extra):
-        name, tags = parse_selector(t.metric)
-        if not _custom(name) or any(k != "scenario" for k, _ in tags):
+        try:
+            name, tags = parse_selector(t.metric)
+            objectives = parse_slo(t.expression, metric=t.metric, kind="trend")
+        except ConfigError:
             continue
-        for o in parse_slo(t.expression, metric=t.metric, kind="trend"):
+        if name not in names or any(k != "scenario" for k, _ in tags):
+            continue
+        for o in objectives:
             if o.op in ("<", "<=") and (o.aggregation in ("p50", "p90", "p95", "p99", "mean",
                                                           "max") or o.aggregation[1:2].isdigit()):
                 by_selector.setdefault(t.metric.replace(" ", ""), []).append(
@@ -281,18 +286,13 @@ def metric_items(run: Run, *, parts: pl.DataFrame, checks: pl.DataFrame | None, 
     return items.select([pl.col(c).cast(t) for c, t in ITEM_SCHEMA.items()]), notes
 
 
-def slo_keys_for_metrics(slo: object, names: Sequence[str]) -> dict[str, LatencySlo]:
-    """The entries of a ``{glob: SLO}`` mapping (as LatencySlos) whose key is a custom metric
-    name or selector exactly; a glob with wildcards (``*``) is about the endpoints only."""
-    if not isinstance(slo, Sequence) or isinstance(slo, str):
-        return {}
-    found = {}
-    for s in slo:
-        if isinstance(s, LatencySlo) and not any(ch in s.endpoint for ch in "*?[") and (
-                s.endpoint.split("{", 1)[0] in names or
-                any(fnmatch.fnmatchcase(n, s.endpoint) for n in names)):
-            found[s.endpoint.replace(" ", "")] = s
-    return found
+def slo_keys_for_metrics(slos: Sequence[LatencySlo], names: Sequence[str]
+                         ) -> dict[str, LatencySlo]:
+    """The SLOs whose key (``endpoint``) names one of the custom metrics ``names`` exactly, or
+    a scenario slice of one (``quote_duration{scenario:quote_flow}``), by that key; a glob
+    (``*``) is about the endpoints only."""
+    return {s.endpoint.replace(" ", ""): s for s in slos
+            if s.endpoint.split("{", 1)[0].strip() in names}
 
 
 def custom_trend_names(run: Run) -> list[str]:

@@ -1,7 +1,8 @@
 """Bottlenecks: what costs the users most, and how much fixing it would buy.
 
 Every item (an endpoint; where the source records them a k6 group or scenario, an HTTP status or an
-error kind) is measured in one unit, **user-seconds lost per hour of traffic** (s/h):
+error kind; then the custom Trends, Rates and checks of :mod:`perfstats.diagnosis.metrics`) is
+measured in one unit, **user-seconds lost per hour of traffic** (s/h):
 
 - *SLO excess*: ``sum over requests of max(0, latency - threshold)`` per hour. Exact from raw
   samples (one DuckDB query); from Locust histograms, window summaries or a summary it is an
@@ -18,8 +19,9 @@ error kind) is measured in one unit, **user-seconds lost per hour of traffic** (
 ``score_s_per_h = slo_s_per_h + errors_s_per_h + latency_regression_s_per_h +
 error_regression_s_per_h``. The largest component is the row's ``driver``; with no loss at all the
 driver is the item's *time share*, ``count x mean / total waiting time``. Items of different kinds
-overlap (a group holds endpoints, a status is part of an endpoint's errors), so ``rank`` orders the
-items of one kind. The model, with its formulas, is in docs/bottlenecks.md.
+overlap (a group holds endpoints, a status is part of an endpoint's errors, ``quote_duration``
+times the requests of ``POST /api/quote``), so ``rank`` orders the items of one kind and nothing
+adds scores across kinds. The model, with its formulas, is in docs/bottlenecks.md.
 """
 
 from __future__ import annotations
@@ -525,6 +527,10 @@ def _gain(row: dict[str, Any], cost: float) -> tuple[float | None, str]:
     """Seconds saved per 1,000 of the item's requests by fixing its driver, and the sentence."""
     item, driver = row["item"], row["driver"]
     whole = row["kind"] not in ("group", "scenario", "status", "error")
+    http = row["kind"] in HTTP_KINDS
+    # A custom Trend's values are timings; a Rate's or check's, evaluations that can fail.
+    unit = "requests" if http else "values" if row["metric_kind"] == "trend" else "evaluations"
+    failed = "failed requests" if http else "failures"
     if driver == "none":
         return None, f"{item} loses no time to an SLO or a regression"
     if driver == "latency regression":
@@ -532,35 +538,36 @@ def _gain(row: dict[str, Any], cost: float) -> tuple[float | None, str]:
         text = f"undoing the slowdown of {item} since the baseline"
         if whole and row["base_mean"] is not None:
             text += f" (mean {_num(row['base_mean'])} -> {_num(row['mean_ms'])} ms)"
-        text += f" saves about {_num(gain)} s of waiting per 1,000 requests"
+        text += f" saves about {_num(gain)} s of waiting per 1,000 {unit}"
         if row["extra_wait_ci_low"] is not None:
             text += (f" (interval {_num(_per_1k(row, row['extra_wait_ci_low']))} to "
                      f"{_num(_per_1k(row, row['extra_wait_ci_high']))} s)")
         return gain, text
     if driver == "error regression":
         avoided = _per_1k(row, row["new_errors_per_h"]) or 0.0
-        text = f"bringing the error rate of {item} back"
+        text = f"bringing the {'error' if http else 'failure'} rate of {item} back"
         if row["base_error_rate"] is not None:
             text += f" to {_pct(row['base_error_rate'])}"
             if whole:
                 text += f" (now {_pct(row['error_rate'])})"
-        return avoided * cost, (f"{text} avoids about {_num(avoided)} failed requests per 1,000 "
-                                f"requests (about {_num(avoided * cost)} s at {cost:g} s each)")
+        return avoided * cost, (f"{text} avoids about {_num(avoided)} {failed} per 1,000 "
+                                f"{unit} (about {_num(avoided * cost)} s at {cost:g} s each)")
     if driver == "SLO excess":
         slo_ms, metric, now = row["slo_ms"], row["slo_metric"], row["p_slo_ms"]
         if whole and metric != "max" and now is not None and now > slo_ms:
             # A uniform speed-up (every latency x slo/now) brings that percentile to the SLO.
             gain = (1.0 - slo_ms / now) * row["mean_ms"]
             return gain, (f"bringing {metric} of {item} to {slo_ms:g} ms (now {_num(now)} ms) "
-                          f"saves about {_num(gain)} s of waiting per 1,000 requests")
+                          f"saves about {_num(gain)} s of waiting per 1,000 {unit}")
         gain = _per_1k(row, row["slo_excess_s_per_h"])
         limit = f" under {slo_ms:g} ms" if slo_ms is not None else " within its SLO"
-        return gain, (f"keeping every request of {item}{limit} saves about {_num(gain)} s of "
-                      "waiting per 1,000 requests (its time beyond the SLO)")
+        each = "request" if http else "value"
+        return gain, (f"keeping every {each} of {item}{limit} saves about {_num(gain)} s of "
+                      f"waiting per 1,000 {unit} (its time beyond the SLO)")
     if driver == "errors":
         avoided = _per_1k(row, row["errors_per_h"]) or 0.0
         return avoided * cost, (f"fixing the failures of {item} avoids about {_num(avoided)} "
-                                f"failed requests per 1,000 requests (about {_num(avoided * cost)} "
+                                f"{failed} per 1,000 {unit} (about {_num(avoided * cost)} "
                                 f"s at {cost:g} s each)")
     share, mean = row["time_share"], row["mean_ms"]
     if share is None or mean is None:
@@ -831,7 +838,8 @@ def bottlenecks(
     config = load_compare_config()
     slos, slo_source = (latency_slos(slo), None) if slo is not None else configured_slos()
     # An SLO keyed by a custom metric's exact name is that metric's; globs are the endpoints'.
-    keyed = slo_keys_for_metrics(slos, custom_trend_names(current))
+    names = custom_trend_names(current)
+    keyed = slo_keys_for_metrics(slos, names)
     slos = [s for s in slos if s.endpoint.replace(" ", "") not in keyed]
     hours = run_hours(current)
     parts, thresholds = item_parts(current, slos)
@@ -842,7 +850,7 @@ def bottlenecks(
         from perfstats.comparison.gate import compare
 
         checks = compare(base, current).checks
-    metric_slo, used = metric_slos(current, keyed, config.thresholds)
+    metric_slo, used = metric_slos(current, names, keyed, config.thresholds)
     several = parts.filter(pl.col("kind") == "scenario")["item"].n_unique() > 1
     metrics, metric_notes = metric_items(
         current, parts=parts, checks=checks, hours=hours, slos=metric_slo,

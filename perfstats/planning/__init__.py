@@ -1,7 +1,8 @@
 """Capacity planning from a stress run: load steps, knee, Universal Scalability Law, instances.
 
 ``plan`` assembles the answer (:func:`capacity`); ``steps`` finds the load steps, ``knee`` the
-knee of the curve, ``usl`` fits the Universal Scalability Law.
+knee of the curve, ``usl`` fits the Universal Scalability Law; ``traffic`` says which requests
+are server throughput (HTTP ones, other protocols only when asked).
 """
 
 from perfstats.planning.plan import CapacityPlan, capacity, instances_needed
