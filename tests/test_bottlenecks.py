@@ -557,3 +557,41 @@ def test_artillery_custom_histogram_is_ranked_and_restates_its_endpoint(data_dir
     assert quote["mean_status"] in ("inconclusive", "regression")
     # The metric's own SLO is not applied to the endpoints, and '*' not to the metric.
     assert row(result, "/api/quote")["slo_ms"] == 500.0
+
+
+def test_custom_rates_by_direction_and_a_trend_by_hand(store: perfstats.Store) -> None:
+    # One hour; GET /a as in K6_ROWS, plus custom metrics: a Trend timing each GET /a, a Rate
+    # where a true is bad (payment_failed), one where a false is bad (login_success_rate) and
+    # one of unknown direction (cache_ratio), left out with a warning.
+    http = k6_samples(K6_ROWS, "main")
+    t = [T0 + timedelta(seconds=i) for i in range(4)]
+    custom = pl.DataFrame({
+        "metric": ["page_duration"] * 4 + ["payment_failed"] * 4 + ["login_success_rate"] * 4
+        + ["cache_ratio"] * 4,
+        "ts": t * 4, "value": [100.0, 200.0, 300.0, 600.0, 1, 0, 0, 0, 1, 1, 0, 1, 1, 0, 1, 0],
+        "scenario": "main"})
+    declared = pl.DataFrame({"metric": ["page_duration", "payment_failed", "login_success_rate",
+                                        "cache_ratio"],
+                             "type": ["trend", "rate", "rate", "rate"],
+                             "contains": ["time", "default", "default", "default"]})
+    thresholds = pl.DataFrame({"metric": ["page_duration"], "expression": ["p(95)<250"],
+                               "ok": [False]})
+    run = make_run(store, "custom", grain="samples", derive=True,
+                   samples=pl.concat([http, custom], how="diagonal_relaxed"), metrics=declared,
+                   thresholds=thresholds)
+    result = bottlenecks(run)
+    page = row(result, "page_duration", "trend")
+    # Threshold 250 ms (the run's own p(95)<250): 50 + 350 ms beyond it in the hour.
+    assert page["slo_ms"] == 250.0 and page["slo_excess_s_per_h"] == pytest.approx(0.4)
+    assert page["restates"] == "GET /a" and page["score_s_per_h"] == pytest.approx(0.4)
+    failed = row(result, "payment_failed", "rate")
+    assert (failed["failures"], failed["count"]) == (1, 4)
+    assert failed["score_s_per_h"] == pytest.approx(5.0)
+    login = row(result, "login_success_rate", "rate")
+    assert login["failures"] == 1 and login["error_rate"] == pytest.approx(0.25)
+    assert "cache_ratio" not in result.table["item"].to_list()
+    assert any("cache_ratio" in w and "worse_when" in w for w in result.warnings)
+    # An SLO keyed by the metric's name wins over its thresholds; '*' stays the endpoints'.
+    keyed = bottlenecks(run, slo={"*": "p95<1000", "page_duration": "p95<500"})
+    assert row(keyed, "page_duration", "trend")["slo_excess_s_per_h"] == pytest.approx(0.1)
+    assert row(keyed, "GET /a")["slo_ms"] == 1000.0
