@@ -585,7 +585,7 @@ def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], e
 
 
 @cli.command(name="compare", short_help="GO / NO-GO: is CANDIDATE worse than BASELINE?")
-@click.argument("runs", nargs=-1, metavar="[BASELINE] CANDIDATE")
+@click.argument("runs", nargs=-1, metavar="[BASELINE] CANDIDATE...")
 @click.option("--baseline", "baseline_option", default=None, metavar="RUN|auto",
               help="The baseline instead of the first argument; 'auto' pools the stored runs "
                    "since the last change point of the runs with the --label(s).")
@@ -611,31 +611,38 @@ def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: 
                     db: str | None, debug: bool) -> None:
     """Is CANDIDATE worse than BASELINE? Exit 0 GO, 1 NO-GO, 2 bad input.
 
-    Each run is a run id (or prefix) in the store or a result path. Every endpoint and the whole
-    run are checked on p50, p95, p99, mean, throughput and error rate; see docs/compare.md.
-    The markdown report is also appended to $GITHUB_STEP_SUMMARY when it is set.
+    Each run is a run id (or prefix) in the store or a result path; with --baseline, several
+    CANDIDATE paths are the shards of one distributed run (as ingest --one-run). Every endpoint
+    and the whole run are checked on p50, p95, p99, mean, throughput and error rate; see
+    docs/compare.md. The markdown report is also appended to $GITHUB_STEP_SUMMARY when it is set.
 
     \b
     Examples:
       perfstats compare data/k6/baseline data/k6/candidate --junit compare.xml
       perfstats compare --baseline auto --label branch=main data/k6/candidate
     """
-    expected = 1 if baseline_option is not None else 2
-    if len(runs) != expected:
+    if baseline_option is None and len(runs) != 2 or baseline_option is not None and not runs:
         raise click.UsageError("give BASELINE and CANDIDATE, or --baseline RUN|auto and "
                                "CANDIDATE")
-    baseline, candidate = (baseline_option, runs[0]) if baseline_option is not None else runs
-    db = store_for_reading(db) if baseline == "auto" else store_for_reading(db, baseline,
-                                                                              candidate)
+    baseline, shards = (baseline_option, runs) if baseline_option is not None else (runs[0],
+                                                                                    runs[1:])
     label_map = parse_labels(labels)
     if label_map and baseline != "auto":
         raise click.UsageError("--label selects the runs of --baseline auto")
+    if baseline == "auto" and not label_map:
+        raise click.UsageError("--baseline auto needs --label K=V for the line of runs")
+    if len(shards) > 1 and not all(os.path.exists(p) for p in shards):
+        raise click.UsageError("several CANDIDATEs are the result files of one distributed run: "
+                               "give their paths (or its run id alone)")
     if baseline == "auto":
-        if not label_map:
-            raise click.UsageError("--baseline auto needs --label K=V for the line of runs")
-        cand = perfstats.load(candidate, db=db)
-        pooled = perfstats.baseline_runs(db=db, labels=label_map, exclude=[cand.run_id])
-        result = perfstats.compare(pooled, cand, config=config_file, db=db,
+        store_for_reading(db)  # the pooled runs are stored ones
+    db = store_for_reading(db, *[] if baseline == "auto" else [baseline], *shards)
+    # The candidate: a run id, a result path, or the result files of one distributed run.
+    candidate = perfstats.load(shards[0], db=db) if len(shards) == 1 else perfstats.ingest(
+        list(shards), db=db if db is not None else perfstats.open_store(":memory:"))
+    if baseline == "auto":
+        pooled = perfstats.baseline_runs(db=db, labels=label_map, exclude=[candidate.run_id])
+        result = perfstats.compare(pooled, candidate, config=config_file, db=db,
                                    endpoints=endpoints, ignore=ignore)
     else:
         result = perfstats.compare(baseline, candidate, config=config_file, db=db,

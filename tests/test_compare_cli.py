@@ -109,6 +109,29 @@ def test_bad_input_is_exit_2_with_one_line(no_config, data_dir):
     assert result.exit_code == 2 and "alpha" in result.stderr
 
 
+def test_baseline_auto_takes_the_candidate_as_a_path_or_as_its_run_id(no_config, data_dir):
+    """The CI flow: the candidate stored with the line's label, then compared by its path."""
+    db = str(no_config / "store.duckdb")
+    runner = CliRunner()
+    ingested = runner.invoke(cli, ["ingest", str(data_dir / "k6/baseline"),
+                                   str(data_dir / "k6/candidate"), "--db", db,
+                                   "--label", "branch=main"])
+    base, cand = ingested.stdout.split()
+    answers = []
+    for candidate in (str(data_dir / "k6/candidate"), cand):
+        result = runner.invoke(cli, ["compare", "--baseline", "auto", "--label", "branch=main",
+                                     candidate, "--db", db, "--format", "json"])
+        assert result.exit_code == 1, result.output
+        answers.append(json.loads(result.stdout))
+    by_path, by_id = answers
+    assert by_path["baseline"]["run_ids"] == by_id["baseline"]["run_ids"] == [base]
+    assert by_path["candidate"] == by_id["candidate"]
+    assert by_path["checks"] == by_id["checks"]
+    missing = runner.invoke(cli, ["compare", "--baseline", "auto", "--label", "branch=main",
+                                  str(data_dir / "k6/no-such-run"), "--db", db])
+    assert missing.exit_code == 2 and "no such file" in missing.stderr
+
+
 def test_baseline_auto_pools_the_labelled_runs(no_config, data_dir):
     db = str(no_config / "store.duckdb")
     runner = CliRunner()

@@ -79,6 +79,21 @@ def test_a_split_run_compared_with_an_unsplit_run_is_go() -> None:
     assert not any("virtual users differ" in w for w in result.warnings)
 
 
+def test_baseline_auto_takes_the_shards_of_the_candidate(any_store: str) -> None:
+    """compare --baseline auto with the shard files as the candidate: one run, on either store."""
+    runner = CliRunner()
+    stored = runner.invoke(cli, ["ingest", str(UNSPLIT.parent), "--label", "branch=main",
+                                 "--db", any_store])
+    assert stored.exit_code == 0, stored.output
+    result = runner.invoke(cli, ["compare", "--baseline", "auto", "--label", "branch=main",
+                                 *map(str, SEGMENTS), "--format", "json", "--db", any_store])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["verdict"] == "GO" and doc["baseline"]["run_ids"] == [stored.stdout.strip()]
+    split = perfstats.ingest(SEGMENTS, db=":memory:")
+    assert doc["candidate"]["run_ids"] == [split.run_id]
+
+
 def test_the_files_say_they_are_shards_of_one_run(tmp_path: Path) -> None:
     db = str(tmp_path / "s.duckdb")
     result = CliRunner().invoke(cli, ["ingest", *map(str, [p.parent for p in SEGMENTS]),

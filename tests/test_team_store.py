@@ -102,13 +102,17 @@ def test_every_command_answers_the_same_on_both_stores(team_url: str, tmp_path: 
             "compare": json.loads(_cli("compare", base, cand, "--format", "json", db=db)),
             "auto": json.loads(_cli("compare", "--baseline", "auto", "--label", "branch=main",
                                     cand, "--format", "json", db=db)),
+            "auto by path": json.loads(_cli("compare", "--baseline", "auto", "--label",
+                                            "branch=main", str(K6 / "candidate"), "--format",
+                                            "json", db=db)),
             "history": json.loads(_cli("history", "--format", "json", db=db)),
             "points": pl.read_parquet(export / "points" / "**" / "*.parquet",
                                       hive_partitioning=True).sort(pl.all()),
         }
     file_side, team_side = outputs[file_db], outputs[team_url]
-    for key in ("summary", "history", "compare", "auto"):
+    for key in ("summary", "history", "compare", "auto", "auto by path"):
         assert _same(team_side[key], file_side[key]), key
+    assert _same(team_side["auto by path"], team_side["auto"])
     assert team_side["compare"]["verdict"] == "NO-GO"
     assert team_side["points"].equals(file_side["points"])
 
