@@ -595,3 +595,16 @@ def test_custom_rates_by_direction_and_a_trend_by_hand(store: perfstats.Store) -
     keyed = bottlenecks(run, slo={"*": "p95<1000", "page_duration": "p95<500"})
     assert row(keyed, "page_duration", "trend")["slo_excess_s_per_h"] == pytest.approx(0.1)
     assert row(keyed, "GET /a")["slo_ms"] == 1000.0
+
+
+def test_a_failure_without_a_request_is_priced_per_hour(data_dir) -> None:
+    # data/locust-distributed: exceptions raised in tasks have no endpoint and no requests.
+    result = bottlenecks(data_dir / "locust-distributed" / "candidate")
+    loose = result.table.filter(pl.col("item").str.starts_with("(no endpoint)"))
+    assert loose.height > 0
+    for found in loose.iter_rows(named=True):
+        assert found["score_s_per_h"] == pytest.approx(found["errors_per_h"] * 5.0)
+        assert f"{found['errors_per_h']:,.0f} failures per hour" in found["gain"]
+    grpc = result.table.filter(pl.col("kind") == "endpoint").filter(
+        pl.col("item").str.starts_with("grpc "))
+    assert grpc["metric_kind"].to_list() == ["grpc"]

@@ -565,7 +565,11 @@ def _gain(row: dict[str, Any], cost: float) -> tuple[float | None, str]:
         return gain, (f"keeping every {each} of {item}{limit} saves about {_num(gain)} s of "
                       f"waiting per 1,000 {unit} (its time beyond the SLO)")
     if driver == "errors":
-        avoided = _per_1k(row, row["errors_per_h"]) or 0.0
+        avoided = _per_1k(row, row["errors_per_h"])
+        if avoided is None:  # a failure with no request of its own (a Locust task exception)
+            per_h = row["errors_per_h"] or 0.0
+            return None, (f"fixing the failures of {item} avoids about {_num(per_h)} failures "
+                          f"per hour (about {_num(per_h * cost)} s at {cost:g} s each)")
         return avoided * cost, (f"fixing the failures of {item} avoids about {_num(avoided)} "
                                 f"{failed} per 1,000 {unit} (about {_num(avoided * cost)} "
                                 f"s at {cost:g} s each)")
