@@ -261,9 +261,11 @@ CASES = [
 def store_state(store: Store) -> dict[str, tuple[int, int]]:
     """Every table's row count and the sum of a hash of each row: equal = unchanged."""
     state = {}
-    for table in ["perfstats_meta", "runs", *RUN_TABLES]:
-        rows = store.query(f"SELECT count(*) AS n, coalesce(sum(hash(t)), 0) AS h FROM {table} t")
-        state[table] = (int(rows["n"][0]), int(rows["h"][0]))
+    with store.connect() as con:  # one connection: a file store opens the file per query
+        for table in ["perfstats_meta", "runs", *RUN_TABLES]:
+            rows = con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {table} t")
+            n, h = rows.fetchall()[0]
+            state[table] = (int(n), int(h))
     return state
 
 

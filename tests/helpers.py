@@ -18,8 +18,9 @@ HARNESS = DATA / "k6-harness"
 
 def table_counts(store: Store) -> dict[str, int]:
     """Rows of ``runs`` and of every per-run table: equal before and after = store unchanged."""
-    return {t: int(store.query(f"SELECT count(*) AS n FROM {t}")["n"][0])
-            for t in ["runs", *RUN_TABLES]}
+    with store.connect() as con:  # one connection: a file store opens the file per query
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                for t in ["runs", *RUN_TABLES]}
 
 
 @cache

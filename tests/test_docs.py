@@ -1,8 +1,9 @@
 """The docs tell the same story as the code: every example in README.md and docs/*.md runs.
 
-- The ``$ perfstats ...`` lines of a fenced block run in order, at 100 columns; the lines after
-  each (or, when the block holds one command only, the markdown table right after the block) must
-  appear in its output, in order. ``...`` stands for any text (a whole line of it: any lines).
+- The ``$ perfstats ...`` lines of a fenced block run in order, in this process at 100 columns
+  (click's test runner: what a pipe gets); the lines after each (or, when the block holds one
+  command only, the markdown table right after the block) must appear in its output, in order.
+  ``...`` stands for any text (a whole line of it: any lines).
 - The ``perfstats`` lines of README's bash blocks run in order in one working directory, as a
   newcomer would paste them; each must exit 0 (success / GO) or 1 (NO-GO).
 - Each python block runs; an expression whose comment is a Python literal (``x  # 29``) must
@@ -14,21 +15,20 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from helpers import DATA, ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n?", re.S | re.M)
-SLOW_WORDS = ("report", "render_report")
+SLOW_WORDS = ("report", "render_report", "simulate_")
+"""Blocks that execute a notebook template or run a calibration simulation are ``slow``."""
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,24 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run_cli(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(command: str, cwd: Path) -> Done:
+    """Run one ``perfstats`` command line in this process, as the console script would at 100
+    columns in a pipe (``cwd`` is the working directory already: the ``workdir`` fixture)."""
+    from perfstats.cli import cli
+
     args = shlex.split(command)
     assert args[0] == "perfstats", command
-    env = {**os.environ, "COLUMNS": "100", "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "perfstats", *args[1:]], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    assert Path.cwd() == cwd, (Path.cwd(), cwd)
+    result = CliRunner().invoke(cli, args[1:], prog_name="perfstats", env={"COLUMNS": "100"},
+                                catch_exceptions=False)
+    return Done(result.exit_code, result.stdout, result.stderr)
 
 
 def _pattern(line: str) -> re.Pattern[str]:
