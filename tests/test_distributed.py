@@ -176,3 +176,147 @@ def test_shard_summaries_merge_approximately_and_say_so(tmp_path: Path) -> None:
         shutil.copy(path, both / f"export-{number}.json")
     with pytest.raises(IngestError, match="several k6-summary-export files"):
         perfstats.ingest(both, db=":memory:")
+
+
+# Locust: two standalone processes (15 users each) and one of 30 users (data/locust-split);
+# Artillery: two processes at 6 arrivals/s each and one at 12/s (data/artillery-split).
+LOCUST_SPLIT = DATA / "locust-split"
+LOCUST_WORKERS = [LOCUST_SPLIT / "worker-1", LOCUST_SPLIT / "worker-2"]
+ARTILLERY_SPLIT = DATA / "artillery-split"
+ARTILLERY_WORKERS = [ARTILLERY_SPLIT / "worker-1", ARTILLERY_SPLIT / "worker-2"]
+
+
+def _locust_rule(buckets: dict[float, int], requests: int, p: float) -> float:
+    """Locust's calculate_response_time_percentile, written out: the first bucket from the top
+    at which the requests left are at most int(requests * p)."""
+    processed = 0
+    for bucket in sorted(buckets, reverse=True):
+        processed += buckets[bucket]
+        if requests - processed <= int(requests * p):
+            return bucket
+    return 0.0
+
+
+def test_locust_processes_merge_their_histograms_exactly() -> None:
+    merged = perfstats.ingest(LOCUST_WORKERS, db=":memory:")
+    assert merged.meta["grain"] == "histograms"
+    entries: dict[str, dict] = {}
+    for worker in LOCUST_WORKERS:
+        for entry in json.loads(gzip.decompress((worker / "report.json.gz").read_bytes())):
+            name = f"{entry['method']} {entry['name']}"
+            into = entries.setdefault(name, {"n": 0, "failures": 0, "buckets": {}})
+            into["n"] += entry["num_requests"]
+            into["failures"] += entry["num_failures"]
+            for bucket, count in entry["response_times"].items():
+                into["buckets"][float(bucket)] = into["buckets"].get(float(bucket), 0) + count
+    everything: dict[float, int] = {}
+    for entry in entries.values():
+        for bucket, count in entry["buckets"].items():
+            everything[bucket] = everything.get(bucket, 0) + count
+    entries[ALL_ENDPOINTS] = {"n": sum(e["n"] for e in entries.values()),
+                              "failures": sum(e["failures"] for e in entries.values()),
+                              "buckets": everything}
+    rows = {r["endpoint"]: r for r in merged.summary().iter_rows(named=True)}
+    assert rows.keys() == entries.keys()
+    for name, entry in entries.items():
+        row = rows[name]
+        assert (row["count"], row["failures"]) == (entry["n"], entry["failures"])
+        assert row["percentiles"] == "histogram"
+        for column, p in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)):
+            assert row[column] == _locust_rule(entry["buckets"], entry["n"], p), (name, column)
+
+
+def test_locust_users_and_throughput_add_up_over_the_processes() -> None:
+    merged = perfstats.ingest(LOCUST_WORKERS, db=":memory:")
+    parts = [perfstats.ingest(w, db=":memory:") for w in LOCUST_WORKERS]
+    assert merged.meta["max_users"] == sum(p.meta["max_users"] for p in parts) == 30
+
+    def total(run: perfstats.Run) -> dict:
+        return run.summary().filter(pl.col("endpoint") == ALL_ENDPOINTS).row(0, named=True)
+
+    assert total(merged)["count"] == sum(total(p)["count"] for p in parts)
+    assert total(merged)["rps"] == pytest.approx(sum(total(p)["rps"] for p in parts), rel=0.03)
+    users = merged.windows(ALL_ENDPOINTS)["users"].drop_nulls()
+    assert users.max() == 30 and users.median() == 30
+    # Every request of each process's history is in the merged windows once.
+    assert merged.windows(ALL_ENDPOINTS)["count"].sum() == sum(
+        p.windows(ALL_ENDPOINTS)["count"].sum() for p in parts)
+
+
+def test_locust_split_run_against_an_unsplit_run_differs_only_in_client_latency() -> None:
+    """Same users, throughput and errors; the two processes measured every endpoint slower
+    (client overhead on the loaded 2-core machine: the server's own service times of the two
+    runs agree, data/README.md), and compare names that as a common shift, not a regression of
+    the traffic."""
+    store = perfstats.open_store(":memory:")
+    split = perfstats.ingest(LOCUST_WORKERS, db=store)
+    unsplit = perfstats.ingest(LOCUST_SPLIT / "unsplit", db=store)
+    assert unsplit.meta["max_users"] == split.meta["max_users"] == 30
+    result = perfstats.compare(unsplit, split, db=store)
+    traffic = result.checks.filter(pl.col("metric").is_in(["throughput", "error_rate"]))
+    assert traffic.height and not traffic.filter(pl.col("status") == "regression").height
+    assert not any("users differ" in w for w in result.warnings)
+    assert any(w.startswith("all 6 endpoints slower (p50)") for w in result.warnings)
+
+
+def test_artillery_reports_add_up_and_their_percentiles_say_approximate() -> None:
+    merged = perfstats.ingest(ARTILLERY_WORKERS, db=":memory:")
+    reports = [json.loads(gzip.decompress((w / "report.json.gz").read_bytes()))
+               for w in ARTILLERY_WORKERS]
+    counters = [r["aggregate"]["counters"] for r in reports]
+    metrics = merged.store.query("SELECT metric, value FROM metrics WHERE run_id = ? AND "
+                                 "type = 'counter'", [merged.run_id])
+    got = dict(zip(metrics["metric"], metrics["value"], strict=True))
+    for name in ("vusers.created", "http.requests", "http.responses", "http.codes.200"):
+        assert got[name] == sum(c.get(name, 0) for c in counters), name
+    rows = {r["endpoint"]: r for r in merged.summary().iter_rows(named=True)}
+    assert rows[ALL_ENDPOINTS]["count"] == sum(c["http.responses"] for c in counters)
+    # Arrivals add up per 10 s period.
+    arrivals = merged.windows(ALL_ENDPOINTS)["arrivals"].sum()
+    assert arrivals == sum(c["vusers.created"] for c in counters)
+    parts = [perfstats.ingest(w, db=":memory:") for w in ARTILLERY_WORKERS]
+    assert rows[ALL_ENDPOINTS]["rps"] == pytest.approx(sum(
+        p.summary().filter(pl.col("endpoint") == ALL_ENDPOINTS)["rps"][0] for p in parts),
+        rel=0.03)
+    # Summaries only: each percentile is a mixture, between the workers' own figures.
+    summaries = [r["aggregate"]["summaries"] for r in reports]
+    for name, row in rows.items():
+        assert row["percentiles"] == "approximate: mixture of 2 shard summaries"
+        key = ("http.response_time" if name == ALL_ENDPOINTS
+               else f"plugins.metrics-by-endpoint.response_time.{name}")
+        for column in ("p50", "p90", "p95", "p99"):
+            own = [s[key][column] for s in summaries]
+            assert min(own) - 1e-9 <= row[column] <= max(own) + 1e-9, (name, column)
+        assert row["min"] == min(s[key]["min"] for s in summaries)
+        assert row["max"] == max(s[key]["max"] for s in summaries)
+
+
+def test_artillery_split_run_compared_with_an_unsplit_run_is_go() -> None:
+    store = perfstats.open_store(":memory:")
+    split = perfstats.ingest(ARTILLERY_WORKERS, db=store)
+    unsplit = perfstats.ingest(ARTILLERY_SPLIT / "unsplit", db=store)
+    result = perfstats.compare(unsplit, split, db=store)
+    assert result.verdict == "GO", result.headline()
+
+
+@pytest.mark.parametrize("workers", [LOCUST_WORKERS, ARTILLERY_WORKERS], ids=["locust",
+                                                                             "artillery"])
+def test_artillery_and_locust_outputs_are_shards_only_when_told(workers: list[Path],
+                                                                tmp_path: Path) -> None:
+    # Their files name no test: two paths are two runs, and one directory of both is refused.
+    db = str(tmp_path / "s.duckdb")
+    result = CliRunner().invoke(cli, ["ingest", *map(str, workers), "--db", db])
+    assert result.exit_code == 0 and len(result.stdout.split()) == 2
+    both = tmp_path / "both"
+    both.mkdir()
+    for number, worker in enumerate(workers, 1):
+        shutil.copy(worker / "report.json.gz", both / f"report-{number}.json.gz")
+    result = CliRunner().invoke(cli, ["ingest", str(both), "--db", db])
+    assert result.exit_code == 2 and "--one-run" in result.stderr
+    # Told, they are one run; pooled as repeats after being ingested apart, compare names them.
+    result = CliRunner().invoke(cli, ["ingest", "--one-run", *map(str, workers), "--db", db])
+    assert result.exit_code == 0 and len(result.stdout.split()) == 1
+    store = perfstats.open_store(db)
+    apart = [perfstats.load(w, db=store) for w in workers]
+    warnings = " | ".join(perfstats.compare(apart, result.stdout.strip(), db=store).warnings)
+    assert "the shards of one distributed run, not repeats" in warnings

@@ -2,7 +2,8 @@
 
 A *run* is made of one or more files of one tool: a k6 NDJSON or CSV output (plus, when given,
 a summary file of the same run for thresholds and checks), one Artillery report, or a Locust CSV
-family and/or JSON file.  Paths may be files, directories (every result file in it, not
+family and/or JSON file; or the outputs of several load generators of one distributed test
+(readers/shards.py).  Paths may be files, directories (every result file in it, not
 recursive) or a Locust ``--csv`` prefix.  Formats are detected from content; ``fmt`` forces one.
 """
 
@@ -108,7 +109,19 @@ def resolve_sources(paths: Iterable[PathLike], *, fmt: str | None = None,
         from perfstats.readers.k6 import used_sources
 
         sources = used_sources(sources, one_run=one_run)
+    elif not one_run and _several_generators(sources):
+        # Artillery reports and Locust outputs name no test: they are shards only when told.
+        names = ", ".join(str(s.path) for s in sources)
+        raise IngestError(names, f"the outputs of several {tools[0].capitalize()} processes; "
+                                 "give the files of one run, or --one-run when they are the "
+                                 "shards of one distributed run")
     return sources
+
+
+def _several_generators(sources: list[SourceFile]) -> bool:
+    """True when ``sources`` hold two files of one format (two reports, two histories...)."""
+    formats = [s.format for s in sources]
+    return len(set(formats)) < len(formats)
 
 
 def content_hash(files: Iterable[Path]) -> str:

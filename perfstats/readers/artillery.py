@@ -29,6 +29,7 @@ import polars as pl
 
 from perfstats.errors import IngestError
 from perfstats.readers.detect import ARTILLERY_V1, json_number, load_json
+from perfstats.readers.shards import merge_summary_rows
 from perfstats.readers.writer import RunWriter, SourceFile
 from perfstats.store import ALL_ENDPOINTS
 
@@ -109,24 +110,25 @@ class _Parsed:
 
 
 def read(files: list[SourceFile], writer: RunWriter) -> None:
-    """Read one Artillery report (2.x or legacy 1.x) into ``writer``'s run.
+    """Read one Artillery report (2.x or legacy 1.x) into ``writer``'s run; several reports are
+    the shards of one distributed run (one per worker or machine), merged by :func:`_merged`.
 
     Raises:
-        IngestError: more than one file, a report of the wrong shape, or an Artillery 2.0.0
-            pre-release older than 2.0.0-12 (``core.*``/``engine.*`` metric names).
+        IngestError: a report of the wrong shape, or an Artillery 2.0.0 pre-release older than
+            2.0.0-12 (``core.*``/``engine.*`` metric names).
     """
-    if len(files) != 1:
-        names = ", ".join(str(f.path) for f in files)
-        raise IngestError(names, f"an Artillery run is one report file; got {len(files)} files")
-    source = files[0]
+    parsed = [_parse_file(source) for source in files]
+    _write(writer, parsed[0] if len(parsed) == 1 else _merged(parsed))
+
+
+def _parse_file(source: SourceFile) -> _Parsed:
     doc = load_json(source.path)
     try:
         if not isinstance(doc, dict):
             raise _Shape("not an Artillery report (the JSON is not an object)")
-        parsed = _parse_v1(doc) if source.format == ARTILLERY_V1 else _parse_v2(doc)
+        return _parse_v1(doc) if source.format == ARTILLERY_V1 else _parse_v2(doc)
     except _Shape as exc:
         raise IngestError(source.path, str(exc)) from None
-    _write(writer, parsed)
 
 
 # --------------------------------------------------------------------------- shape helpers
@@ -638,6 +640,82 @@ def _metrics_v1(aggregate: dict[str, Any], keys: _Keys
         rows.extend((name, "histogram", contains, stat, v) for stat, value in summary.items()
                     if (v := json_number(value)) is not None)
     return rows
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def _merged(shards: list[_Parsed]) -> _Parsed:
+    """One run from the reports of the workers (shards) of one distributed test.
+
+    Counts, status codes, errors, arrivals and counters add up per endpoint and per 10 s period
+    (periods are wall-clock aligned, so the workers' periods coincide); rates add up; min and max
+    are the extremes and the mean is count-weighted.  A report holds only summaries, no
+    mergeable histogram, so the percentiles of a window or endpoint that several workers served
+    are a mixture of their summaries (:func:`~perfstats.readers.shards.merge_summary_rows`),
+    labelled so in ``percentiles``.
+    """
+    whole = _merged_traffic([p.whole for p in shards])
+    periods: dict[datetime, list[_Window]] = {}
+    for p in shards:
+        for w in p.windows:
+            periods.setdefault(w.start, []).append(w)
+    windows = [
+        _Window(start, max(w.length_s for w in group),
+                _merged_traffic([w.traffic for w in group]),
+                users=_total([w.users for w in group]),
+                arrivals=_total([w.arrivals for w in group]))
+        for start, group in sorted(periods.items())
+    ]
+    totals: dict[tuple[str, str, str | None, str], float] = {}
+    for p in shards:
+        for name, kind, contains, stat, value in p.metrics:
+            if kind in ("counter", "rate"):  # per-worker histograms of custom metrics: dropped
+                key = (name, kind, contains, stat)
+                totals[key] = totals.get(key, 0.0) + value
+    first = min((p.started_at for p in shards if p.started_at), default=None)
+    last = max((p.ended_at for p in shards if p.ended_at), default=None)
+    return _Parsed(
+        whole=whole, windows=windows, metrics=[(*k, v) for k, v in totals.items()],
+        started_at=first, ended_at=last,
+        duration_s=(last - first).total_seconds() if first and last else None,
+        requests=any(p.requests for p in shards),
+        notes=[*dict.fromkeys(n for p in shards for n in p.notes),
+               f"{len(shards)} Artillery reports merged as the shards of one distributed run: "
+               "counts, arrivals and throughput add up; percentiles are approximate (a mixture "
+               "of the reports' summaries)"],
+    )
+
+
+def _total(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _merged_traffic(parts: list[dict[str, _Traffic]]) -> dict[str, _Traffic]:
+    names = list(dict.fromkeys(name for traffic in parts for name in traffic))
+    merged = {}
+    for name in names:
+        group = [traffic[name] for traffic in parts if name in traffic]
+        if len(group) == 1:
+            merged[name] = group[0]
+            continue
+        codes: dict[int, int] = {}
+        errors: dict[str, int] = {}
+        for t in group:
+            for code, n in t.codes.items():
+                codes[code] = codes.get(code, 0) + n
+            for error, n in t.errors.items():
+                errors[error] = errors.get(error, 0) + n
+        rows = [{"endpoint": name, "count": t.responses, "failures": 0, "rps": None, **t.stats}
+                for t in group]
+        row = merge_summary_rows([[r] for r in rows])[0]
+        totals = [t.total_ms for t in group]
+        total = None if None in totals else sum(totals)  # type: ignore[arg-type]
+        merged[name] = _Traffic({k: row[k] for k in _STAT_COLUMNS},
+                                sum(t.responses for t in group), codes, errors,
+                                row["percentiles"], total)
+    return merged
 
 
 # --------------------------------------------------------------------------- writing

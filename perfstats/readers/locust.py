@@ -43,6 +43,7 @@ from perfstats.readers.detect import (
     LOCUST_STATS,
     is_gzip,
 )
+from perfstats.readers.shards import merge_summary_rows
 from perfstats.readers.writer import RunWriter, SourceFile
 from perfstats.store import ALL_ENDPOINTS, fetch_frame
 
@@ -115,9 +116,41 @@ def read(files: list[SourceFile], writer: RunWriter) -> None:
         raise IngestError(where, f"cannot parse Locust data ({first_line(exc)})") from exc
 
 
+@dataclass
+class _Parsed:
+    """What the files of one Locust process hold, before anything is written."""
+
+    format: str
+    version: _VersionRange
+    stats: pl.DataFrame | None
+    history: _History | None
+    report: _JsonRun | None
+    summaries: pl.DataFrame
+    windows: pl.DataFrame | None
+    errors: list[pl.DataFrame]
+
+
 def _read(files: list[SourceFile], writer: RunWriter, where: str) -> None:
+    groups = _shard_groups(files, where)
+    if len(groups) > 1:
+        _write_shards(writer, [_parse(g, writer, ", ".join(str(f.path) for f in g))
+                               for g in groups])
+        return
+    run = _parse(files, writer, where)
+    writer.info.format = run.format
+    writer.insert("summaries", run.summaries.select(_SUMMARY_COLUMNS))
+    if run.windows is not None:
+        writer.insert("windows", run.windows.select(_WINDOW_COLUMNS))
+    if run.report is not None:
+        writer.insert("histograms", run.report.histograms)
+    for frame in run.errors:
+        writer.insert("errors", frame.select(_ERROR_COLUMNS))
+    _fill_info(writer, run.summaries, run.stats, run.windows, run.history, run.report,
+               run.version)
+
+
+def _parse(files: list[SourceFile], writer: RunWriter, where: str) -> _Parsed:
     sources = _by_format(files, where)
-    writer.info.format = next(f for f in _FINEST_FIRST if f in sources)
     version = _VersionRange()
     if not any(fmt in sources for fmt in (LOCUST_STATS, LOCUST_REQUESTS_V0,
                                           LOCUST_DISTRIBUTION_V0, LOCUST_HISTORY, LOCUST_JSON)):
@@ -140,15 +173,141 @@ def _read(files: list[SourceFile], writer: RunWriter, where: str) -> None:
         raise IngestError(where, "no data rows (the Locust files hold only a header)")
     windows = history.windows if history is not None and not history.windows.is_empty() \
         else (report.windows if report is not None else None)
+    return _Parsed(next(f for f in _FINEST_FIRST if f in sources), version, stats, history,
+                   report, summaries, windows, errors)
 
+
+# ---------------------------------------------------------------------------------------------
+# Shards: the outputs of several Locust processes that ran one test
+
+
+def _shard_groups(files: list[SourceFile], where: str) -> list[list[SourceFile]]:
+    """The files of each process: one group, unless a kind of file comes more than once; then
+    each directory holds the files of one process."""
+    formats = [f.format for f in files]
+    if len(set(formats)) == len(formats):
+        return [files]
+    groups: dict[Path, list[SourceFile]] = {}
+    for f in files:
+        groups.setdefault(f.path.parent, []).append(f)
+    for group in groups.values():
+        seen: dict[str, Path] = {}
+        for f in group:
+            if f.format in seen:
+                raise IngestError(where, f"two Locust {f.format} files in one directory "
+                                         f"({seen[f.format].name}, {f.path.name}); the shards "
+                                         "of a distributed run go in a directory each")
+            seen[f.format] = f.path
+    return list(groups.values())
+
+
+def _write_shards(writer: RunWriter, shards: list[_Parsed]) -> None:
+    """One run from several Locust processes (shards) that ran one test.
+
+    Requests, failures, users and throughput add up.  With every process's ``--json-file`` the
+    response-time histograms add up too, so the summaries' percentiles are exact to Locust's
+    rounding (``histogram``, Locust's own rule on the merged buckets, as a master merges its
+    workers'); otherwise they are a mixture of the processes' summaries, labelled so.  Windows
+    add up per second; a window several processes wrote percentiles for gets their mixture.
+    """
+    reports = [s.report for s in shards]
+    spans = [span for s in shards for span in (s.history.span if s.history else None,
+                                               s.report.span if s.report else None) if span]
+    first = min((a for a, _ in spans), default=None)
+    last = max((b for _, b in spans), default=None)
+    if all(r is not None for r in reports):
+        histograms = (pl.concat([r.histograms for r in reports if r is not None])
+                      .group_by("endpoint", "start", "bucket_ms").agg(pl.col("count").sum())
+                      .sort("endpoint", "bucket_ms").select("endpoint", "start", "bucket_ms",
+                                                            "count"))
+        entries = pl.concat([r.entries for r in reports if r is not None]).group_by(
+            "endpoint", maintain_order=True).agg(
+            pl.col("tool_name", "method").first(),
+            pl.col("count", "none_count", "failures", "total_response_time").sum(),
+            pl.col("min").min(), pl.col("max").max())
+        seconds = last - first if first is not None and last is not None else 0.0
+        summaries = _json_summaries(entries, histograms.drop("start"), seconds)
+        writer.insert("histograms", histograms)
+        how = "percentiles exact to Locust's rounding (the processes' histograms merged)"
+    else:
+        rows = merge_summary_rows([s.summaries.select(_SUMMARY_COLUMNS).to_dicts()
+                                   for s in shards])
+        summaries = pl.DataFrame(rows, schema={c: shards[0].summaries.schema[c]
+                                               for c in _SUMMARY_COLUMNS})
+        how = "percentiles approximate (a mixture of the processes' summaries)"
+    windows = _merged_windows_of([s.windows for s in shards if s.windows is not None])
     writer.insert("summaries", summaries.select(_SUMMARY_COLUMNS))
     if windows is not None:
         writer.insert("windows", windows.select(_WINDOW_COLUMNS))
-    if report is not None:
-        writer.insert("histograms", report.histograms)
-    for frame in errors:
-        writer.insert("errors", frame.select(_ERROR_COLUMNS))
-    _fill_info(writer, summaries, stats, windows, history, report, version)
+    errors = [frame.select(_ERROR_COLUMNS) for s in shards for frame in s.errors]
+    if errors:
+        writer.insert("errors", _grouped_errors(pl.concat(errors, how="vertical_relaxed"))
+                      .select(_ERROR_COLUMNS))
+    info = writer.info
+    info.format = next(f for f in _FINEST_FIRST if any(s.format == f for s in shards))
+    info.tool_version = shards[0].version.spec()
+    info.load_model = "closed"
+    info.grain = "histograms" if all(r is not None for r in reports) else (
+        "windows" if windows is not None else "summary")
+    if first is not None and last is not None:
+        info.started_at, info.ended_at = _utc(first), _utc(last)
+        info.duration_s = last - first
+    users = None if windows is None else windows.filter(
+        pl.col("endpoint") == ALL_ENDPOINTS)["users"].max()
+    if users is None:  # no per-second users: each process's most, added up
+        most = [m for s in shards for m in (s.history.max_users if s.history else None,
+                                             s.report.max_users if s.report else None)
+                if m is not None]
+        users = sum(most) if most else None
+    info.max_users = float(users) if users is not None else None
+    info.notes.append(f"{len(shards)} Locust processes merged as the shards of one distributed "
+                      f"run: requests, users and throughput add up; {how}")
+
+
+def _merged_windows_of(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
+    """The windows of several processes summed per endpoint and start (users too)."""
+    if not frames:
+        return None
+    rows = pl.concat([f.select(_WINDOW_COLUMNS) for f in frames], how="vertical_relaxed")
+    keys = ["endpoint", "start", "length_s"]
+    sums = rows.group_by(keys, maintain_order=True).agg(
+        pl.col("count").sum(),
+        pl.when(pl.col("failures").null_count() == 0).then(pl.col("failures").sum())
+        .alias("failures"),
+        pl.col("min").min(), pl.col("max").max(),
+        pl.when(pl.col("total_ms").null_count() == 0).then(pl.col("total_ms").sum())
+        .alias("total_ms"),
+        pl.when(pl.col("users").null_count() < pl.len()).then(pl.col("users").sum())
+        .alias("users"),
+        ((pl.col("mean") * pl.col("count")).sum() / pl.col("count").sum()).alias("mean"),
+        pl.len().alias("processes"))
+    alone = rows.join(sums.filter(pl.col("processes") == 1).select(keys), on=keys)
+    shared = rows.join(sums.filter(pl.col("processes") > 1).select(keys), on=keys)
+    mixed = _window_mixtures(shared)
+    merged = sums.filter(pl.col("processes") > 1).drop("processes").join(
+        mixed, on=keys, how="left")
+    return pl.concat([alone.select(_WINDOW_COLUMNS), merged.select(_WINDOW_COLUMNS)],
+                     how="vertical_relaxed").sort("endpoint", "start")
+
+
+def _window_mixtures(rows: pl.DataFrame) -> pl.DataFrame:
+    """``endpoint, start, length_s, p50..p99, percentiles`` of windows several processes wrote."""
+    schema = {"endpoint": pl.String, "start": rows.schema["start"], "length_s": pl.Float64,
+              **{p: pl.Float64 for p in PERCENTILES}, "percentiles": pl.String}
+    if rows.is_empty():
+        return pl.DataFrame(schema=schema)
+    keyed = rows.with_columns(pl.struct("endpoint", "start", "length_s").alias("key"))
+    out = []
+    for (key,), group in keyed.group_by("key", maintain_order=True):
+        timed = group.filter(pl.col("p50").is_not_null())
+        if timed.is_empty():
+            out.append({**key, **dict.fromkeys(PERCENTILES), "percentiles": None})
+            continue
+        merged = merge_summary_rows([[r] for r in timed.drop("key").with_columns(
+            pl.lit(None).alias("rps")).to_dicts()])[0]
+        label = merged["percentiles"] if timed.height > 1 else timed["percentiles"][0]
+        out.append({**key, **{p: merged[p] for p in PERCENTILES}, "percentiles": label})
+    return pl.DataFrame(out, schema=schema)
 
 
 def _by_format(files: list[SourceFile], where: str) -> dict[str, Path]:
@@ -651,6 +810,8 @@ def _history_summaries(frame: pl.DataFrame, *, current: bool) -> pl.DataFrame:
 
 @dataclass
 class _JsonRun:
+    entries: pl.DataFrame
+    """Per endpoint: ``count, none_count, failures, total_response_time, min, max``..."""
     histograms: pl.DataFrame
     summaries: pl.DataFrame
     windows: pl.DataFrame
@@ -727,8 +888,8 @@ def _read_json(path: Path, writer: RunWriter, version: _VersionRange) -> _JsonRu
         has_failures = bool(entries["has_fail_per_sec"].all())
         windows = _json_windows(per_second, has_failures)
         errors, max_users = _json_errors(path, writer)
-        return _JsonRun(histograms.select("endpoint", pl.lit(None, pl.Datetime("us", "UTC"))
-                                          .alias("start"), "bucket_ms", "count"),
+        start = pl.lit(None, pl.Datetime("us", "UTC")).alias("start")
+        return _JsonRun(entries, histograms.select("endpoint", start, "bucket_ms", "count"),
                         summaries, windows, errors, span, max_users)
 
 

@@ -5,7 +5,9 @@ process writes its own output.  Files are taken for *shards* of one run when the
 run (a list to :func:`perfstats.ingest`, ``perfstats ingest --one-run``) or when the files say so
 on their own: every file is a k6 NDJSON output, all carry one ``testid`` tag value, and their
 time spans overlap.  A pool of repeated runs (another ``testid``, or none, or one after the other)
-is never taken for shards.
+is never taken for shards.  Artillery reports (one per worker) and the outputs of standalone
+Locust processes name no test: they are shards only when given as one run, and their readers
+merge them (``artillery._merged``, ``locust._write_shards``).
 """
 
 from __future__ import annotations
@@ -126,8 +128,10 @@ def recognised_shard_paths(paths: Iterable[str | Path]) -> str | None:
 
 
 def concurrent_shards(runs: list[Any]) -> str | None:
-    """A warning when stored runs that are about to be pooled as repeats share one ``testid``
-    tag over overlapping times: the shards of one distributed run, ingested apart."""
+    """A warning when stored runs that are about to be pooled as repeats ran at the same time:
+    k6 runs sharing one ``testid`` tag over overlapping times, or Artillery or Locust runs (whose
+    files name no test) over overlapping times: the shards of one distributed run, ingested
+    apart.  Repeats run one after the other."""
     spans = []
     for run in runs:
         ids = run.store.query(
@@ -135,13 +139,15 @@ def concurrent_shards(runs: list[Any]) -> str | None:
             "WHERE run_id = ? AND json_extract_string(extra, '$.testid') IS NOT NULL",
             [run.run_id])["testid"].to_list()
         meta = run.meta
-        if len(ids) == 1 and meta.get("started_at") and meta.get("ended_at"):
-            spans.append((ids[0], meta["started_at"], meta["ended_at"], run.run_id))
-    for testid in {s[0] for s in spans}:
-        same = [s for s in spans if s[0] == testid]
+        key = f"testid {ids[0]}" if len(ids) == 1 else (
+            None if meta.get("tool") == "k6" else f"{meta.get('tool')} outputs")
+        if key and meta.get("started_at") and meta.get("ended_at"):
+            spans.append((key, meta["started_at"], meta["ended_at"], run.run_id))
+    for key in sorted({s[0] for s in spans}):
+        same = [s for s in spans if s[0] == key]
         if len(same) > 1 and max(s[1] for s in same) < min(s[2] for s in same):
             names = ", ".join(s[3] for s in same)
-            return (f"runs {names} ran at the same time with testid {testid}: the shards of one "
+            return (f"runs {names} ran at the same time ({key}): the shards of one "
                     "distributed run, not repeats; ingest their files as one run "
                     "(perfstats ingest --one-run)")
     return None
