@@ -449,6 +449,43 @@ class Run(Result):
         return Document(title=f"Run {self.run_id}", lead=[about], warnings=self.warnings,
                         sections=[Section(table=show(self.summary()))])
 
+    def recorded(self) -> Document:
+        """Everything else the run recorded (the run_summary report's last section): requests
+        per scenario (raw samples, more than one scenario), the custom Trends, Rates, Counters
+        and Gauges and the checks (a table per kind and unit, the unit in the value columns'
+        names), and the thresholds the run declared, re-evaluated beside the tool's verdict.
+        What the run lacks is said in the lead."""
+        from perfstats.thresholds import evaluate_thresholds
+
+        absent, sections = [], []
+        if self.grain != "samples":
+            absent.append(f"No requests per scenario: slicing requests needs raw samples; this "
+                          f"run has {self.grain}.")
+        elif (by_scenario := self.summary(by="scenario"))["scenario"].n_unique() > 1:
+            sections.append(Section("Requests per scenario", table=show(by_scenario)))
+        kinds = {name: frame for name, frame in self.summary_tables().items()
+                 if name.split(" ")[0] in _RECORDED_KINDS}
+        sections += [Section(name.capitalize(), table=show(frame, units=_BARE_STATISTICS))
+                     for name, frame in kinds.items()]
+        if not kinds:
+            absent.append("No custom metrics or checks in this run.")
+        thresholds = evaluate_thresholds(self)
+        if thresholds.is_empty():
+            absent.append("The run declared no thresholds.")
+        else:
+            sections.append(Section("Thresholds", table=show(
+                thresholds.select("metric", "expression", "value", "ok", "tool_ok", "method"),
+                units={"value": None})))
+        return Document(title="", lead=absent, sections=sections)
+
+
+_RECORDED_KINDS = ("trends", "rates", "counters", "gauges", "checks")
+_BARE_STATISTICS: dict[str, str | None] = {
+    c: None for c in ("avg", "min", "med", "p90", "p95", "p99", "max", "last", "total",
+                      "per_second")}
+"""Statistics of the metric tables shown without a unit in their name (a unit is in the value
+columns' names, ``p95_ms``, when the metric has one)."""
+
 
 def _utc(moment: Any) -> str:
     """``2026-11-22 02:10:01 UTC`` (seconds, no offset digits)."""

@@ -37,3 +37,22 @@ def test_headline_names_the_runs_then_the_answer() -> None:
     # The verdict once: the title says NO-GO, the lead says why.
     markdown = result.to_markdown()
     assert markdown.count("NO-GO") == 1, markdown[:300]
+
+
+def test_run_recorded_is_everything_else_or_says_what_is_absent() -> None:
+    # The run_summary report's last section, with no logic in the notebook: r.recorded().
+    from helpers import HARNESS
+
+    rich = perfstats.load(HARNESS / "candidate").recorded()
+    titles = [section.title for section in rich.sections]
+    assert titles[0] == "Requests per scenario" and titles[-1] == "Thresholds"
+    assert {"Trends (ms)", "Rates", "Checks"} <= set(titles) and not rich.lead
+    by_scenario = rich.sections[0].table
+    assert by_scenario.columns[0] == "scenario" and len({r[0] for r in by_scenario.rows}) == 4
+    page = rich._repr_html_()
+    assert "p95 (ms)" in page and "quote_flow" in page
+    bare = perfstats.load(DATA / "locust" / "baseline").recorded()
+    assert not bare.sections
+    assert bare.lead == ["No requests per scenario: slicing requests needs raw samples; this run "
+                         "has histograms.", "No custom metrics or checks in this run.",
+                         "The run declared no thresholds."]

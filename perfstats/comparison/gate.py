@@ -166,11 +166,12 @@ class Comparison(Result):
         """Verdict, warnings, the checks that need attention (with the p legend), and every
         check (collapsed)."""
         attention = self.display_frame(all_checks=False)
-        first = (Section(table=attention, text=report.legend(self.checks)) if attention.height
-                 else Section(text=["Every check is ok."]))
+        right = report.NUMBER_COLUMNS
+        first = (Section(table=attention, text=report.legend(self.checks), right=right)
+                 if attention.height else Section(text=["Every check is ok."]))
         thresholds = ([] if self.thresholds.is_empty() else [Section(
             "Thresholds (on the candidate; the tool's own verdict beside perfstats')",
-            table=report.threshold_rows(self.thresholds))])
+            table=report.threshold_rows(self.thresholds), right=right)])
         return Document(
             title=f"perfstats compare: **{self.verdict}**",
             # the verdict is the title: the lead says why, not "NO-GO" a second time
@@ -178,7 +179,8 @@ class Comparison(Result):
                   f"{self.headline().removeprefix(f'{self.verdict}: ')}."],
             warnings=self.warnings,
             sections=[first, *thresholds,
-                      Section("All checks", table=self.display_frame(), collapsed=True)],
+                      Section("All checks", table=self.display_frame(), collapsed=True,
+                              right=right)],
             tone="bad" if self.verdict == "NO-GO" else "good")
 
     def to_junit(self) -> str:
@@ -230,7 +232,7 @@ class Comparison(Result):
         return charts.change_per_endpoint(
             frame, color="status", thresholds=[sign * tolerance],
             x_title=f"{metric} change, candidate vs baseline (%)",
-            title=f"{metric} change per endpoint ({self.verdict})")
+            title=f"{metric} change per endpoint")
 
     def chart_metric(self) -> str:
         """The metric :meth:`chart` shows by default: that of the worst failing check, else of

@@ -230,7 +230,7 @@ class USLFit(Result):
                    f"{ceiling}, {len(self.concurrency)} points.")
         return Document(title="USL fit", lead=[self.headline()], warnings=self.warnings,
                         sections=[Section("Universal Scalability Law", table=table,
-                                          text=[quality])])
+                                          text=[quality], right=["estimate"])])
 
     def curve(self, lowest: float, highest: float, *, points: int = 120) -> pl.DataFrame:
         """The model over the measured range and past it (to N* or 2x ``highest``, +10 %).

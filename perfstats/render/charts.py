@@ -541,7 +541,9 @@ def history_series(
     temporal = isinstance(series.schema[x], pl.Datetime)
     xe = alt.X(f"{x}:{'T' if temporal else 'Q'}", title=x_title,
                scale=alt.Scale(type="utc") if temporal else alt.Undefined,
-               axis=alt.Axis(format="%Y-%m-%d %H:%M") if temporal else alt.Undefined)
+               # ticks a minute apart at least: the labels show minutes, never one twice
+               axis=alt.Axis(format="%Y-%m-%d %H:%M", tickMinStep=60_000) if temporal
+               else alt.Undefined)
     tips = [alt.Tooltip(f"{y}:Q", title=y_title, format=",.2f")]
     if "run_id" in series.columns:
         tips.insert(0, alt.Tooltip("run_id:N", title="run"))

@@ -36,6 +36,8 @@ DISPLAY_COLUMNS = ("endpoint", "metric", "status", "baseline", "candidate", "cha
 """Columns of the readable check table (markdown, HTML); ``vs common`` comes after ``change``
 when the endpoints share a common shift."""
 COMMON_COLUMN = "vs common"
+NUMBER_COLUMNS = ("baseline", "candidate", "change", COMMON_COLUMN, "tolerance", P_COLUMN)
+"""Columns of the readable check and threshold tables that hold numbers (right-aligned)."""
 _GAP = 2
 _NO_BREAK = "\u00a0"
 

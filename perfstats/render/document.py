@@ -43,6 +43,8 @@ class Section:
         text: a paragraph (lines joined by line breaks).
         collapsed: folded away (``<details>``) in markdown and HTML.
         cell: how a table cell is written (default: :func:`perfstats.render.tables.cell_text`).
+        right: columns of ``table`` right-aligned although they hold text (numbers with
+            their units, already written).
     """
 
     title: str | None = None
@@ -51,6 +53,7 @@ class Section:
     text: Sequence[str] = ()
     collapsed: bool = False
     cell: Callable[[Any], str] | None = None
+    right: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,8 @@ def _markdown_body(section: Section) -> list[str]:
     if isinstance(section.table, DisplayTable):
         out += [section.table.to_markdown(), ""]
     elif section.table is not None:
-        out += [to_markdown(section.table, cell=section.cell or cell_text), ""]
+        out += [to_markdown(section.table, cell=section.cell or cell_text, right=section.right),
+                ""]
     if section.bullets:
         out += [*(f"- {markdown_text(b)}" for b in section.bullets), ""]
     if section.text:
@@ -138,7 +142,7 @@ def to_html_document(doc: Document) -> str:
         if isinstance(section.table, DisplayTable):
             body += section.table.to_html()
         elif section.table is not None:
-            body += to_html(section.table, cell=section.cell or cell_text)
+            body += to_html(section.table, cell=section.cell or cell_text, right=section.right)
         if section.bullets:
             body += "<ul>" + "".join(f"<li>{html.escape(b)}</li>" for b in section.bullets) \
                 + "</ul>"

@@ -71,11 +71,13 @@ def to_json(frame: pl.DataFrame) -> str:
     return json.dumps(to_records(frame), indent=2)
 
 
-def to_markdown(frame: pl.DataFrame, *, cell: Callable[[Any], str] = cell_text) -> str:
+def to_markdown(frame: pl.DataFrame, *, cell: Callable[[Any], str] = cell_text,
+                right: Sequence[str] = ()) -> str:
     """A GitHub-flavoured markdown table (``cell`` formats each value; every cell escaped by
-    :func:`~perfstats.render.escape.markdown_cell`, so each row stays one line)."""
+    :func:`~perfstats.render.escape.markdown_cell`, so each row stays one line; the columns
+    named in ``right`` right-aligned)."""
     header = "| " + " | ".join(map(markdown_cell, frame.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rule = "|" + "|".join("---:" if c in right else "---" for c in frame.columns) + "|"
     rows = ["| " + " | ".join(markdown_cell(cell(v)) for v in row) + " |"
             for row in frame.iter_rows()]
     return "\n".join([header, rule, *rows])
@@ -94,11 +96,13 @@ def to_csv(frame: pl.DataFrame) -> str:
 
 
 def to_html(frame: pl.DataFrame, *, max_rows: int = 200,
-            cell: Callable[[Any], str] = cell_text) -> str:
-    """A plain HTML table for notebooks and reports: every row up to ``max_rows``, numbers
-    right-aligned, no dtype row and no quotes around strings."""
-    numeric = [dtype.is_numeric() for dtype in frame.dtypes]
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in frame.columns)
+            cell: Callable[[Any], str] = cell_text, right: Sequence[str] = ()) -> str:
+    """A plain HTML table for notebooks and reports: every row up to ``max_rows``, numbers and
+    the columns named in ``right`` (numbers already written as text) right-aligned, no dtype
+    row and no quotes around strings."""
+    numeric = [dtype.is_numeric() or name in right
+               for name, dtype in zip(frame.columns, frame.dtypes, strict=True)]
+    head = "".join(_th(name, num) for name, num in zip(frame.columns, numeric, strict=True))
     rows = []
     for row in frame.head(max_rows).iter_rows():
         cells = "".join(
@@ -109,6 +113,11 @@ def to_html(frame: pl.DataFrame, *, max_rows: int = 200,
             if frame.height > max_rows else "")
     return (f'<table class="perfstats"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>{more}")
+
+
+def _th(name: str, numeric: bool) -> str:
+    """A column heading aligned as its cells are (numbers right, text left)."""
+    return f'<th style="text-align:{"right" if numeric else "left"}">{html.escape(name)}</th>'
 
 
 def render(frame: pl.DataFrame, fmt: str, *, title: str | None = None,
@@ -240,7 +249,7 @@ class DisplayTable:
 
     def to_html(self) -> str:
         """An HTML table (numbers right-aligned; long text shortened, in full on hover)."""
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        head = "".join(_th(c, num) for c, num in zip(self.columns, self.numeric, strict=True))
         body = []
         for row in self.rows:
             cells = []

@@ -20,7 +20,7 @@ from scipy import stats
 
 from perfstats.errors import ArgumentError, InsufficientDataError, StoreError
 from perfstats.render.document import Document, Result, Section
-from perfstats.render.tables import to_records
+from perfstats.render.tables import show, to_records
 from perfstats.store import DB, SCHEMA, PathLike, Store, open_store
 from perfstats.trends.changepoint import Method, detect_change_points
 
@@ -128,14 +128,17 @@ class History(Result):
         return text
 
     def document(self) -> Document:
-        """The overview per endpoint and metric, and every change point."""
-        changes = (Section("Change points", table=_rounded(self.change_points.drop("index")))
+        """The overview per endpoint and metric, every change point, and the runs left out."""
+        left_out = ([Section("Left out: unlike the latest run", table=show(self.left_out))]
+                    if self.left_out.height else [])
+        changes = (Section("Change points", table=show(self.change_points.drop("index")))
                    if self.change_points.height
                    else Section("Change points", text=["No change point found."]))
         return Document(title=f"History of {', '.join(self.settings['metrics'])} "
                               f"({self.series['run_id'].n_unique()} runs)",
                         lead=[self.headline()], warnings=self.warnings,
-                        sections=[Section(table=_rounded(self.display_frame())), changes])
+                        sections=[Section(table=show(self.display_frame())), changes,
+                                  *left_out])
 
     def chart(self, *, endpoint: str | None = None, metric: str | None = None) -> alt.LayerChart:
         """The series over run start time, one line per endpoint, change points as dashed rules.
@@ -544,12 +547,6 @@ def _sparkline(values: Sequence[float]) -> str:
     low, high = min(values), max(values)
     span = (high - low) or 1.0
     return "".join(_BARS[min(7, int((v - low) / span * 8))] for v in values)
-
-
-def _rounded(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(pl.col(pl.Float64).round(3))
-
-
 
 
 def _label_text(labels: Mapping[str, str]) -> str:
