@@ -505,21 +505,24 @@ def capacity_command(ctx: click.Context, run: str, peak_users: float | None,
     elif fmt == "markdown":
         echo(plan.to_markdown().rstrip("\n"))
     else:
-        # The answer first, then the evidence, then the assumptions.
+        # The answer first, then the evidence, then the assumptions; lines wrapped to the
+        # terminal (a CI log: $COLUMNS, else 200).
+        wrap = _wrapper(_text_width(stdout()))
         for line in plan.findings():
-            echo(line)
+            echo(wrap(line))
         for warning in plan.warnings:
             echo(f"warning: {warning}", err=True)
         echo("")
         echo("Evidence:")
         for line in plan.evidence():
-            echo(f"- {line}")
+            echo(wrap(f"- {line}"))
+        echo("")
         emit(plan.steps.select("step", "concurrency", "throughput_rps", "p50_ms", "p95_ms",
-                               "p99_ms", "error_rate", "slo_ok"), fmt, title="load steps")
+                               "p99_ms", "error_rate", "slo_ok"), fmt, title="Load steps:")
         echo("")
         echo("Assumptions:")
         for line in plan.assumptions:
-            echo(f"- {line}")
+            echo(wrap(f"- {line}"))
     if plan.slo_status == "never-met":
         ctx.exit(EXIT_NO_GO)
 
@@ -574,9 +577,16 @@ def bottlenecks_command(run: str, baseline: str | None, slos: tuple[str, ...], e
     elif fmt == "markdown":
         echo(found.to_markdown(top=top).rstrip("\n"))
     else:
-        emit(found.display_frame(top).select("rank", "kind", "item", "score s/h", "driver",
-                                             "gain"), fmt,
+        # The gain of each fix is a sentence: under the table, one wrapped line per item, so
+        # that the table stays one line per item at 100 columns.
+        shown = found.display_frame(top)
+        emit(shown.select("rank", "kind", "item", "score s/h", "driver"), fmt,
              title=f"bottlenecks of run {found.run_id} (user-seconds lost per hour)")
+        if shown.height:
+            wrap = _wrapper(_text_width(stdout()))
+            echo("gain of each fix:")
+            for kind, rank, gain in shown.select("kind", "rank", "gain").iter_rows():
+                echo(wrap(f"- {kind} {rank}: {gain}"))
         if found.patterns.height:
             emit(found.patterns.select("endpoint", "pattern", "evidence"), fmt,
                  title="patterns over time")
@@ -664,6 +674,17 @@ def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: 
     if junit:
         Path(junit).write_text(result.to_junit(), encoding="utf-8")
     ctx.exit(EXIT_NO_GO if result.verdict == "NO-GO" else EXIT_OK)
+
+
+def _wrapper(width: int) -> Callable[[str], str]:
+    """Break a line between words to ``width`` columns; a ``- `` item's later lines indented."""
+    import textwrap
+
+    def wrap(line: str) -> str:
+        return textwrap.fill(line, width=max(width, 40), break_on_hyphens=False,
+                             break_long_words=False,
+                             subsequent_indent="  " if line.startswith("- ") else "")
+    return wrap
 
 
 def _text_width(console: Console) -> int:

@@ -608,3 +608,26 @@ def test_a_failure_without_a_request_is_priced_per_hour(data_dir) -> None:
     grpc = result.table.filter(pl.col("kind") == "endpoint").filter(
         pl.col("item").str.starts_with("grpc "))
     assert grpc["metric_kind"].to_list() == ["grpc"]
+
+
+def test_cli_table_is_one_line_per_item_with_the_gains_under_it(data_dir, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from perfstats.cli import cli
+
+    monkeypatch.setenv("COLUMNS", "100")
+    args = ["bottlenecks", str(data_dir / "k6" / "candidate"), "--baseline",
+            str(data_dir / "k6" / "baseline"), "--top", "3"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 100
+    found = perfstats.bottlenecks(data_dir / "k6" / "candidate",
+                                  baseline=data_dir / "k6" / "baseline").display_frame(3)
+    start = lines.index("gain of each fix:")
+    rows = [line for line in lines[:start] if line.strip()[:1].isdigit()]
+    assert len(rows) == found.height  # no row wraps
+    gains = " ".join(lines[start + 1:]).replace("\n", " ")
+    for kind, rank, gain in found.select("kind", "rank", "gain").iter_rows():
+        assert f"- {kind} {rank}: {' '.join(gain.split()[:4])}" in gains
+        assert " ".join(gain.split()) in " ".join(gains.split())

@@ -307,14 +307,16 @@ def test_the_answer_comes_first_in_words(plans):
         "### Load steps") < markdown.index("### Assumptions")
 
 
-def test_without_a_peak_the_missing_input_is_named(ramp_store):
+def test_without_a_peak_the_missing_input_is_named(ramp_store, monkeypatch):
     path, ids = ramp_store
+    monkeypatch.setenv("COLUMNS", "100")
     result = CliRunner().invoke(cli, ["capacity", ids["k6"], "--db", str(path)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[1].startswith("Instances needed: not computed: the expected peak is missing; "
-                               "give --peak-users N")
-    assert lines[2].startswith("Per instance at the SLO")
+    assert max(map(len, lines)) <= 100  # every line wrapped to the terminal, words kept whole
+    assert lines[1].startswith("Instances needed: not computed: the expected peak is missing; ")
+    assert "give --peak-users N (concurrent users)" in " ".join(lines[1:3])
+    assert lines[3].startswith("Per instance at the SLO")
 
 
 def test_both_charts_share_one_x_range_and_knees_have_a_legend(plans):
