@@ -185,6 +185,12 @@ def test_the_chart_shows_the_metric_of_the_failing_check(k6_pair, data_dir):
     same = compare(run, run, config=compare_config())
     undecided = same.worst_first().filter(pl.col("status") == "inconclusive")
     assert same.chart_metric() == (undecided["metric"][0] if undecided.height else "p95")
+    # the page's second chart: the error rate, or p95 when the first is the error rate
+    assert k6_pair.other_chart_metric() == "error_rate"
+    errors_first = compare(data_dir / "locust/baseline", data_dir / "locust/candidate",
+                           config=compare_config())
+    assert errors_first.chart_metric() == "error_rate"
+    assert errors_first.other_chart_metric() == "p95"
 
 
 def test_a_change_relative_to_a_common_shift_gets_its_column(k6_pair):

@@ -241,6 +241,11 @@ class Comparison(Result):
             pl.col("status").is_in([*FAILING, "inconclusive"]))
         return str(worst["metric"][0]) if worst.height else "p95"
 
+    def other_chart_metric(self) -> str:
+        """The second chart of a compare page: the error rate, or p95 when :meth:`chart_metric`
+        is the error rate."""
+        return "p95" if self.chart_metric() == "error_rate" else "error_rate"
+
 
 def _describe(side: Mapping[str, Any]) -> str:
     ids = side.get("run_ids") or []
