@@ -228,3 +228,12 @@ def test_the_absolute_floor_used_is_named_under_the_table(k6_pair):
     line = "A latency change must also exceed the absolute floor of 2 ms"
     assert line in " ".join(floored.to_text(width=100).plain.split())
     assert line in floored.to_markdown()
+
+
+def test_in_a_terminal_only_the_titles_are_bold(k6_pair):
+    text = k6_pair.to_text(width=100)
+    assert not text.style  # a style of the Text itself would cover every line
+    row = text.plain.index("\n  p50 ") + 1
+    assert not [span for span in text.spans if span.start <= row < span.end]
+    title = [span for span in text.spans if span.start == 0]
+    assert title and str(title[0].style) == "bold"

@@ -320,7 +320,8 @@ def terminal_report(ordered: pl.DataFrame, *, verdict: str, title: str,
     with ``all_checks``), the legend, the warnings, notes (e.g. a common-mode shift) and last
     the headline."""
     shown = attention(ordered, all_checks=all_checks)
-    out = Text(terminal_text(title) + "\n", style="bold")
+    out = Text()  # the title's style on its span only: a Text's own style covers every line
+    out.append(terminal_text(title) + "\n", style="bold")
     if shown.height:
         out.append_text(terminal_table(shown, width=width))
     hidden = ordered.height - shown.height
