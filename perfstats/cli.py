@@ -143,7 +143,8 @@ path, ingested into a throw-away in-memory store.
 \b
 Exit codes: 0 success or GO; 1 NO-GO (compare: a regression or SLO breach; capacity: the SLO
 fails at the lowest load); 2 bad input or usage, with one line on stderr; 3 internal error (a
-bug: one line on stderr, --debug shows the traceback); 130 interrupted.
+bug: one line on stderr, --debug shows the traceback); 130 interrupted. A reader that stops
+early (| head) changes none of them: the rest of the output is dropped quietly.
 \b
 Start with: perfstats ingest data/k6/baseline data/k6/candidate --label branch=main
 Then:       perfstats compare data/k6/baseline data/k6/candidate
