@@ -88,3 +88,15 @@ def test_cli_summary_at_100_columns_in_a_pipe_and_in_a_terminal() -> None:
                          check=True).stdout
     assert max(len(line) for line in out.splitlines()) <= 100
     assert "1,097" in out and "…" not in out and "shape:" not in out
+
+
+def test_a_long_name_wraps_at_its_tag_not_at_the_column_edge() -> None:
+    # k6-harness's trends at 100 columns: the metric column is narrower than its longest names.
+    trends = perfstats.load(DATA / "k6-harness" / "candidate").summary_tables()["trends (ms)"]
+    text = _text(show(trends), 100)
+    lines = [line.rstrip() for line in text.splitlines()]
+    assert max(map(len, lines)) <= 100
+    assert "{scenario:booking_flow}" in lines  # the tag whole on the continuation line
+    first = lines[lines.index("{scenario:booking_flow}") - 1]
+    assert first.split()[0] == "http_req_duration"
+    assert not any(line.startswith(("w}", "flow}", "se:true}")) for line in lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -319,7 +320,9 @@ class DisplayTable:
                              no_wrap=atomic[i], width=sizes[i],
                              overflow="crop" if atomic[i] else "fold")
         for row in self.rows:
-            table.add_row(*(terminal_cell(row[i]) for i in shown))
+            table.add_row(*(terminal_cell(row[i]) if atomic[i] or len(row[i]) <= sizes[i]
+                            else Text(_at_joints(terminal_cell(row[i]).plain, sizes[i]))
+                            for i in shown))
         notes = list(self.notes)
         if dropped:
             notes.append(f"not shown (wider than {width} columns): {', '.join(dropped)}; "
@@ -336,6 +339,27 @@ class DisplayTable:
                           color_system=None)
         console.print(self)
         return console.export_text()
+
+
+def _at_joints(text: str, width: int) -> str:
+    """``text`` with each word longer than ``width`` broken where a name has a joint (before a
+    ``{`` first, else after ``/``, ``:``, ``,`` or ``_``) rather than at the column's edge:
+    ``http_req_duration`` / ``{scenario:browse_flow}``, not ``...{scenario:browse_flo`` / ``w}``."""
+    words = []
+    for word in text.split(" "):
+        pieces = []
+        while len(word) > width:
+            braces = [m.start() for m in _BRACE.finditer(word, 1, width + 1)]
+            joints = braces or [m.start() for m in _JOINT.finditer(word, 1, width + 1)]
+            cut = joints[-1] if joints else width
+            pieces.append(word[:cut])
+            word = word[cut:]
+        words.append("\n".join([*pieces, word]))
+    return " ".join(words)
+
+
+_BRACE = re.compile(r"(?=\{)")
+_JOINT = re.compile(r"(?<=[/:,_])")
 
 
 class _Discard:
