@@ -4,7 +4,7 @@ allows), Run.quantiles (the ECDF in ~200 points), titled axes with units, no ove
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +182,16 @@ def test_chart_data_is_inline_json(k6: perfstats.Run) -> None:
     assert isinstance(rows[0]["start"], str) and rows[0]["start"].endswith("Z")
     assert all(v is None or np.isfinite(v) for r in rows for v in r.values()
                if isinstance(v, float))
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (83, "%Y-%m-%d %H:%M:%S"), (3 * 3600, "%Y-%m-%d %H:%M"), (40 * 86400, "%Y-%m-%d")])
+def test_history_time_labels_are_fine_enough_for_the_span(seconds: int, shown: str) -> None:
+    # Two runs 83 s apart got ticks every 30 s labelled to the minute: "01:53" twice.
+    start = datetime(2026, 11, 22, 1, 52, 22, tzinfo=timezone.utc)
+    series = pl.DataFrame({"started_at": [start, start + timedelta(seconds=seconds)],
+                           "value": [100.0, 101], "endpoint": ["ALL"] * 2, "run_id": ["a", "b"]})
+    spec = charts.history_series(series).to_dict()
+    axes = [layer["encoding"]["x"]["axis"] for layer in spec.get("layer", [spec])
+            if "x" in layer.get("encoding", {})]
+    assert axes and all(axis["format"] == shown for axis in axes), axes

@@ -510,6 +510,16 @@ def bottleneck_bars(
                                          title=_title(title))
 
 
+def _time_format(times: pl.Series) -> str:
+    """A tick label format fine enough for the span of ``times``, so that no two ticks read the
+    same (runs a minute apart get ticks every 30 s: seconds are shown)."""
+    first, last = times.min(), times.max()
+    span = (last - first).total_seconds() if times.len() > 1 else 0.0  # type: ignore[operator]
+    if span <= 15 * 60:
+        return "%Y-%m-%d %H:%M:%S"
+    return "%Y-%m-%d %H:%M" if span <= 10 * 86400 else "%Y-%m-%d"
+
+
 def history_series(
     series: pl.DataFrame,
     *,
@@ -541,9 +551,7 @@ def history_series(
     temporal = isinstance(series.schema[x], pl.Datetime)
     xe = alt.X(f"{x}:{'T' if temporal else 'Q'}", title=x_title,
                scale=alt.Scale(type="utc") if temporal else alt.Undefined,
-               # ticks a minute apart at least: the labels show minutes, never one twice
-               axis=alt.Axis(format="%Y-%m-%d %H:%M", tickMinStep=60_000) if temporal
-               else alt.Undefined)
+               axis=alt.Axis(format=_time_format(series[x])) if temporal else alt.Undefined)
     tips = [alt.Tooltip(f"{y}:Q", title=y_title, format=",.2f")]
     if "run_id" in series.columns:
         tips.insert(0, alt.Tooltip("run_id:N", title="run"))
