@@ -5,7 +5,7 @@ The file is looked for in the working directory and its parents; the first ``per
 ``compare`` table::
 
     [compare]                      # in pyproject.toml: [tool.perfstats.compare]
-    alpha = 0.05                   # false discovery rate over all checks
+    alpha = 0.05                   # chance of a false NO-GO when nothing changed
     floor_ms = 2                   # latency changes below this are never regressions
     resamples = 2000               # bootstrap resamples per run
     seed = 0
@@ -87,7 +87,8 @@ class CompareConfig:
     """Settings of ``perfstats compare``.
 
     Attributes:
-        alpha: false discovery rate over all checks (Benjamini-Hochberg).
+        alpha: the chance of a false NO-GO when nothing changed (the testing design of
+            :mod:`perfstats.stats.procedure`).
         tolerances: worse-direction margins per metric (fractions; error rate in absolute 0-1).
         floor_ms: latency changes smaller than this are never regressions.
         slos: ``(endpoint glob, objective)`` pairs; a breach fails the gate on its own.

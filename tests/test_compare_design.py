@@ -9,7 +9,7 @@ import pytest
 
 from perfstats.stats.common_mode import common_shifts
 from perfstats.stats.drift import drift_checks, verdict
-from perfstats.stats.procedure import ANY, family_adjusted, hochberg
+from perfstats.stats.procedure import ANY, gatekept_adjusted, hochberg
 from perfstats.stats.sampling_error import mean_log_se, percentile_log_se
 from perfstats.stats.simulate import at_grain, synthetic_run
 
@@ -21,22 +21,35 @@ def test_hochberg_costs_nothing_when_a_family_agrees():
         [0.04, 0.8, 0.8, 0.8])
 
 
-def test_families_bonferroni_tarone_and_gates():
-    p = [0.001, 0.004, 0.9, 0.02, 1.0, 0.001]
+def test_primaries_across_families_and_secondaries_behind_them():
+    p = [0.04, 0.001, 0.9, 0.02, 1.0, 0.001, 0.3]
     families = [("a", "latency"), ("a", "latency"), ("b", "latency"), ("a", "errors"),
-                ("b", "errors"), ("ALL", "latency")]
-    live = [True, True, True, True, False, True]
-    gates = [None, None, None, None, None, ANY]
-    adj, counted = family_adjusted(p, families, live=live, gates=gates)
-    # Three live primary families: a/latency, b/latency, a/errors (b/errors has no failure).
-    assert counted == 3
-    assert adj[:4].tolist() == pytest.approx([0.006, 0.012, 1.0, 0.06])
+                ("b", "errors"), ("ALL", "latency"), ("c", "latency")]
+    live = [True, True, True, True, False, True, True]
+    gates = [None, None, None, None, None, ANY, None]
+    # In each latency family the check of rank 0 (here the first of "a") is the primary.
+    out = gatekept_adjusted(p, families, priority=[0, 1, 0, 0, 0, 0, 0], live=live, gates=gates)
+    # Four live primary families: a, b, c latency and a/errors (b/errors has no failure).
+    assert out.families == 4
+    assert out.primary.tolist() == [True, False, True, True, True, True, True]
+    # Benjamini-Hochberg over the primaries 0.04, 0.9, 0.02, 0.3.
+    assert out.p_adjusted[[0, 2, 3, 6]].tolist() == pytest.approx([0.08, 0.9, 0.08, 0.4])
+    # The secondary is tested at the level its primary passed at, never below the primary.
+    assert out.p_adjusted[1] == pytest.approx(0.08) and out.gate_p[1] == pytest.approx(0.08)
     # ALL is gated by the best latency family: never below its adjusted p-value.
-    assert adj[5] == pytest.approx(max(0.001 * 3, 0.006))
-    # A gate that is not rejected keeps its secondaries from being rejected.
-    adj, _ = family_adjusted([0.5, 0.0001], [("a", "x"), ("a slice", "x")],
-                             gates=[None, ("a", "x")])
-    assert adj[1] >= adj[0] == 0.5
+    assert out.p_adjusted[5] == pytest.approx(0.08) and out.gate_p[5] == pytest.approx(0.08)
+    # Bonferroni would have needed 0.0125 for the lone change; with several families changed
+    # BH loosens: two primaries of 0.02 over four families are both rejected at 0.04.
+    two = gatekept_adjusted([0.02, 0.02, 0.5, 0.6], [("a", "x"), ("b", "x"), ("c", "x"),
+                                                     ("d", "x")])
+    assert two.p_adjusted.tolist() == pytest.approx([0.04, 0.04, 0.6, 0.6])
+    # A gate that is not rejected keeps what it gates from being rejected.
+    out = gatekept_adjusted([0.5, 0.0001], [("a", "x"), ("a slice", "x")],
+                            gates=[None, ("a", "x")])
+    assert out.p_adjusted[1] >= out.p_adjusted[0] == 0.5
+    # A secondary with a tiny p-value waits for its primary.
+    out = gatekept_adjusted([0.3, 1e-6], [("a", "x"), ("a", "x")], priority=[0, 1])
+    assert out.p_adjusted.tolist() == pytest.approx([0.3, 0.3])
 
 
 def test_percentile_standard_error_from_a_summary():

@@ -18,6 +18,9 @@ from perfstats.comparison.series import direction_of, inferred_direction
 from perfstats.config import compare_config
 
 QUOTE = {"POST /api/quote", "quote_duration"}
+QUOTE_FLOWS = {"checkout_duration"}
+"""Custom Trends of the harness that time a flow containing the quote (the k6 script's checkout
+group: login, quote, booking): the quote change is in them too."""
 BOOKINGS = {"POST /api/bookings", "booking_success_rate", "booking_errors", "bookings_created",
             "::checkout::booking status is 200", "::checkout::booking confirmed"}
 
@@ -113,10 +116,6 @@ def test_bookings_errors_seen_as_rates_checks_and_counters(result):
         abs(_row(result, "bookings_created", "per_second")["change_pct"]) < 5
 
 
-@pytest.mark.xfail(strict=True, reason="the bookings error rise (+1.6 pp over about 1,000 "
-                   "requests) is not yet significant after the correction over every family, and "
-                   "client-side contention moves the browse_flow p99 (the testing design of "
-                   "docs/compare.md has too little power at 1,000 requests)")
 def test_candidate_no_go_on_injected_changes_and_nothing_else(result):
     flagged = _rows(result, "regression")
     names = {e for e, _, _ in flagged}
@@ -124,8 +123,12 @@ def test_candidate_no_go_on_injected_changes_and_nothing_else(result):
     assert ("POST /api/bookings", "", "error_rate") in flagged
     assert ("booking_errors", "", "per_second") in flagged
     for endpoint, slice_, _ in flagged:
-        assert endpoint in QUOTE | BOOKINGS or (endpoint == "ALL" and slice_ in (
+        assert endpoint in QUOTE | QUOTE_FLOWS | BOOKINGS or (endpoint == "ALL" and slice_ in (
             "", "scenario:booking_flow"))
+    # Client-side contention moved the tail of the unchanged browse_flow (p99 +87 %): gatekept
+    # behind its mean, which did not move, it is not flagged.
+    browse = _row(result, "ALL", "p99", "scenario:browse_flow")
+    assert browse["status"] != "regression" and "gatekeeping" in browse["note"]
 
 
 @pytest.mark.parametrize("side", ["baseline", "candidate"])

@@ -2,7 +2,8 @@
 
 :func:`compare` loads both runs (run ids, :class:`~perfstats.Run` objects or result files), builds
 per-window data at the finest grain each run has, runs the checks of :mod:`perfstats.stats.drift`
-(block bootstrap, window-level tests, error-rate tests, Benjamini-Hochberg), applies absolute SLOs
+(block bootstrap, window-level tests, error-rate tests, the testing design of
+:mod:`perfstats.stats.procedure`), applies absolute SLOs
 and validity warnings, and returns a :class:`Comparison`. Method and calibration: docs/compare.md.
 """
 
@@ -735,7 +736,8 @@ def compare(
     For every endpoint and the whole run it checks p50, p95, p99, mean latency, throughput and
     error rate, with the strongest method the data allow (window block bootstrap on raw samples,
     window-level tests on per-window summaries, threshold-only on summaries; Fisher or z-test on
-    error counts), controls the false discovery rate over all checks, and applies SLOs.
+    error counts), adjusts over the families of checks (:mod:`perfstats.stats.procedure`: a false
+    NO-GO at most alpha when nothing changed), and applies SLOs.
 
     Args:
         baseline: a :class:`~perfstats.Run`, a run id, a result path, or a list of them (pooled).

@@ -13,7 +13,7 @@ It also says which way each series is worse (:func:`direction_of`): declared in 
 configuration, else inferred from the name (``*_success_rate``, ``checks``: lower is worse;
 ``*errors*``, ``*failed*``: higher), else Trends of time are worse when higher and anything else
 is tested both ways. Every series becomes a :class:`~perfstats.stats.drift.EndpointData` with its
-kind and slice, and so enters the same list of checks, FDR control and verdict as the endpoints.
+kind and slice, and so enters the same list of checks, testing design and verdict as the endpoints.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The drift gate on arrays: every (endpoint, metric) check between two runs, FDR, statuses.
+"""The drift gate on arrays: every (endpoint, metric) check between two runs, the testing design,
+statuses.
 
 For each endpoint present in either run and each metric (p50, p95, p99, mean, throughput,
 error_rate) the best method the data allow is used:
@@ -18,8 +19,8 @@ error_rate) the best method the data allow is used:
 A check is a regression when its change is **beyond the tolerance** (the point estimate; for
 latency also larger than the absolute floor) **and significant**: its one-sided p-value of H0 "the
 candidate is worse by at most half the tolerance" (``null_fraction``), adjusted over all checks by
-the two-level design of :mod:`.procedure` (Hochberg within a family of checks, Bonferroni across
-families), is at most alpha. The design and its calibration by simulation are in docs/compare.md.
+the testing design of :mod:`.procedure` (one primary check per family, Benjamini-Hochberg across
+the families' primaries, the other checks gatekept behind their primary), is at most alpha. The design and its calibration by simulation are in docs/compare.md.
 
 Intervals are two-sided at ``1 - 2 * alpha`` (90 % by default), so each bound is a one-sided
 ``1 - alpha`` bound, and an interval inside the tolerance band is a two one-sided tests (TOST)
@@ -46,7 +47,7 @@ from perfstats.stats.bootstrap import (
 )
 from perfstats.stats.decision import FAILING, classify, classify_threshold, detectable_change
 from perfstats.stats.histogram import WindowHistogram, quantiles_from_counts
-from perfstats.stats.procedure import ANY, family_adjusted
+from perfstats.stats.procedure import ANY, gatekept_adjusted
 from perfstats.stats.proportions import compare_error_rates
 from perfstats.stats.sampling_error import DESIGN_EFFECT, mean_log_se, percentile_log_se
 from perfstats.stats.windowlevel import (
@@ -205,8 +206,8 @@ class Check:
     ``tolerance`` is the margin the change was held against, in the interval's unit and the worse
     direction (+10 for latency, -10 for throughput, +0.5 pp for the error rate); ``floor_ms`` the
     absolute latency floor a regression must also exceed (None where it does not apply).
-    ``family`` is the check's family in the testing design (:mod:`.procedure`: ``latency``, with
-    throughput, and ``errors`` per endpoint; one per custom series). ``change_vs_common_pct`` is
+    ``family`` is the check's family in the testing design (:mod:`.procedure`: ``latency``,
+    ``errors`` and ``throughput`` per endpoint; one per custom series). ``change_vs_common_pct`` is
     the change relative to the shift most endpoints share (:mod:`.common_mode`). For
     ``window-level`` checks ``baseline``/``candidate`` are the tool's whole-run figures while
     ``change_pct`` and the interval compare the count-weighted log window percentiles, so the two
@@ -251,7 +252,7 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class _Pending:
-    """A check before FDR adjustment: values on the oriented scale (positive = worse)."""
+    """A check before the adjustment: values on the oriented scale (positive = worse)."""
 
     endpoint: str
     metric: str
@@ -334,11 +335,11 @@ def _latency_margin(settings: DriftSettings, metric: str) -> float:
 
 
 FAMILIES = {"p50": "latency", "p95": "latency", "p99": "latency", "mean": "latency",
-            "throughput": "latency", "error_rate": "errors"}
-"""The family of each metric in the testing design, one family per series and kind: an
-endpoint's percentiles, mean and throughput all answer "did it get slower?" (in a closed model
-throughput restates latency), its error rate "did it fail more?". Other metrics (a custom Rate,
-a Counter) form a family of their own."""
+            "throughput": "throughput", "error_rate": "errors"}
+"""The family of each metric in the testing design (:mod:`.procedure`), one family per series
+and kind: an endpoint's percentiles and mean all answer "did it get slower?", its error rate "did
+it fail more?", its throughput "did it serve less?". Other metrics (a custom Rate, a Counter)
+form a family of their own."""
 
 
 def _throughput_margin(settings: DriftSettings, metric: str = "throughput") -> float:
@@ -706,7 +707,7 @@ def _dependence(base: EndpointData, cand: EndpointData) -> tuple[float, float]:
 
 
 def _finish(pending: _Pending, p_adjusted: float | None, settings: DriftSettings,
-            families: int) -> Check:
+            families: int, gate: tuple[str, float] | None = None) -> Check:
     status, note = pending.status, pending.note
     ci_low = ci_high = detectable = None
     relative = pending.metric not in _PROPORTIONS
@@ -740,7 +741,7 @@ def _finish(pending: _Pending, p_adjusted: float | None, settings: DriftSettings
                     null=settings.null_fraction * pending.margin))
             if status == "inconclusive":
                 reason = _inconclusive_note(pending, p_adjusted, settings, families,
-                                            below_floor, detectable)
+                                            below_floor, detectable, gate)
                 note = reason + (f"; {note}" if note else "")
     change_abs = c - b if b is not None and c is not None else None
     change_pct = None
@@ -762,13 +763,18 @@ def _finish(pending: _Pending, p_adjusted: float | None, settings: DriftSettings
 
 
 def _inconclusive_note(pending: _Pending, p_adjusted: float, settings: DriftSettings,
-                       families: int, below_floor: bool, detectable: float | None) -> str:
-    """Why a check is neither a regression nor within tolerance."""
+                       families: int, below_floor: bool, detectable: float | None,
+                       gate: tuple[str, float] | None) -> str:
+    """Why a check is neither a regression nor within tolerance; ``gate`` is what gates the
+    check (a description and its adjusted p-value), None for a family's primary."""
     unit = "%" if pending.metric not in _PROPORTIONS else " pp"
     estimate, margin, b = pending.estimate or 0.0, pending.margin or 0.0, pending.baseline
     if estimate > margin and below_floor and b is not None:
         return (f"beyond the tolerance, but {b * math.expm1(estimate):+.2f} ms is within the "
                 f"{settings.floor_ms:g} ms absolute floor (the tools' timing resolution)")
+    if estimate > margin and gate is not None and gate[1] > settings.alpha:
+        return (f"beyond the tolerance, but tested only once {gate[0]} is significant "
+                f"(gatekeeping; its adjusted p {gate[1]:.2g} > {settings.alpha:g})")
     if estimate > margin:
         return (f"beyond the tolerance, but not significant over {families} families of checks "
                 f"(adjusted p {p_adjusted:.2g} > {settings.alpha:g})")
@@ -787,6 +793,12 @@ def _nominal_margin(settings: DriftSettings, metric: str) -> float:
     return math.log1p(settings.tolerance(metric))
 
 
+PRIMARY_ORDER = ("mean", "p50", "p95", "p99")
+"""Which check of a latency family is its primary (:mod:`.procedure`): the first of these that
+was tested. The mean moves when any part of the distribution moves and, in the simulations of
+docs/compare.md, is the most powerful of them; the others are tested once it is rejected."""
+
+
 def _family(pending: _Pending) -> tuple[tuple[str, str, str], str]:
     """The family key of a check: its series (name, kind, slice) and the metric's family."""
     return ((pending.endpoint, pending.kind, pending.slice),
@@ -794,14 +806,19 @@ def _family(pending: _Pending) -> tuple[tuple[str, str, str], str]:
 
 
 def _gate(pending: _Pending) -> object:
-    """What gates a check's family: nothing (primary), the unsliced series for a scenario slice,
-    any endpoint family of the kind for the whole-run entry (see :mod:`.procedure`)."""
+    """What gates a check's family (see :mod:`.procedure`): nothing for a primary family; the
+    unsliced series for a scenario slice; for the whole-run entry's latency and errors, any
+    endpoint family of the kind; for an endpoint's throughput, the whole run's throughput (one
+    family for the load served: in a closed model it restates latency, in an open one a drop
+    shows in the whole run first)."""
     family, kind = _family(pending)
     if pending.slice:
         return ((pending.endpoint, pending.kind, ""), kind)
-    if pending.endpoint == ALL_ENDPOINTS and pending.kind == "http":
-        return ANY
-    return None
+    if pending.kind != "http":
+        return None
+    if kind == "throughput":
+        return None if pending.endpoint == ALL_ENDPOINTS else ((ALL_ENDPOINTS, "http", ""), kind)
+    return ANY if pending.endpoint == ALL_ENDPOINTS else None
 
 
 def drift_checks(
@@ -826,13 +843,25 @@ def drift_checks(
             name, baseline.endpoints.get(name), candidate.endpoints.get(name),
             (baseline.duration_s, candidate.duration_s), settings, weights,
         ))
-    adjusted, families = family_adjusted(
+    adjustment = gatekept_adjusted(
         [p.p_value for p in pending], [_family(p) for p in pending],
+        priority=[PRIMARY_ORDER.index(p.metric) if p.metric in PRIMARY_ORDER else 0
+                  for p in pending],
         live=[p.live for p in pending], gates=[_gate(p) for p in pending])
-    return [
-        _finish(p, None if p.p_value is None else float(a), settings, families)
-        for p, a in zip(pending, adjusted, strict=True)
-    ]
+    heads = {_family(p): p.metric for p, first in zip(pending, adjustment.primary, strict=True)
+             if first}
+    out = []
+    for i, p in enumerate(pending):
+        a, opened = adjustment.p_adjusted[i], float(adjustment.gate_p[i])
+        gate = None
+        if math.isfinite(opened):
+            gate = (f"its {heads[_family(p)]}" if not adjustment.primary[i] else
+                    f"{p.endpoint} without the slice" if p.slice else
+                    f"an endpoint's {_family(p)[1]}" if p.endpoint == ALL_ENDPOINTS else
+                    "the whole run's throughput", opened)
+        out.append(_finish(p, None if p.p_value is None else float(a), settings,
+                           adjustment.families, gate))
+    return out
 
 
 def verdict(checks: Sequence[Check]) -> str:
