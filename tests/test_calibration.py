@@ -23,7 +23,7 @@ from perfstats.stats.simulate import DEFAULT_ENDPOINTS, GRAINS, simulate_pairs
 @pytest.mark.parametrize(("duration_s", "pairs"), [(75.0, 80), (600.0, 40), (1800.0, 25)])
 def test_false_no_go_rate_at_every_length_and_grain(duration_s, pairs, grain):
     result = simulate_pairs(pairs, seed=int(duration_s) + 1, duration_s=duration_s, grain=grain)
-    assert result.no_go_rate <= 0.05  # measured 0-2 % (docs/compare.md)
+    assert result.no_go_rate <= 0.05  # measured 0-2.5 % (docs/compare.md: 0-3.5 % over 200 pairs)
 
 
 @pytest.mark.slow
@@ -32,7 +32,7 @@ def test_false_no_go_rate_under_strong_autocorrelation():
     # of 10 s are barely longer than the noise, the hardest case for a block bootstrap.
     result = simulate_pairs(60, seed=5, duration_s=300.0, tau_s=1.0, shared_share=0.3,
                             shared_tau_s=5.0)
-    assert result.no_go_rate <= 0.05
+    assert result.no_go_rate <= 0.05  # measured: 0.017
 
 
 @pytest.mark.slow
@@ -52,6 +52,8 @@ def test_power_for_twenty_percent_on_one_endpoint_in_ten_minutes():
     result = simulate_pairs(40, seed=20, duration_s=600.0, target="POST /api/bookings",
                             effect=1.20)
     assert result.caught_rate >= 0.80  # measured: 1.0
+    # The p95 itself, a secondary tested behind the mean: 0.99 over 200 pairs.
+    assert result.p95_caught_rate >= 0.80
     assert result.false_regression_rate <= 0.05
 
 
@@ -66,9 +68,11 @@ def test_power_for_fifteen_percent_in_thirty_minutes_is_not_less_than_before():
 @pytest.mark.slow
 def test_power_for_twenty_five_percent_on_a_small_endpoint_of_a_short_run():
     # POST /api/auth/login: 10 req/s (750 requests in 75 s), median 60 ms, sigma 0.35, +25 %.
-    # Below the 80 % target (measured 0.62 against 0.92 for a single planned test of the
-    # endpoint; the previous design: 0.42): see docs/compare.md, "The testing design".
+    # Below the 80 % target: measured 0.75 here (0.77 over 200 pairs, against 0.92 for a single
+    # planned test of the endpoint; the previous design: 0.62 here, 0.69 over 200 pairs): a lone
+    # change among six families is held against alpha / 6 (docs/compare.md, "The testing
+    # design").
     result = simulate_pairs(40, seed=25, duration_s=75.0, target="POST /api/auth/login",
                             effect=1.25)
-    assert result.caught_rate >= 0.5
+    assert result.caught_rate >= 0.7
     assert result.false_regression_rate <= 0.05

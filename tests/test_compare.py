@@ -155,7 +155,7 @@ def test_markdown_junit_html_and_chart(runs):
     with pytest.raises(ValueError):
         result.chart(metric="p42")
     assert result.worst_first()["status"][0] == "regression"
-    assert result.headline().startswith("NO-GO: 3 regression")
+    assert result.headline().startswith("NO-GO: 4 regression")
 
 
 def test_slo_breach_fails_the_gate_on_its_own(runs):

@@ -68,7 +68,7 @@ def test_every_kind_and_scenario_slice_is_a_check(result):
     assert set(zip(slices["endpoint"], slices["slice"], strict=True)) == {
         ("POST /api/quote", "scenario:quote_flow"), ("POST /api/quote", "scenario:booking_flow"),
         ("ALL", "scenario:booking_flow"), ("ALL", "scenario:browse_flow")}
-    # Everything is under one FDR control: every tested check has an adjusted p-value.
+    # Everything is under the one testing design: every tested check has an adjusted p-value.
     tested = result.checks.filter(pl.col("p_value").is_not_null())
     assert tested["p_adjusted"].null_count() == 0 and tested.height > 80
 

@@ -46,7 +46,9 @@ def test_headline_names_each_failing_check_with_change_interval_and_tolerance(k6
     assert line.startswith(f"{k6_pair.verdict}: ") and "\n" not in line
     failing = k6_pair.worst_first().filter(pl.col("status") == "regression")
     assert failing.height >= 1
-    for row in failing.iter_rows(named=True):
+    # Up to three are all named; more, the first and the last (the next test).
+    named_rows = failing if failing.height <= 3 else failing[[0, -1]]
+    for row in named_rows.iter_rows(named=True):
         named = (f"{row['endpoint']} {row['metric']} {report.change_text(row)} "
                  f"{report.interval_text(row)} vs tolerance {report.tolerance_text(row)}")
         assert named in line

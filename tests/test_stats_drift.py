@@ -1,4 +1,4 @@
-"""The drift gate on arrays: statuses, methods, FDR, determinism."""
+"""The drift gate on arrays: statuses, methods, the testing design, determinism."""
 
 from __future__ import annotations
 

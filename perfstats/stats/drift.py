@@ -20,7 +20,8 @@ A check is a regression when its change is **beyond the tolerance** (the point e
 latency also larger than the absolute floor) **and significant**: its one-sided p-value of H0 "the
 candidate is worse by at most half the tolerance" (``null_fraction``), adjusted over all checks by
 the testing design of :mod:`.procedure` (one primary check per family, Benjamini-Hochberg across
-the families' primaries, the other checks gatekept behind their primary), is at most alpha. The design and its calibration by simulation are in docs/compare.md.
+the families' primaries, the other checks gatekept behind their primary), is at most alpha. The
+design and its calibration by simulation are in docs/compare.md.
 
 Intervals are two-sided at ``1 - 2 * alpha`` (90 % by default), so each bound is a one-sided
 ``1 - alpha`` bound, and an interval inside the tolerance band is a two one-sided tests (TOST)
