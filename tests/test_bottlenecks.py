@@ -428,6 +428,17 @@ def test_result_views(k6_run: Run) -> None:
     assert result.top(1)["item"].to_list() == ["POST /b", "::checkout", "main", "POST /b: HTTP 500"]
 
 
+def test_a_chart_of_nothing_lost_says_why(data_store: perfstats.Store, data_dir) -> None:
+    run = data_run(data_store, data_dir, "k6", "smoke")
+    assert run.summary()["failures"].sum() == 0
+    quiet = bottlenecks(run).chart().to_dict()["title"]
+    assert quiet["subtitle"] == ("every item scores 0 s/h: no failed request; no SLO given "
+                                 "(--slo or [compare.slo]); no baseline to find regressions "
+                                 "against")
+    strict = bottlenecks(run, slo="p95<1").chart().to_dict()["title"]
+    assert "subtitle" not in strict
+
+
 def test_cli_bottlenecks(data_dir, tmp_path) -> None:
     from click.testing import CliRunner
 

@@ -750,7 +750,19 @@ class Bottlenecks(Result):
         rows = self.table.filter(pl.col("kind") == kind)
         return bottleneck_bars(rows, value="score_s_per_h", label="item", top=top,
                                x_title="user-seconds lost per hour of traffic",
-                               title=f"Bottlenecks of run {self.run_id} by estimated impact")
+                               title=f"Bottlenecks of run {self.run_id} by estimated impact",
+                               subtitle=self._nothing_lost(rows))
+
+    def _nothing_lost(self, rows: pl.DataFrame) -> str | None:
+        """Why the bars are empty, when no item of the chart loses anything."""
+        if (rows["score_s_per_h"].fill_null(0) > 0).any():
+            return None
+        causes = ["no failed request"]
+        if not self.slos:
+            causes.append("no SLO given (--slo or [compare.slo])")
+        if self.baseline_id is None:
+            causes.append("no baseline to find regressions against")
+        return "every item scores 0 s/h: " + "; ".join(causes)
 
 
 def _slo_text(s: LatencySlo) -> str:

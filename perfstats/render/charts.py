@@ -474,6 +474,7 @@ def bottleneck_bars(
     percent: bool = False,
     x_title: str = "impact (share of total request time)",
     title: str = "Bottlenecks by estimated impact",
+    subtitle: str | None = None,
 ) -> alt.LayerChart:
     """Horizontal bars of impact, largest first, with optional interval whiskers.
 
@@ -487,6 +488,7 @@ def bottleneck_bars(
         percent: format values as percentages.
         x_title: axis title with its unit.
         title: chart title.
+        subtitle: a line under the title (e.g. why every bar is empty).
 
     Returns:
         A layered bar chart.
@@ -507,7 +509,7 @@ def bottleneck_bars(
         layers.append(alt.Chart(data).mark_rule(color=ALL_COLOR, strokeWidth=1.5).encode(
             y=y, x=alt.X(f"{low}:Q", title=x_title), x2=alt.X2(f"{high}:Q")))
     return alt.layer(*layers).properties(width=WIDTH - 140, height=max(60, 24 * len(order)),
-                                         title=_title(title))
+                                         title=_title(title, subtitle))
 
 
 def _time_format(times: pl.Series) -> str:
