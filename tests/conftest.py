@@ -1,5 +1,6 @@
-"""Shared fixtures: a fresh in-memory store, the project's sample data, ../shared, and stores of
-either kind (a DuckDB file or a team store on a throw-away PostgreSQL server)."""
+"""Shared fixtures: a fresh in-memory store, the project's sample data (and its runs ingested once
+per session), ../shared, and stores of either kind (a DuckDB file or a team store on a throw-away
+PostgreSQL server)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import DATA, HARNESS, SHARED
+from helpers import DATA, SHARED, SampleRuns
 
 import perfstats
 
@@ -85,8 +86,13 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("team_url")
 
 
-@pytest.fixture(scope="module")
-def harness() -> dict[str, perfstats.Run]:
-    """Both k6-harness runs (data/k6-harness: points and handleSummary), in one in-memory store."""
-    store = perfstats.open_store(":memory:")
-    return {side: perfstats.ingest(HARNESS / side, db=store) for side in ("baseline", "candidate")}
+@pytest.fixture(scope="session")
+def sample_runs() -> SampleRuns:
+    """data/'s runs, ingested once per session: ``sample_runs["k6/baseline"]``."""
+    return SampleRuns()
+
+
+@pytest.fixture(scope="session")
+def harness(sample_runs: SampleRuns) -> dict[str, perfstats.Run]:
+    """Both k6-harness runs (data/k6-harness: points and handleSummary)."""
+    return {side: sample_runs[f"k6-harness/{side}"] for side in ("baseline", "candidate")}

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 
+import perfstats
 from perfstats.store import RUN_TABLES, Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,6 +15,22 @@ DATA = ROOT / "data"
 SHARED = ROOT.parent / "shared"
 HARNESS = DATA / "k6-harness"
 """The k6 1.1 harness runs (four scenarios, custom metrics, checks, thresholds)."""
+
+
+class SampleRuns:
+    """The runs of data/, each ingested on its first use into one in-memory store kept for the
+    session (per xdist worker).  Tests only read them: a test that changes a store, or reads what
+    a store holds as a whole (runs, history), ingests into a store of its own."""
+
+    def __init__(self) -> None:
+        self.store = perfstats.open_store(":memory:")
+        self._runs: dict[str, perfstats.Run] = {}
+
+    def __getitem__(self, name: str) -> perfstats.Run:
+        """The run of ``data/<name>`` (a run's directory or one file)."""
+        if name not in self._runs:
+            self._runs[name] = perfstats.ingest(DATA / name, db=self.store)
+        return self._runs[name]
 
 
 def table_counts(store: Store) -> dict[str, int]:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 import pytest
+from helpers import SampleRuns
 
 import perfstats
 from perfstats.diagnosis.excess import excess_from_histogram, excess_from_percentiles
@@ -304,18 +305,8 @@ X_MAX = {"k6": 113.7, "artillery": 113.7, "locust": 135.6}
 the data manifest (shared/data/MANIFEST.md, "ramp: capacity mode")."""
 
 
-@pytest.fixture(scope="module")
-def data_store() -> perfstats.Store:
-    """One in-memory store for every run of data/ used below (each ingested once)."""
-    return perfstats.open_store(":memory:")
-
-
-def data_run(store: perfstats.Store, data_dir, tool: str, variant: str) -> Run:
-    return perfstats.ingest(data_dir / tool / variant, db=store)
-
-
-def test_k6_slo_excess_is_exact(data_store: perfstats.Store, data_dir) -> None:
-    run = data_run(data_store, data_dir, "k6", "candidate")
+def test_k6_slo_excess_is_exact(sample_runs: SampleRuns) -> None:
+    run = sample_runs["k6/candidate"]
     result = bottlenecks(run, slo={"*": "p95<150", "POST /api/quote": "p99<100"})
     samples = run.samples()
     hours = run.meta["duration_s"] / 3600
@@ -339,10 +330,10 @@ def test_k6_slo_excess_is_exact(data_store: perfstats.Store, data_dir) -> None:
 
 @pytest.mark.parametrize("tool", ["k6", "artillery", "locust"])
 def test_steady_runs_have_no_patterns_and_ramps_a_capacity_limit(
-        data_store: perfstats.Store, data_dir, tool: str) -> None:
+        sample_runs: SampleRuns, tool: str) -> None:
     for variant in ("baseline", "candidate"):
-        assert bottlenecks(data_run(data_store, data_dir, tool, variant)).patterns.is_empty()
-    ramp = data_run(data_store, data_dir, tool, "ramp")
+        assert bottlenecks(sample_runs[f"{tool}/{variant}"]).patterns.is_empty()
+    ramp = sample_runs[f"{tool}/ramp"]
     found = bottlenecks(ramp).patterns
     cap = found.filter((pl.col("endpoint") == "ALL") & (pl.col("pattern") == "capacity limit"))
     assert cap.height == 1
@@ -359,11 +350,11 @@ def test_steady_runs_have_no_patterns_and_ramps_a_capacity_limit(
 
 @pytest.mark.parametrize("tool", ["k6", "artillery", "locust"])
 @pytest.mark.parametrize("slo", [None, "p95<500", "p95<150"])
-def test_injected_regressions_rank_first_and_second(data_store: perfstats.Store, data_dir,
+def test_injected_regressions_rank_first_and_second(sample_runs: SampleRuns,
                                                     tool: str, slo: str | None) -> None:
     # data/*/candidate: POST /api/quote latency +30 %, POST /api/bookings errors 1 % -> 4 %
-    baseline = data_run(data_store, data_dir, tool, "baseline")
-    candidate = data_run(data_store, data_dir, tool, "candidate")
+    baseline = sample_runs[f"{tool}/baseline"]
+    candidate = sample_runs[f"{tool}/candidate"]
     result = bottlenecks(candidate, baseline=baseline, slo=slo)
     endpoints = result.table.filter(pl.col("kind") == "endpoint")
     top = endpoints.head(2).rows_by_key("item", named=True, unique=True)
@@ -391,8 +382,8 @@ def test_injected_regressions_rank_first_and_second(data_store: perfstats.Store,
     assert result.baseline_id == baseline.run_id
 
 
-def test_locust_estimates_from_its_histogram(data_store: perfstats.Store, data_dir) -> None:
-    run = data_run(data_store, data_dir, "locust", "candidate")
+def test_locust_estimates_from_its_histogram(sample_runs: SampleRuns) -> None:
+    run = sample_runs["locust/candidate"]
     result = bottlenecks(run, slo="p95<150")
     quote = row(result, "POST /api/quote")
     assert (quote["slo_source"], quote["slo_estimate"]) == ("histogram", True)
@@ -428,8 +419,8 @@ def test_result_views(k6_run: Run) -> None:
     assert result.top(1)["item"].to_list() == ["POST /b", "::checkout", "main", "POST /b: HTTP 500"]
 
 
-def test_a_chart_of_nothing_lost_says_why(data_store: perfstats.Store, data_dir) -> None:
-    run = data_run(data_store, data_dir, "k6", "smoke")
+def test_a_chart_of_nothing_lost_says_why(sample_runs: SampleRuns) -> None:
+    run = sample_runs["k6/smoke"]
     assert run.summary()["failures"].sum() == 0
     quiet = bottlenecks(run).chart().to_dict()["title"]
     assert quiet["subtitle"] == ("every item scores 0 s/h: no failed request; no SLO given "

@@ -5,26 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import altair as alt
 import numpy as np
 import polars as pl
 import pytest
+from helpers import SampleRuns
 
 import perfstats
 from perfstats.render import charts
 
 
-@pytest.fixture(scope="module")
-def k6(tmp_path_factory: pytest.TempPathFactory) -> perfstats.Run:
-    data = Path(__file__).resolve().parents[1] / "data"
-    return perfstats.ingest(data / "k6" / "baseline", db=":memory:")
-
-
-def _run(data_dir: Path, path: str) -> perfstats.Run:
-    return perfstats.ingest(data_dir / path, db=":memory:")
+@pytest.fixture
+def k6(sample_runs: SampleRuns) -> perfstats.Run:
+    return sample_runs["k6/baseline"]
 
 
 def _axes(spec: Any) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -89,8 +84,8 @@ def test_timeline_merges_long_runs_exactly_from_samples(k6: perfstats.Run) -> No
     assert row["p95"] == pytest.approx(np.percentile(inside.to_numpy(), 95), rel=1e-9)
 
 
-def test_timeline_of_window_runs_bounds_merged_percentiles(data_dir: Path) -> None:
-    run = _run(data_dir, "artillery/baseline")
+def test_timeline_of_window_runs_bounds_merged_percentiles(sample_runs: SampleRuns) -> None:
+    run = sample_runs["artillery/baseline"]
     windows = run.windows()
     merged = run.timeline(max_points=3)
     assert merged.group_by("endpoint").len()["len"].max() <= 3
@@ -104,7 +99,7 @@ def test_timeline_of_window_runs_bounds_merged_percentiles(data_dir: Path) -> No
 
 
 def test_quantiles_from_samples_histograms_and_summaries(k6: perfstats.Run,
-                                                         data_dir: Path) -> None:
+                                                         sample_runs: SampleRuns) -> None:
     exact = k6.quantiles()
     assert set(exact["source"]) == {"exact"}
     assert exact.group_by("endpoint").len()["len"].min() >= 195
@@ -113,12 +108,12 @@ def test_quantiles_from_samples_histograms_and_summaries(k6: perfstats.Run,
     for part in exact.partition_by("endpoint"):
         assert part["latency_ms"].is_sorted() and part["q"].is_sorted()
 
-    buckets = _run(data_dir, "locust/baseline").quantiles()
+    buckets = sample_runs["locust/baseline"].quantiles()
     assert set(buckets["source"]) == {"histogram"}
     for part in buckets.partition_by("endpoint"):
         assert part["q"].is_sorted() and part["q"][-1] == pytest.approx(1.0)
 
-    artillery = _run(data_dir, "artillery/baseline")
+    artillery = sample_runs["artillery/baseline"]
     points = artillery.quantiles().filter(endpoint="ALL")
     summary = artillery.summary().filter(endpoint="ALL").row(0, named=True)
     assert points["q"].to_list() == [0.0, 0.5, 0.9, 0.95, 0.99, 1.0]
@@ -126,9 +121,10 @@ def test_quantiles_from_samples_histograms_and_summaries(k6: perfstats.Run,
                                               ("min", "p50", "p90", "p95", "p99", "max")]
 
 
-def test_every_builder_titles_its_axes_with_units(k6: perfstats.Run, data_dir: Path) -> None:
+def test_every_builder_titles_its_axes_with_units(k6: perfstats.Run,
+                                                  sample_runs: SampleRuns) -> None:
     timeline = k6.timeline()
-    other = _run(data_dir, "k6/smoke")
+    other = sample_runs["k6/smoke"]
     _assert_titled_axes(k6.chart())
     _assert_titled_axes(charts.throughput_over_time(timeline))
     _assert_titled_axes(charts.latency_distribution({"baseline": k6.quantiles(),

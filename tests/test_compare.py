@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 
 import polars as pl
 import pytest
-from helpers import DATA
+from helpers import DATA, SampleRuns
 from polars.testing import assert_frame_equal
 
 import perfstats
@@ -26,10 +26,9 @@ REL_TOL = {"rel_tol" if "rel_tol" in signature(assert_frame_equal).parameters el
 
 
 @pytest.fixture(scope="module")
-def runs() -> dict[str, perfstats.Run]:
-    """Every baseline and candidate run of data/, in one in-memory store."""
-    store = perfstats.open_store(":memory:")
-    return {f"{tool}/{kind}": perfstats.ingest(DATA / tool / kind, db=store)
+def runs(sample_runs: SampleRuns) -> dict[str, perfstats.Run]:
+    """Every baseline and candidate run of data/."""
+    return {f"{tool}/{kind}": sample_runs[f"{tool}/{kind}"]
             for tool in TOOLS for kind in ("baseline", "candidate")}
 
 

@@ -3,13 +3,13 @@ an error counted once; the compare verdict said once."""
 
 from __future__ import annotations
 
-from helpers import DATA
+from helpers import DATA, SampleRuns
 
 import perfstats
 
 
-def test_run_findings_and_errors_counted_once() -> None:
-    run = perfstats.load(DATA / "k6" / "candidate")
+def test_run_findings_and_errors_counted_once(sample_runs: SampleRuns) -> None:
+    run = sample_runs["k6/candidate"]
     raw = run.table("errors")
     assert sorted(raw["kind"]) == ["error_code", "http_status"]  # 1500 restates HTTP 500
     errors = run.errors()

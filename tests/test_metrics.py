@@ -26,15 +26,6 @@ TREND_STATS = {"count": "count", "avg": "avg", "min": "min", "med": "med", "p90"
                "p95": "p(95)", "p99": "p(99)", "max": "max"}
 
 
-@pytest.fixture(scope="module")
-def harness() -> dict[str, perfstats.Run]:
-    """Both k6-harness runs from their NDJSON points and handleSummary file, one store."""
-    store = perfstats.open_store(":memory:")
-    return {run: perfstats.ingest([DATA / "k6-harness" / run / "points.json.gz",
-                                   DATA / "k6-harness" / run / "handle-summary.json"], db=store)
-            for run in HARNESS_RUNS}
-
-
 def _k6_metrics(run: str, name: str = "handle-summary.json") -> dict:
     return json.loads((DATA / "k6-harness" / run / name).read_text())["metrics"]
 

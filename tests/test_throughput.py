@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from helpers import DATA
+from helpers import DATA, SampleRuns
 
 import perfstats
 from perfstats.comparison.gate import compare
@@ -60,8 +60,8 @@ def _tool_rate(name: str) -> float:
 
 
 @pytest.mark.parametrize("name", K6 + LOCUST + ARTILLERY)
-def test_one_throughput_equal_to_the_tools_own(name: str) -> None:
-    run = perfstats.load(DATA / name)
+def test_one_throughput_equal_to_the_tools_own(name: str, sample_runs: SampleRuns) -> None:
+    run = sample_runs[name]
     summary, compared = _throughputs(run)
     expected = _tool_rate(name)
     assert summary["ALL"] == pytest.approx(expected, rel=1e-9)
