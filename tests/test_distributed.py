@@ -17,6 +17,7 @@ from helpers import DATA
 import perfstats
 from perfstats.cli import cli
 from perfstats.errors import IngestError
+from perfstats.readers.shards import MIXTURE, mix_summaries
 from perfstats.store import ALL_ENDPOINTS
 
 SPLIT = DATA / "k6-split"
@@ -320,3 +321,132 @@ def test_artillery_and_locust_outputs_are_shards_only_when_told(workers: list[Pa
     apart = [perfstats.load(w, db=store) for w in workers]
     warnings = " | ".join(perfstats.compare(apart, result.stdout.strip(), db=store).warnings)
     assert "the shards of one distributed run, not repeats" in warnings
+
+
+# The mixture of shard summaries (perfstats.readers.shards.mix_summaries), all groups at once.
+_KNOT_PROBS = {"min": 0.0, "p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99, "max": 1.0}
+_QS = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+
+
+def _shard(endpoint: str, count: int | None, knots: list[float | None], **other: object) -> dict:
+    return {"endpoint": endpoint, "count": count, "failures": 0, "rps": 1.0, "mean": 10.0,
+            **dict(zip(_KNOT_PROBS, knots, strict=True)), **other}
+
+
+def _cdf(row: dict, x: float) -> float:
+    """A shard's CDF written out with numpy: through its known knots (running max)."""
+    known = [(row[k], p) for k, p in _KNOT_PROBS.items() if row[k] is not None]
+    values = np.maximum.accumulate([v for v, _ in known])
+    return float(np.interp(x, values, [p for _, p in known], left=0.0, right=1.0))
+
+
+def test_mixture_of_two_uniform_shards_by_hand() -> None:
+    # 1 request uniform on [0, 100] and 3 on [100, 200]: from 100 the mixture is
+    # .25 + .75 (x - 100) / 100, so p50 = 100 + 100 (.25 / .75) and so on.
+    rows = pl.DataFrame([_shard("a", 1, [0, 50, 90, 95, 99, 100], mean=50.0),
+                         _shard("a", 3, [100, 150, 190, 195, 199, 200], mean=150.0)])
+    row = mix_summaries(rows, "endpoint").row(0, named=True)
+    for key, q in _QS.items():
+        assert row[key] == pytest.approx(100 + 100 * (q - 0.25) / 0.75, rel=1e-12), key
+    assert (row["count"], row["min"], row["max"], row["rps"]) == (4, 0, 200, 2.0)
+    assert row["mean"] == pytest.approx(125.0)
+    assert row["percentiles"] == MIXTURE.format(n=2)
+
+
+def test_mixture_of_single_requests_and_of_knots_out_of_order() -> None:
+    rows = pl.DataFrame([
+        # One request each, at 10 ms and at 20 ms: half the mass at each value.
+        _shard("one each", 1, [10] * 6), _shard("one each", 1, [20] * 6),
+        # Artillery's sketch writes percentiles beyond min and max (data/artillery-split); the
+        # running max makes the first shard a step at 26 and the second a ramp to 12.1.
+        _shard("sketch", 1, [26, 25.8, 25.8, 25.8, 25.8, 26]),
+        _shard("sketch", 1, [12, 12.1, 12.1, 12.1, 12.1, 12])])
+    got = {r["endpoint"]: r for r in mix_summaries(rows, "endpoint").iter_rows(named=True)}
+    # Between the grid points 10 (mixture .5) and 20 (mixture 1): 10 + 10 (q - .5) / .5.
+    assert [got["one each"][k] for k in _QS] == pytest.approx([10, 18, 19, 19.8])
+    # Grid 12, 12.1, 26 with mixture 0, .5, 1.
+    assert [got["sketch"][k] for k in _QS] == pytest.approx(
+        [12.1, *(12.1 + 13.9 * (q - 0.5) / 0.5 for q in (0.9, 0.95, 0.99))])
+
+
+def test_a_shard_without_a_distribution_leaves_the_percentiles_unknown() -> None:
+    rows = pl.DataFrame([
+        _shard("one knot", 5, [None, 10, None, None, None, None], tool_name="first"),
+        _shard("one knot", 5, [1, 10, 20, 30, 40, 50], tool_name="second"),
+        _shard("no requests", 0, [1, 10, 20, 30, 40, 50]),
+        _shard("no requests", 5, [1, 10, 20, 30, 40, 50], failures=None),
+        _shard("alone", 5, [1, 10, 20, 30, 40, 50], rps=None)])
+    merged = mix_summaries(rows, "endpoint")
+    assert merged["endpoint"].to_list() == ["one knot", "no requests", "alone"]
+    assert merged["tool_name"].to_list() == ["first", None, None]
+    for row in merged.head(2).iter_rows(named=True):
+        assert [row[k] for k in _QS] == [None] * 4, row["endpoint"]
+    alone = merged.row(2, named=True)
+    assert [alone[k] for k in _QS] == pytest.approx([10, 20, 30, 40])
+    assert alone["percentiles"] == MIXTURE.format(n=1) and alone["rps"] is None
+    assert merged["failures"].to_list() == [0, None, 0]
+    assert mix_summaries(rows.head(0), "endpoint").is_empty()
+
+
+def test_each_mixed_percentile_is_where_the_mixture_of_the_shards_cdfs_reaches_it() -> None:
+    """sum_i c_i F_i(x_q) / sum_i c_i == q, with each F_i through the shard's knots (min and max
+    known, the others at random left out), for random groups of 1 to 8 shards."""
+    rng = np.random.default_rng(20261207)
+    rows = []
+    for group in range(400):
+        for _ in range(rng.integers(1, 9)):
+            knots: list[float | None] = list(np.sort(rng.lognormal(rng.uniform(1, 6), 0.7, 6)))
+            for k in range(1, 5):
+                if rng.random() < 0.2:
+                    knots[k] = None
+            rows.append(_shard(f"e{group}", int(rng.integers(1, 5000)), knots,
+                               mean=float(rng.uniform(1, 500))))
+    merged = mix_summaries(pl.DataFrame(rows), "endpoint")
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["endpoint"], []).append(row)
+    assert merged["endpoint"].to_list() == list(groups)
+    for got in merged.iter_rows(named=True):
+        shards = groups[got["endpoint"]]
+        counts = np.array([s["count"] for s in shards])
+        assert got["count"] == counts.sum()
+        assert got["mean"] == pytest.approx(np.average([s["mean"] for s in shards],
+                                                       weights=counts), rel=1e-12)
+        for key, q in _QS.items():
+            mixture = np.average([_cdf(s, got[key]) for s in shards], weights=counts)
+            assert mixture == pytest.approx(q, abs=1e-9), (got["endpoint"], key)
+
+
+def _by_numpy(shards: list[dict]) -> list[float | None]:
+    """The mixture's percentiles by its definition, with numpy: the grid of all knots, the
+    count-weighted CDFs on it, inverted by interpolation; unknown if a shard has no requests
+    or fewer than two knots."""
+    knots = [[(s[k], p) for k, p in _KNOT_PROBS.items() if s[k] is not None] for s in shards]
+    if any(len(k) < 2 or not s["count"] for k, s in zip(knots, shards, strict=True)):
+        return [None] * len(_QS)
+    grid = np.unique(np.concatenate([np.maximum.accumulate([v for v, _ in k]) for k in knots]))
+    counts = [s["count"] for s in shards]
+    mixture = np.average([[_cdf(s, x) for x in grid] for s in shards], axis=0, weights=counts)
+    return [float(np.interp(q, mixture, grid)) for q in _QS.values()]
+
+
+@pytest.mark.parametrize("workers", [LOCUST_WORKERS, ARTILLERY_WORKERS], ids=["locust",
+                                                                             "artillery"])
+def test_windows_several_processes_wrote_are_the_mixture_of_theirs(workers: list[Path]) -> None:
+    merged = perfstats.ingest(workers, db=":memory:").windows()
+    own = pl.concat([perfstats.ingest(w, db=":memory:").windows() for w in workers])
+    keys = ["endpoint", "start"]
+    mixed = merged.filter(pl.col("percentiles") == MIXTURE.format(n=2))
+    assert mixed.height > 40
+    shards = own.filter(pl.col("p50").is_not_null()).join(mixed.select(keys), on=keys)
+    unknown = 0
+    for (endpoint, start), group in shards.group_by(keys):
+        row = mixed.filter((pl.col("endpoint") == endpoint) & (pl.col("start") == start))
+        expected = _by_numpy(group.to_dicts())
+        got = [row[k].item() for k in _QS]
+        if expected[0] is None:
+            assert got == expected, endpoint
+            unknown += 1
+        else:
+            assert got == pytest.approx(expected, rel=1e-12), endpoint
+    assert unknown < mixed.height / 4  # a process without requests in that second

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from perfstats.readers.shards import merge_summary_rows
+from perfstats.readers.shards import mix_summaries
 from perfstats.run import Run
 from perfstats.store import ALL_ENDPOINTS
 
@@ -105,22 +105,15 @@ def server_windows(windows: pl.DataFrame, left_out: Sequence[str]) -> pl.DataFra
 def mixed_step_percentiles(per: pl.DataFrame, left_out: Sequence[str]) -> pl.DataFrame:
     """Per step, the ``ALL`` p50/p95/p99 as the request-weighted mixture of the counted
     endpoints' step percentiles (each a piecewise-linear CDF through min, p50, p90, p95, p99, max;
-    :func:`perfstats.readers.shards.merge_summary_rows`)."""
+    :func:`perfstats.readers.shards.mix_summaries`)."""
     if not left_out:
         return per
     parts = per.filter((pl.col("endpoint") != ALL_ENDPOINTS)
                        & ~pl.col("endpoint").is_in(list(left_out)) & (pl.col("requests") > 0))
-    rows = []
-    for step, group in parts.group_by("step", maintain_order=True):
-        shards = [[{"endpoint": ALL_ENDPOINTS, "count": r["requests"], "failures": r["failures"],
-                    "rps": None, "mean": r["mean_ms"], "min": r["min_ms"], "p50": r["p50_ms"],
-                    "p90": r["p90_ms"], "p95": r["p95_ms"], "p99": r["p99_ms"], "max": r["max_ms"]}]
-                  for r in group.iter_rows(named=True)]
-        merged = merge_summary_rows(shards)[0]
-        rows.append({"step": step[0], "p50_mix": merged["p50"], "p95_mix": merged["p95"],
-                     "p99_mix": merged["p99"]})
-    mix = pl.DataFrame(rows, schema={"step": per.schema["step"], "p50_mix": pl.Float64,
-                                     "p95_mix": pl.Float64, "p99_mix": pl.Float64})
+    mix = mix_summaries(parts.select(
+        "step", count="requests", failures="failures", rps=pl.lit(None, pl.Float64),
+        mean="mean_ms", min="min_ms", p50="p50_ms", p90="p90_ms", p95="p95_ms", p99="p99_ms",
+        max="max_ms"), "step").select("step", p50_mix="p50", p95_mix="p95", p99_mix="p99")
     whole = pl.col("endpoint") == ALL_ENDPOINTS
     return per.join(mix, on="step", how="left", maintain_order="left").with_columns(
         *(pl.when(whole).then(pl.col(f"{p}_mix")).otherwise(pl.col(f"{p}_ms")).alias(f"{p}_ms")

@@ -29,7 +29,7 @@ import polars as pl
 
 from perfstats.errors import IngestError
 from perfstats.readers.detect import ARTILLERY_V1, json_number, load_json
-from perfstats.readers.shards import merge_summary_rows
+from perfstats.readers.shards import mix_summaries
 from perfstats.readers.writer import RunWriter, SourceFile
 from perfstats.store import ALL_ENDPOINTS
 
@@ -652,20 +652,23 @@ def _merged(shards: list[_Parsed]) -> _Parsed:
     (periods are wall-clock aligned, so the workers' periods coincide); rates add up; min and max
     are the extremes and the mean is count-weighted.  A report holds only summaries, no
     mergeable histogram, so the percentiles of a window or endpoint that several workers served
-    are a mixture of their summaries (:func:`~perfstats.readers.shards.merge_summary_rows`),
-    labelled so in ``percentiles``.
+    are a mixture of their summaries (:func:`~perfstats.readers.shards.mix_summaries`, all
+    endpoints and periods at once), labelled so in ``percentiles``.
     """
-    whole = _merged_traffic([p.whole for p in shards])
     periods: dict[datetime, list[_Window]] = {}
     for p in shards:
         for w in p.windows:
             periods.setdefault(w.start, []).append(w)
+    starts = sorted(periods)
+    # Slot 0 is the whole run, slot i the i-th period.
+    merged = _merged_traffic([[p.whole for p in shards],
+                              *([w.traffic for w in periods[start]] for start in starts)])
+    whole = merged[0]
     windows = [
-        _Window(start, max(w.length_s for w in group),
-                _merged_traffic([w.traffic for w in group]),
-                users=_total([w.users for w in group]),
-                arrivals=_total([w.arrivals for w in group]))
-        for start, group in sorted(periods.items())
+        _Window(start, max(w.length_s for w in periods[start]), merged[slot],
+                users=_total([w.users for w in periods[start]]),
+                arrivals=_total([w.arrivals for w in periods[start]]))
+        for slot, start in enumerate(starts, 1)
     ]
     totals: dict[tuple[str, str, str | None, str], float] = {}
     for p in shards:
@@ -692,29 +695,42 @@ def _total(values: list[float | None]) -> float | None:
     return sum(known) if known else None
 
 
-def _merged_traffic(parts: list[dict[str, _Traffic]]) -> dict[str, _Traffic]:
-    names = list(dict.fromkeys(name for traffic in parts for name in traffic))
-    merged = {}
-    for name in names:
-        group = [traffic[name] for traffic in parts if name in traffic]
-        if len(group) == 1:
-            merged[name] = group[0]
-            continue
-        codes: dict[int, int] = {}
-        errors: dict[str, int] = {}
-        for t in group:
-            for code, n in t.codes.items():
-                codes[code] = codes.get(code, 0) + n
-            for error, n in t.errors.items():
-                errors[error] = errors.get(error, 0) + n
-        rows = [{"endpoint": name, "count": t.responses, "failures": 0, "rps": None, **t.stats}
-                for t in group]
-        row = merge_summary_rows([[r] for r in rows])[0]
-        totals = [t.total_ms for t in group]
-        total = None if None in totals else sum(totals)  # type: ignore[arg-type]
-        merged[name] = _Traffic({k: row[k] for k in _STAT_COLUMNS},
-                                sum(t.responses for t in group), codes, errors,
-                                row["percentiles"], total)
+def _merged_traffic(slots: list[list[dict[str, _Traffic]]]) -> list[dict[str, _Traffic]]:
+    """Per slot (the whole run or one period), the traffic of the workers' parts merged per
+    endpoint; the percentiles of all slots and endpoints mixed in one go."""
+    shared = [(slot, name, t) for slot, parts in enumerate(slots)
+              for name in dict.fromkeys(n for traffic in parts for n in traffic)
+              for t in (traffic[name] for traffic in parts if name in traffic)
+              if sum(name in traffic for traffic in parts) > 1]
+    frame = pl.DataFrame(
+        [{"slot": slot, "endpoint": name, "count": t.responses, "failures": 0, "rps": None,
+          **t.stats} for slot, name, t in shared],
+        schema={"slot": pl.Int64, "endpoint": pl.String, "count": pl.Int64,
+                "failures": pl.Int64, "rps": pl.Float64, **_STATS_SCHEMA})
+    mixed = {(r["slot"], r["endpoint"]): r
+             for r in mix_summaries(frame, ["slot", "endpoint"]).iter_rows(named=True)}
+    merged: list[dict[str, _Traffic]] = []
+    for slot, parts in enumerate(slots):
+        names = list(dict.fromkeys(name for traffic in parts for name in traffic))
+        merged.append({})
+        for name in names:
+            group = [traffic[name] for traffic in parts if name in traffic]
+            if len(group) == 1:
+                merged[slot][name] = group[0]
+                continue
+            codes: dict[int, int] = {}
+            errors: dict[str, int] = {}
+            for t in group:
+                for code, n in t.codes.items():
+                    codes[code] = codes.get(code, 0) + n
+                for error, n in t.errors.items():
+                    errors[error] = errors.get(error, 0) + n
+            row = mixed[slot, name]
+            totals = [t.total_ms for t in group]
+            total = None if None in totals else sum(totals)  # type: ignore[arg-type]
+            merged[slot][name] = _Traffic({k: row[k] for k in _STAT_COLUMNS},
+                                          sum(t.responses for t in group), codes, errors,
+                                          row["percentiles"], total)
     return merged
 
 

@@ -45,7 +45,7 @@ from perfstats.readers.k6_summary import K6Summary, read_summary
 from perfstats.readers.shards import (
     SHARD_SQL,
     SHARD_TAG,
-    merge_summary_rows,
+    mix_summaries,
     recognised_shards,
 )
 from perfstats.readers.writer import RunWriter, SourceFile
@@ -242,9 +242,10 @@ def _write_summary_shards(files: list[SourceFile], writer: RunWriter) -> None:
     info.duration_s = max(durations) if durations else None
     peaks = [s.value("vus", "max") or s.value("vus_max", "max") for s in summaries]
     info.max_users = sum(peaks) if all(p is not None for p in peaks) else None
-    rows = merge_summary_rows([s.endpoint_rows() for s in summaries])
+    rows = [row for s in summaries for row in s.endpoint_rows()]
     if rows:
-        writer.insert("summaries", pl.DataFrame(rows, infer_schema_length=None).with_columns(
+        writer.insert("summaries", mix_summaries(
+            pl.DataFrame(rows, infer_schema_length=None), "endpoint").with_columns(
             pl.col("endpoint").fill_null(ALL_ENDPOINTS)))
     checks = pl.DataFrame([c for s in summaries for c in s.checks], orient="row", schema={
         "grp": pl.Utf8, "name": pl.Utf8, "passes": pl.Int64, "fails": pl.Int64})

@@ -43,7 +43,7 @@ from perfstats.readers.detect import (
     LOCUST_STATS,
     is_gzip,
 )
-from perfstats.readers.shards import merge_summary_rows
+from perfstats.readers.shards import mix_summaries
 from perfstats.readers.writer import RunWriter, SourceFile
 from perfstats.store import ALL_ENDPOINTS, fetch_frame
 
@@ -230,10 +230,9 @@ def _write_shards(writer: RunWriter, shards: list[_Parsed]) -> None:
         writer.insert("histograms", histograms)
         how = "percentiles exact to Locust's rounding (the processes' histograms merged)"
     else:
-        rows = merge_summary_rows([s.summaries.select(_SUMMARY_COLUMNS).to_dicts()
-                                   for s in shards])
-        summaries = pl.DataFrame(rows, schema={c: shards[0].summaries.schema[c]
-                                               for c in _SUMMARY_COLUMNS})
+        summaries = mix_summaries(pl.concat([s.summaries.select(_SUMMARY_COLUMNS)
+                                             for s in shards], how="vertical_relaxed"),
+                                  "endpoint")
         how = "percentiles approximate (a mixture of the processes' summaries)"
     windows = _merged_windows_of([s.windows for s in shards if s.windows is not None])
     writer.insert("summaries", summaries.select(_SUMMARY_COLUMNS))
@@ -291,23 +290,16 @@ def _merged_windows_of(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
 
 
 def _window_mixtures(rows: pl.DataFrame) -> pl.DataFrame:
-    """``endpoint, start, length_s, p50..p99, percentiles`` of windows several processes wrote."""
-    schema = {"endpoint": pl.String, "start": rows.schema["start"], "length_s": pl.Float64,
-              **{p: pl.Float64 for p in PERCENTILES}, "percentiles": pl.String}
-    if rows.is_empty():
-        return pl.DataFrame(schema=schema)
-    keyed = rows.with_columns(pl.struct("endpoint", "start", "length_s").alias("key"))
-    out = []
-    for (key,), group in keyed.group_by("key", maintain_order=True):
-        timed = group.filter(pl.col("p50").is_not_null())
-        if timed.is_empty():
-            out.append({**key, **dict.fromkeys(PERCENTILES), "percentiles": None})
-            continue
-        merged = merge_summary_rows([[r] for r in timed.drop("key").with_columns(
-            pl.lit(None).alias("rps")).to_dicts()])[0]
-        label = merged["percentiles"] if timed.height > 1 else timed["percentiles"][0]
-        out.append({**key, **{p: merged[p] for p in PERCENTILES}, "percentiles": label})
-    return pl.DataFrame(out, schema=schema)
+    """``endpoint, start, length_s, p50..p99, percentiles`` of the windows several processes
+    wrote that hold a timed one: the mixture of the timed ones
+    (:func:`~perfstats.readers.shards.mix_summaries`; a lone timed window's own label)."""
+    keys = ["endpoint", "start", "length_s"]
+    timed = rows.filter(pl.col("p50").is_not_null())
+    return mix_summaries(timed.with_columns(rps=pl.lit(None, pl.Float64)), keys).join(
+        timed.group_by(keys).agg(pl.len().alias("_n"), pl.col("percentiles").first()),
+        on=keys, suffix="_own").select(
+        *keys, *PERCENTILES, percentiles=pl.when(pl.col("_n") > 1).then(pl.col("percentiles"))
+        .otherwise(pl.col("percentiles_own")))
 
 
 def _by_format(files: list[SourceFile], where: str) -> dict[str, Path]:

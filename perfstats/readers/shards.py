@@ -15,11 +15,13 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from perfstats.errors import PerfstatsError
 from perfstats.readers.detect import is_gzip
@@ -159,49 +161,99 @@ MIXTURE = "approximate: mixture of {n} shard summaries"
 _KNOTS = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
 
 
-def merge_summary_rows(shards: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One ``summaries`` row per endpoint from the rows of each shard's summary.
+def mix_summaries(rows: pl.DataFrame, by: str | Sequence[str]) -> pl.DataFrame:
+    """One summary row per group of ``by`` (first-seen order) from the rows of the shards.
 
-    Counts, failures and rates add up; min and max are the extremes; the mean is count-weighted.
-    Percentiles cannot be averaged: each shard's distribution is taken as the piecewise-linear
-    CDF through its min, p50, p90, p95, p99 and max, the shards' CDFs are mixed by request
-    count, and the mixture is inverted at each percentile (exact at the known points of a
-    shard when the others agree, an approximation between them; labelled :data:`MIXTURE`).
+    ``rows`` holds ``count, failures, rps, min, p50, p90, p95, p99, max, mean`` (any other column
+    keeps its first value).  Counts, failures and rates add up (failures and rates are null when
+    one shard's is); min and max are the extremes; the mean is count-weighted.  Percentiles
+    cannot be averaged: each shard's distribution is taken as the piecewise-linear CDF through
+    (min, 0), (p50, .5), (p90, .9), (p95, .95), (p99, .99), (max, 1) (the known ones, made
+    non-decreasing by a running max; 0 left of them, 1 right), the shards' CDFs are mixed by
+    request count on the grid of all their knots, and the mixture is inverted at each percentile
+    by interpolation (exact at the known points of a shard when the others agree, an
+    approximation between them; labelled :data:`MIXTURE`).  A group with a shard of fewer than
+    two knots or no requests gets null percentiles.  All groups are mixed at once.
     """
-    import numpy as np
+    keys = [by] if isinstance(by, str) else list(by)
+    count = pl.col("count").fill_null(0)
+    timed = pl.col("mean").is_not_null()
+    weight = count.filter(timed).sum()
+    known = pl.sum_horizontal(pl.col(k).is_not_null() for k, _ in _KNOTS)
+    shards = rows.with_row_index("_shard").with_columns(
+        _c=count, _ok=(known >= 2) & (count != 0))
+    groups = shards.group_by(keys, maintain_order=True).agg(
+        pl.exclude(*_SUMMED, "_shard", "_c", "_ok").first(),
+        pl.col("_shard"),
+        count=count.sum(),
+        failures=pl.when(pl.col("failures").null_count() == 0).then(pl.col("failures").sum()),
+        rps=pl.when(pl.col("rps").null_count() == 0).then(pl.col("rps").sum()),
+        min=pl.col("min").min(),
+        max=pl.col("max").max(),
+        mean=pl.when(weight != 0).then((pl.col("mean") * count).filter(timed).sum() / weight),
+        percentiles=pl.format(MIXTURE.replace("{n}", "{}"), pl.len()),
+        _ok=pl.col("_ok").all(),
+    ).with_row_index("_g")
+    shard_group = groups.filter("_ok").select("_g", "_shard").explode("_shard")
+    mixed = _inverted(_mixture(shards.join(shard_group, on="_shard"), shard_group))
+    out = groups.join(mixed, on="_g", how="left", maintain_order="left")
+    return out.select(list(dict.fromkeys([*rows.columns, "percentiles"])))
 
-    by_endpoint: dict[Any, list[dict[str, Any]]] = {}
-    for rows in shards:
-        for row in rows:
-            by_endpoint.setdefault(row["endpoint"], []).append(row)
-    merged = []
-    for rows in by_endpoint.values():
-        counts = [r["count"] or 0 for r in rows]
-        total = sum(counts)
-        row = {**rows[0], "count": total, "percentiles": MIXTURE.format(n=len(rows))}
-        row["failures"] = (None if any(r["failures"] is None for r in rows)
-                           else sum(r["failures"] for r in rows))
-        row["rps"] = None if any(r["rps"] is None for r in rows) else sum(r["rps"] for r in rows)
-        row["min"] = min((r["min"] for r in rows if r["min"] is not None), default=None)
-        row["max"] = max((r["max"] for r in rows if r["max"] is not None), default=None)
-        means = [(r["mean"], c) for r, c in zip(rows, counts, strict=True) if r["mean"] is not None]
-        row["mean"] = (sum(m * c for m, c in means) / sum(c for _, c in means)
-                       if means and sum(c for _, c in means) else None)
-        cdfs = []
-        for r, c in zip(rows, counts, strict=True):
-            knots = [(r[k], q) for k, q in _KNOTS if r.get(k) is not None]
-            if len(knots) >= 2 and c:
-                values, probs = zip(*sorted(knots), strict=True)
-                cdfs.append((np.maximum.accumulate(np.array(values, float)),
-                             np.array(probs), c))
-        if cdfs and len(cdfs) == len(rows):
-            grid = np.unique(np.concatenate([v for v, _, _ in cdfs]))
-            mixture = sum(c * np.interp(grid, v, p, left=0.0, right=1.0)
-                          for v, p, c in cdfs) / sum(c for _, _, c in cdfs)
-            for key, q in _KNOTS[1:-1]:
-                row[key] = float(np.interp(q, mixture, grid))
-        else:
-            for key, _ in _KNOTS[1:-1]:
-                row[key] = None
-        merged.append(row)
-    return merged
+
+_SUMMED = ("count", "failures", "rps", "min", "max", "mean", "p50", "p90", "p95", "p99",
+           "percentiles")
+
+
+def _mixture(shards: pl.DataFrame, shard_group: pl.DataFrame) -> pl.DataFrame:
+    """``_g, _x, _m``: the count-weighted mixture of a group's shard CDFs at each of its knots
+    (as ``np.interp(x, knots, probabilities, left=0, right=1)``), sorted by group and value."""
+    knots = pl.concat([
+        shards.select("_shard", "_g", "_c", _k=pl.lit(k), _p=pl.lit(q),
+                      _v=pl.col(name).cast(pl.Float64))
+        for k, (name, q) in enumerate(_KNOTS)]).drop_nulls("_v").sort("_shard", "_k")
+    shard = pl.col("_shard")
+    knots = knots.with_columns(_v=pl.col("_v").cum_max().over("_shard"))
+    # Knots of one value are one step: np.interp's CDF is right-continuous (the last one's
+    # probability at the value itself) and a segment to it starts at the first one's.
+    first = (shard != shard.shift(1)).fill_null(True) | (pl.col("_v") != pl.col("_v").shift(1))
+    last = (shard != shard.shift(-1)).fill_null(True) | (pl.col("_v") != pl.col("_v").shift(-1))
+    steps = knots.with_columns(
+        _into=pl.when(first).then(pl.col("_p")).forward_fill()).filter(last)
+    follows = shard == shard.shift(-1)
+    steps = steps.select("_shard", "_v", _at="_p", _v1=pl.when(follows).then(
+        pl.col("_v").shift(-1)), _p1=pl.when(follows).then(pl.col("_into").shift(-1)))
+    points = knots.select("_g", _x="_v").unique().join(shard_group, on="_g").sort("_x")
+    at = points.join_asof(steps.sort("_v"), left_on="_x", right_on="_v", by="_shard",
+                          strategy="backward", check_sortedness=False)
+    x, v = pl.col("_x"), pl.col("_v")
+    cdf = (pl.when(v.is_null()).then(0.0)
+           .when(x == v).then(pl.col("_at"))
+           .when(pl.col("_v1").is_null()).then(1.0)
+           .otherwise((pl.col("_p1") - pl.col("_at")) / (pl.col("_v1") - v) * (x - v)
+                      + pl.col("_at")))
+    weights = shards.select("_shard", "_c")
+    return (at.join(weights, on="_shard").sort("_g", "_x", "_shard")
+            .with_columns(_w=pl.col("_c") * cdf)
+            .group_by("_g", "_x", maintain_order=True)
+            .agg(_m=pl.col("_w").sum() / pl.col("_c").sum()))
+
+
+def _inverted(mixture: pl.DataFrame) -> pl.DataFrame:
+    """``_g, p50, p90, p95, p99``: each group's mixture inverted as ``np.interp(q, m, x)``."""
+    xs, ms = mixture["_x"], mixture["_m"]
+    bounds = mixture.with_row_index("_i").group_by("_g").agg(
+        _s=pl.col("_i").first(), _n=pl.len(),
+        **{f"_c{k}": (pl.col("_m") <= q).sum() for k, q in _KNOTS[1:-1]})
+    out = {"_g": bounds["_g"]}
+    start, size = bounds["_s"].cast(pl.Int64), bounds["_n"].cast(pl.Int64)
+    for key, q in _KNOTS[1:-1]:
+        below = bounds[f"_c{key}"].cast(pl.Int64)  # grid points at or below q
+        j = start + (below - 1).clip(0, None)
+        j1 = start + below.clip(None, size - 1)
+        x0, m0, x1, m1 = xs.gather(j), ms.gather(j), xs.gather(j1), ms.gather(j1)
+        out[key] = pl.select(
+            pl.when(below == 0).then(xs.gather(start))
+            .when(below == size).then(xs.gather(start + size - 1))
+            .when(m0 == q).then(x0)
+            .otherwise((x1 - x0) / (m1 - m0) * (q - m0) + x0)).to_series()
+    return pl.DataFrame(out)
