@@ -10,16 +10,20 @@ Synthesises the CSV outputs (``locust_stats_history.csv`` with "current" percent
   ``--repeat``, and how many windows were mixed;
 - the whole ``perfstats.ingest([process-1, process-2, ...])`` of the files into a memory store.
 
+With ``--frame`` no file is written: a synthetic frame of the processes' windows (p50..p99 of
+random log-normal latencies) is mixed directly, and the peak RSS printed (for many processes).
+
 The mixture is :func:`perfstats.readers.shards.mix_summaries`, all windows at once.
 
 Usage::
 
-    python benchmarks/shard_merge.py [--seconds 3600] [--endpoints 10] [--processes 2]
+    python benchmarks/shard_merge.py [--seconds 3600] [--endpoints 10] [--processes 2] [--frame]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -33,6 +37,7 @@ import polars as pl  # noqa: E402
 
 import perfstats  # noqa: E402
 from perfstats.readers import locust  # noqa: E402
+from perfstats.readers.shards import mix_summaries  # noqa: E402
 from perfstats.store import ALL_ENDPOINTS  # noqa: E402
 
 _COLUMNS = ["50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%"]
@@ -107,13 +112,36 @@ def _windows(directory: Path) -> pl.DataFrame:
     return run.store.query("SELECT * FROM windows WHERE run_id = ?", [run.run_id])
 
 
+def frame_mixture(processes: int, endpoints: int, seconds: int) -> None:
+    """Mix a synthetic frame of ``endpoints x seconds`` windows written by every process."""
+    rng = np.random.default_rng(0)
+    n = processes * endpoints * seconds
+    knots = np.sort(rng.lognormal(3, 1, (n, 4)), axis=1)
+    rows = pl.DataFrame({
+        "window": np.repeat(np.arange(endpoints * seconds), processes),
+        "count": rng.integers(1, 50, n), "failures": 0, "rps": None, "mean": knots.mean(axis=1),
+        "min": None, "p50": knots[:, 0], "p90": knots[:, 1], "p95": knots[:, 2],
+        "p99": knots[:, 3], "max": None})
+    start = time.perf_counter()
+    mix_summaries(rows, "window")
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{processes} processes x {endpoints} endpoints x {seconds} s: "
+          f"{endpoints * seconds} windows of {processes} shards mixed in {elapsed:.2f} s "
+          f"(peak RSS {peak:.0f} MB)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=3600)
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--frame", action="store_true", help="mix a synthetic frame, no files")
     args = parser.parse_args(argv)
+    if args.frame:
+        frame_mixture(args.processes, args.endpoints, args.seconds)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         dirs = [Path(tmp, f"process-{p}") for p in range(1, args.processes + 1)]
         for seed, directory in enumerate(dirs):

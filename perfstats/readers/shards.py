@@ -181,9 +181,9 @@ def mix_summaries(rows: pl.DataFrame, by: str | Sequence[str]) -> pl.DataFrame:
     weight = count.filter(timed).sum()
     known = pl.sum_horizontal(pl.col(k).is_not_null() for k, _ in _KNOTS)
     shards = rows.with_row_index("_shard").with_columns(
-        _c=count, _ok=(known >= 2) & (count != 0))
+        _c=count, _known=known, _ok=(known >= 2) & (count != 0))
     groups = shards.group_by(keys, maintain_order=True).agg(
-        pl.exclude(*_SUMMED, "_shard", "_c", "_ok").first(),
+        pl.exclude(*_SUMMED, "_shard", "_c", "_known", "_ok").first(),
         pl.col("_shard"),
         count=count.sum(),
         failures=pl.when(pl.col("failures").null_count() == 0).then(pl.col("failures").sum()),
@@ -193,12 +193,21 @@ def mix_summaries(rows: pl.DataFrame, by: str | Sequence[str]) -> pl.DataFrame:
         mean=pl.when(weight != 0).then((pl.col("mean") * count).filter(timed).sum() / weight),
         percentiles=pl.format(MIXTURE.replace("{n}", "{}"), pl.len()),
         _ok=pl.col("_ok").all(),
+        _points=pl.len() * pl.col("_known").sum(),  # shard CDFs x grid values to evaluate
     ).with_row_index("_g")
-    shard_group = groups.filter("_ok").select("_g", "_shard").explode("_shard")
-    mixed = _inverted(_mixture(shards.join(shard_group, on="_shard"), shard_group))
+    # Batches of groups bound the memory (groups of many shards evaluate many points).
+    shard_group = groups.filter("_ok").select(
+        "_g", "_shard", _batch=pl.col("_points").cum_sum() // _BATCH_POINTS).explode("_shard")
+    mixed = pl.concat([
+        _inverted(_mixture(shards.join(part, on="_shard"), part.select("_g", "_shard")))
+        for _, part in shard_group.group_by("_batch", maintain_order=True)],
+        how="vertical_relaxed") if shard_group.height else pl.DataFrame(
+        schema={"_g": pl.UInt32, **{k: pl.Float64 for k, _ in _KNOTS[1:-1]}})
     out = groups.join(mixed, on="_g", how="left", maintain_order="left")
     return out.select(list(dict.fromkeys([*rows.columns, "percentiles"])))
 
+
+_BATCH_POINTS = 2_000_000
 
 _SUMMED = ("count", "failures", "rps", "min", "max", "mean", "p50", "p90", "p95", "p99",
            "percentiles")
