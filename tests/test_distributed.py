@@ -333,11 +333,24 @@ def _shard(endpoint: str, count: int | None, knots: list[float | None], **other:
             **dict(zip(_KNOT_PROBS, knots, strict=True)), **other}
 
 
-def _cdf(row: dict, x: float) -> float:
-    """A shard's CDF written out with numpy: through its known knots (running max)."""
+def _cdf(row: dict, x: float, *, left: bool = False) -> float:
+    """A shard's CDF written out with numpy, or its left limit: through its known knots (running
+    max), 0 left of the first, 1 from the last, a jump where knots share a value."""
     known = [(row[k], p) for k, p in _KNOT_PROBS.items() if row[k] is not None]
-    values = np.maximum.accumulate([v for v, _ in known])
-    return float(np.interp(x, values, [p for _, p in known], left=0.0, right=1.0))
+    v = np.maximum.accumulate([value for value, _ in known])
+    p = [q for _, q in known]
+    if (x <= v[0]) if left else (x < v[0]):
+        return 0.0
+    if (x > v[-1]) if left else (x >= v[-1]):
+        return 1.0
+    # v[i - 1] < x <= v[i] for the left limit, v[i - 1] <= x < v[i] for the value.
+    i = int(np.searchsorted(v, x, side="left" if left else "right"))
+    return float(p[i - 1] + (p[i] - p[i - 1]) * (x - v[i - 1]) / (v[i] - v[i - 1]))
+
+
+def _mixture_cdf(shards: list[dict], x: float, *, left: bool = False) -> float:
+    return float(np.average([_cdf(s, x, left=left) for s in shards],
+                            weights=[s["count"] for s in shards]))
 
 
 def test_mixture_of_two_uniform_shards_by_hand() -> None:
@@ -362,11 +375,29 @@ def test_mixture_of_single_requests_and_of_knots_out_of_order() -> None:
         _shard("sketch", 1, [26, 25.8, 25.8, 25.8, 25.8, 26]),
         _shard("sketch", 1, [12, 12.1, 12.1, 12.1, 12.1, 12])])
     got = {r["endpoint"]: r for r in mix_summaries(rows, "endpoint").iter_rows(named=True)}
-    # Between the grid points 10 (mixture .5) and 20 (mixture 1): 10 + 10 (q - .5) / .5.
-    assert [got["one each"][k] for k in _QS] == pytest.approx([10, 18, 19, 19.8])
-    # Grid 12, 12.1, 26 with mixture 0, .5, 1.
-    assert [got["sketch"][k] for k in _QS] == pytest.approx(
-        [12.1, *(12.1 + 13.9 * (q - 0.5) / 0.5 for q in (0.9, 0.95, 0.99))])
+    # The mixture is 0 left of 10, .5 from 10 and 1 from 20: p50 at 10, the others at 20.
+    assert [got["one each"][k] for k in _QS] == [10, 20, 20, 20]
+    # .5 (the first shard's p50 to max, a step of .5 at 12.1) from 12.1, 1 from 26.
+    assert [got["sketch"][k] for k in _QS] == [12.1, 26, 26, 26]
+
+
+def test_mixture_through_jumps_by_hand() -> None:
+    rows = pl.DataFrame([
+        # p90 = p95: a jumps from .5 to .95 at 20; b is x / 80 up to its p50.  The mixture is
+        # .375 just left of 20 and .6 at 20, so p50 is 20 (interpolating from 10 across the
+        # jump gave 18.1, below both shards' p50).  From 50 to 60 it is .75 + .01 (x - 40):
+        # p90 at 55, p95 at 60; from 80 to 90 .95 / 2 + .5 + .002 (x - 80): p99 at 87.5.
+        _shard("jump", 1, [10, 20, 20, 20, 40, 50]),
+        _shard("jump", 1, [0, 40, 60, 80, 90, 100]),
+        # No min or max (Locust's windows): each shard jumps from 0 to .5 at its p50 and from
+        # .99 to 1 at its p99.  The mixture is .5 from 40 (c's p99) to 50 (d's p50, .75), then
+        # .75 + .02 (x - 50) to 60, .975 + .002 (x - 70) from 70 to 80.
+        _shard("no min or max", 1, [None, 10, 20, 30, 40, None]),
+        _shard("no min or max", 1, [None, 50, 60, 70, 80, None])])
+    got = {r["endpoint"]: r for r in mix_summaries(rows, "endpoint").iter_rows(named=True)}
+    assert [got["jump"][k] for k in _QS] == pytest.approx([20, 55, 60, 87.5], rel=1e-12)
+    assert [got["no min or max"][k] for k in _QS] == pytest.approx([40, 57.5, 60, 77.5],
+                                                                   rel=1e-12)
 
 
 def test_a_shard_without_a_distribution_leaves_the_percentiles_unknown() -> None:
@@ -388,24 +419,46 @@ def test_a_shard_without_a_distribution_leaves_the_percentiles_unknown() -> None
     assert mix_summaries(rows.head(0), "endpoint").is_empty()
 
 
+def _random_knots(rng: np.random.Generator) -> list[float | None]:
+    """A shard's min, p50, p90, p95, p99, max as the tools write them: distinct, rounded to
+    a bucket (repeated values, also across shards), of one request (all one value), with
+    percentiles beyond min or max (Artillery's sketch), or with percentiles left out."""
+    knots: list[float | None] = list(np.sort(rng.lognormal(rng.uniform(1, 4), 0.7, 6)))
+    kind = rng.choice(["distinct", "bucket", "one request", "beyond", "missing"])
+    if kind == "bucket":
+        knots = [float(np.round(k / 5) * 5) for k in knots]  # type: ignore[operator]
+    elif kind == "one request":
+        knots = [knots[2]] * 6
+    elif kind == "beyond":
+        if rng.random() < 0.5:
+            knots[0] = knots[1] + rng.uniform(0, 5)  # type: ignore[operator]
+        else:
+            knots[5] = knots[4] - rng.uniform(0, 5)  # type: ignore[operator]
+    elif kind == "missing":
+        for k in range(6):
+            if rng.random() < 0.3:
+                knots[k] = None
+        if sum(k is not None for k in knots) < 2:
+            knots[1] = knots[4] = None
+            knots[0], knots[5] = 1.0, 50.0
+    return knots
+
+
 def test_each_mixed_percentile_is_where_the_mixture_of_the_shards_cdfs_reaches_it() -> None:
-    """sum_i c_i F_i(x_q) / sum_i c_i == q, with each F_i through the shard's knots (min and max
-    known, the others at random left out), for random groups of 1 to 8 shards."""
+    """For random groups of 1 to 8 shards (repeated, clipped and missing knots): where the
+    mixture sum_i c_i F_i / sum_i c_i is continuous at a mixed percentile x_q it equals q there;
+    where it jumps at x_q, q lies within the jump; either way x_q lies between the shards' own
+    q-quantiles, which are their figures for q when they have one (running max)."""
     rng = np.random.default_rng(20261207)
-    rows = []
-    for group in range(400):
-        for _ in range(rng.integers(1, 9)):
-            knots: list[float | None] = list(np.sort(rng.lognormal(rng.uniform(1, 6), 0.7, 6)))
-            for k in range(1, 5):
-                if rng.random() < 0.2:
-                    knots[k] = None
-            rows.append(_shard(f"e{group}", int(rng.integers(1, 5000)), knots,
-                               mean=float(rng.uniform(1, 500))))
+    rows = [_shard(f"e{group}", int(rng.integers(1, 5000)), _random_knots(rng),
+                   mean=float(rng.uniform(1, 500)))
+            for group in range(400) for _ in range(rng.integers(1, 9))]
     merged = mix_summaries(pl.DataFrame(rows), "endpoint")
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row["endpoint"], []).append(row)
     assert merged["endpoint"].to_list() == list(groups)
+    jumps = 0
     for got in merged.iter_rows(named=True):
         shards = groups[got["endpoint"]]
         counts = np.array([s["count"] for s in shards])
@@ -413,21 +466,50 @@ def test_each_mixed_percentile_is_where_the_mixture_of_the_shards_cdfs_reaches_i
         assert got["mean"] == pytest.approx(np.average([s["mean"] for s in shards],
                                                        weights=counts), rel=1e-12)
         for key, q in _QS.items():
-            mixture = np.average([_cdf(s, got[key]) for s in shards], weights=counts)
-            assert mixture == pytest.approx(q, abs=1e-9), (got["endpoint"], key)
+            x = got[key]
+            below, at = _mixture_cdf(shards, x, left=True), _mixture_cdf(shards, x)
+            if at - below > 1e-12:
+                jumps += 1
+                assert below - 1e-9 <= q <= at + 1e-9, (got["endpoint"], key)
+            else:
+                assert at == pytest.approx(q, abs=1e-9), (got["endpoint"], key)
+            own = [_own_quantile(s, key) for s in shards]
+            assert min(own) - 1e-9 <= x <= max(own) + 1e-9, (got["endpoint"], key)
+    assert jumps > 200
+
+
+def _own_quantile(shard: dict, key: str) -> float:
+    """A shard's q-quantile: its figure for q (made non-decreasing from its min), or where its
+    CDF reaches q between the knots it has."""
+    known = [(k, shard[k]) for k in _KNOT_PROBS if shard[k] is not None]
+    values = np.maximum.accumulate([v for _, v in known])
+    figures = {k: float(v) for (k, _), v in zip(known, values, strict=True)}
+    if key in figures:
+        return figures[key]
+    # Its CDF is linear between knots, a jump at a repeated one, 0 and 1 beyond them.
+    return float(np.interp(_QS[key], [_KNOT_PROBS[k] for k, _ in known], values))
 
 
 def _by_numpy(shards: list[dict]) -> list[float | None]:
-    """The mixture's percentiles by its definition, with numpy: the grid of all knots, the
-    count-weighted CDFs on it, inverted by interpolation; unknown if a shard has no requests
-    or fewer than two knots."""
-    knots = [[(s[k], p) for k, p in _KNOT_PROBS.items() if s[k] is not None] for s in shards]
+    """The mixture's percentiles by their definition, the least x at which the mixture reaches
+    q: at the first knot value where it does, or on the line before it; unknown if a shard has
+    no requests or fewer than two knots."""
+    knots = [[s[k] for k in _KNOT_PROBS if s[k] is not None] for s in shards]
     if any(len(k) < 2 or not s["count"] for k, s in zip(knots, shards, strict=True)):
         return [None] * len(_QS)
-    grid = np.unique(np.concatenate([np.maximum.accumulate([v for v, _ in k]) for k in knots]))
-    counts = [s["count"] for s in shards]
-    mixture = np.average([[_cdf(s, x) for x in grid] for s in shards], axis=0, weights=counts)
-    return [float(np.interp(q, mixture, grid)) for q in _QS.values()]
+    grid = np.unique(np.concatenate([np.maximum.accumulate(k) for k in knots]))
+    at = np.array([_mixture_cdf(shards, x) for x in grid])
+    found: list[float | None] = []
+    for q in _QS.values():
+        i = int(np.argmax(at >= q))
+        if i == 0:
+            found.append(float(grid[0]))
+            continue
+        a, b = grid[i - 1], grid[i]
+        reached = _mixture_cdf(shards, b, left=True)  # the line from a ends there
+        found.append(float(b if reached < q else
+                           a + (b - a) * (q - at[i - 1]) / (reached - at[i - 1])))
+    return found
 
 
 @pytest.mark.parametrize("workers", [LOCUST_WORKERS, ARTILLERY_WORKERS], ids=["locust",
@@ -449,4 +531,38 @@ def test_windows_several_processes_wrote_are_the_mixture_of_theirs(workers: list
             unknown += 1
         else:
             assert got == pytest.approx(expected, rel=1e-12), endpoint
+            for key, x in zip(_QS, got, strict=True):
+                figures = [_own_quantile(s, key) for s in group.to_dicts()]
+                assert min(figures) - 1e-9 <= x <= max(figures) + 1e-9, (endpoint, start, key)
     assert unknown < mixed.height / 4  # a process without requests in that second
+
+
+def test_each_artillery_period_percentile_lies_between_the_workers_own_figures() -> None:
+    """docs/ingest.md's guarantee on data/artillery-split, from the workers' reports: a figure
+    below the worker's min (the sketch's rounding, for one request) counts as that min."""
+    merged = perfstats.ingest(ARTILLERY_WORKERS, db=":memory:").windows()
+    periods = [_period_summaries(w / "report.json.gz") for w in ARTILLERY_WORKERS]
+    mixed = merged.filter(pl.col("percentiles") == MIXTURE.format(n=2))
+    assert mixed.height == 49
+    lifted = 0
+    for row in mixed.iter_rows(named=True):
+        period = str(int(row["start"].timestamp() * 1000))
+        own = [p[(period, row["endpoint"])] for p in periods]
+        for key in _QS:
+            figures = [max(s[key], s["min"]) for s in own]
+            lifted += figures != [s[key] for s in own]
+            assert min(figures) <= row[key] <= max(figures), (row["endpoint"], period, key)
+    assert lifted < 5
+
+
+def _period_summaries(report: Path) -> dict[tuple[str, str], dict]:
+    """A report's response-time summaries by (period, endpoint), read with json."""
+    prefix = "plugins.metrics-by-endpoint.response_time."
+    found = {}
+    for period in json.loads(gzip.decompress(report.read_bytes()))["intermediate"]:
+        for key, summary in period["summaries"].items():
+            if key == "http.response_time":
+                found[period["period"], ALL_ENDPOINTS] = summary
+            elif key.startswith(prefix):
+                found[period["period"], key.removeprefix(prefix)] = summary
+    return found

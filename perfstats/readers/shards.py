@@ -169,11 +169,12 @@ def mix_summaries(rows: pl.DataFrame, by: str | Sequence[str]) -> pl.DataFrame:
     one shard's is); min and max are the extremes; the mean is count-weighted.  Percentiles
     cannot be averaged: each shard's distribution is taken as the piecewise-linear CDF through
     (min, 0), (p50, .5), (p90, .9), (p95, .95), (p99, .99), (max, 1) (the known ones, made
-    non-decreasing by a running max; 0 left of them, 1 right), the shards' CDFs are mixed by
-    request count on the grid of all their knots, and the mixture is inverted at each percentile
-    by interpolation (exact at the known points of a shard when the others agree, an
-    approximation between them; labelled :data:`MIXTURE`).  A group with a shard of fewer than
-    two knots or no requests gets null percentiles.  All groups are mixed at once.
+    non-decreasing by a running max; 0 left of them, 1 from the last; knots of one value are a
+    jump), the shards' CDFs are mixed by request count on both sides of each of their knots,
+    and each percentile is the least value at which the mixture reaches it (a jump's value when
+    it falls inside one).  So it lies between the shards' own figures for it, and is exact where
+    they agree; an approximation between them, labelled :data:`MIXTURE`.  A group with a shard
+    of fewer than two knots or no requests gets null percentiles.  All groups are mixed at once.
     """
     keys = [by] if isinstance(by, str) else list(by)
     count = pl.col("count").fill_null(0)
@@ -214,55 +215,71 @@ _SUMMED = ("count", "failures", "rps", "min", "max", "mean", "p50", "p90", "p95"
 
 
 def _mixture(shards: pl.DataFrame, shard_group: pl.DataFrame) -> pl.DataFrame:
-    """``_g, _x, _m``: the count-weighted mixture of a group's shard CDFs at each of its knots
-    (as ``np.interp(x, knots, probabilities, left=0, right=1)``), sorted by group and value."""
+    """``_g, _x, _m``: the count-weighted mixture of a group's shard CDFs at each of its knots,
+    twice: its left limit, then its value (sorted by group, value, side).
+
+    A shard's CDF is right-continuous: 0 left of its first knot, 1 from its last one, linear
+    between knots of distinct values; knots of one value are a jump, from the first one's
+    probability (0 at the first value) to the last one's.  With both sides of each knot the
+    mixture is the polyline through these points, a jump being a vertical step."""
     knots = pl.concat([
         shards.select("_shard", "_g", "_c", _k=pl.lit(k), _p=pl.lit(q),
                       _v=pl.col(name).cast(pl.Float64))
         for k, (name, q) in enumerate(_KNOTS)]).drop_nulls("_v").sort("_shard", "_k")
     shard = pl.col("_shard")
     knots = knots.with_columns(_v=pl.col("_v").cum_max().over("_shard"))
-    # Knots of one value are one step: np.interp's CDF is right-continuous (the last one's
-    # probability at the value itself) and a segment to it starts at the first one's.
     first = (shard != shard.shift(1)).fill_null(True) | (pl.col("_v") != pl.col("_v").shift(1))
     last = (shard != shard.shift(-1)).fill_null(True) | (pl.col("_v") != pl.col("_v").shift(-1))
     steps = knots.with_columns(
         _into=pl.when(first).then(pl.col("_p")).forward_fill()).filter(last)
-    follows = shard == shard.shift(-1)
-    steps = steps.select("_shard", "_v", _at="_p", _v1=pl.when(follows).then(
-        pl.col("_v").shift(-1)), _p1=pl.when(follows).then(pl.col("_into").shift(-1)))
+    follows = (shard == shard.shift(-1)).fill_null(False)
+    opens = (shard != shard.shift(1)).fill_null(True)
+    steps = steps.select(
+        "_shard", "_v",
+        _left=pl.when(opens).then(0.0).otherwise("_into"),
+        _at=pl.when(follows).then(pl.col("_p")).otherwise(1.0),
+        _v1=pl.when(follows).then(pl.col("_v").shift(-1)),
+        _p1=pl.when(follows).then(pl.col("_into").shift(-1)))
     points = knots.select("_g", _x="_v").unique().join(shard_group, on="_g").sort("_x")
     at = points.join_asof(steps.sort("_v"), left_on="_x", right_on="_v", by="_shard",
                           strategy="backward", check_sortedness=False)
     x, v = pl.col("_x"), pl.col("_v")
-    cdf = (pl.when(v.is_null()).then(0.0)
-           .when(x == v).then(pl.col("_at"))
-           .when(pl.col("_v1").is_null()).then(1.0)
-           .otherwise((pl.col("_p1") - pl.col("_at")) / (pl.col("_v1") - v) * (x - v)
-                      + pl.col("_at")))
-    weights = shards.select("_shard", "_c")
-    return (at.join(weights, on="_shard").sort("_g", "_x", "_shard")
-            .with_columns(_w=pl.col("_c") * cdf)
-            .group_by("_g", "_x", maintain_order=True)
-            .agg(_m=pl.col("_w").sum() / pl.col("_c").sum()))
+    between = (pl.when(v.is_null()).then(0.0)
+               .when(pl.col("_v1").is_null()).then(1.0)
+               .otherwise((pl.col("_p1") - pl.col("_at")) / (pl.col("_v1") - v) * (x - v)
+                          + pl.col("_at")))
+    c = pl.col("_c")
+    sides = (at.join(shards.select("_shard", "_c"), on="_shard")
+             .group_by("_g", "_x")
+             .agg(_m0=(c * pl.when(x == v).then(pl.col("_left")).otherwise(between)).sum()
+                  / c.sum(),
+                  _m1=(c * pl.when(x == v).then(pl.col("_at")).otherwise(between)).sum()
+                  / c.sum()))
+    return (sides.unpivot(["_m0", "_m1"], index=["_g", "_x"], variable_name="_side",
+                          value_name="_m")
+            .sort("_g", "_x", "_side").drop("_side"))
 
 
 def _inverted(mixture: pl.DataFrame) -> pl.DataFrame:
-    """``_g, p50, p90, p95, p99``: each group's mixture inverted as ``np.interp(q, m, x)``."""
+    """``_g, p50, p90, p95, p99``: each group's mixture inverted, the least x at which it
+    reaches q: by interpolation between the points either side of q, and the x of a jump when
+    q falls inside it.  A point within rounding of q reaches it (where all shards are at .99,
+    the mixture may come to .98999...)."""
+    mixture = mixture.with_columns(pl.col("_m").cum_max().over("_g"))
     xs, ms = mixture["_x"], mixture["_m"]
     bounds = mixture.with_row_index("_i").group_by("_g").agg(
         _s=pl.col("_i").first(), _n=pl.len(),
-        **{f"_c{k}": (pl.col("_m") <= q).sum() for k, q in _KNOTS[1:-1]})
+        **{f"_c{k}": (pl.col("_m") < q - _ROUNDING).sum() for k, q in _KNOTS[1:-1]})
     out = {"_g": bounds["_g"]}
     start, size = bounds["_s"].cast(pl.Int64), bounds["_n"].cast(pl.Int64)
     for key, q in _KNOTS[1:-1]:
-        below = bounds[f"_c{key}"].cast(pl.Int64)  # grid points at or below q
-        j = start + (below - 1).clip(0, None)
-        j1 = start + below.clip(None, size - 1)
-        x0, m0, x1, m1 = xs.gather(j), ms.gather(j), xs.gather(j1), ms.gather(j1)
+        # The first point that reaches q (the mixture starts at 0 and ends at 1).
+        j1 = start + bounds[f"_c{key}"].cast(pl.Int64).clip(1, None).clip(None, size - 1)
+        x0, m0, x1, m1 = xs.gather(j1 - 1), ms.gather(j1 - 1), xs.gather(j1), ms.gather(j1)
         out[key] = pl.select(
-            pl.when(below == 0).then(xs.gather(start))
-            .when(below == size).then(xs.gather(start + size - 1))
-            .when(m0 == q).then(x0)
+            pl.when((m1 <= q + _ROUNDING) | (x1 == x0)).then(x1)
             .otherwise((x1 - x0) / (m1 - m0) * (q - m0) + x0)).to_series()
     return pl.DataFrame(out)
+
+
+_ROUNDING = 1e-12
