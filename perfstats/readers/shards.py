@@ -250,11 +250,11 @@ def _mixture(shards: pl.DataFrame, shard_group: pl.DataFrame) -> pl.DataFrame:
                           + pl.col("_at")))
     c = pl.col("_c")
     sides = (at.join(shards.select("_shard", "_c"), on="_shard")
+             .select("_g", "_x", "_c",
+                     _m0=c * pl.when(x == v).then(pl.col("_left")).otherwise(between),
+                     _m1=c * pl.when(x == v).then(pl.col("_at")).otherwise(between))
              .group_by("_g", "_x")
-             .agg(_m0=(c * pl.when(x == v).then(pl.col("_left")).otherwise(between)).sum()
-                  / c.sum(),
-                  _m1=(c * pl.when(x == v).then(pl.col("_at")).otherwise(between)).sum()
-                  / c.sum()))
+             .agg(_m0=pl.col("_m0").sum() / c.sum(), _m1=pl.col("_m1").sum() / c.sum()))
     return (sides.unpivot(["_m0", "_m1"], index=["_g", "_x"], variable_name="_side",
                           value_name="_m")
             .sort("_g", "_x", "_side").drop("_side"))
