@@ -21,7 +21,7 @@ QUOTE = {"k6": "POST /api/quote", "artillery": "/api/quote", "locust": "POST /ap
 BOOKINGS = {"k6": "POST /api/bookings", "artillery": "/api/bookings",
             "locust": "POST /api/bookings"}
 LATENCY = ("p50", "p95", "p99", "mean")
-# polars renamed assert_frame_equal's rtol to rel_tol (rtol now warns); older ones know only rtol.
+# polars 1.32.3 renamed assert_frame_equal's rtol to rel_tol (rtol warns); older ones know rtol.
 REL_TOL = {"rel_tol" if "rel_tol" in signature(assert_frame_equal).parameters else "rtol": 1e-9}
 
 
