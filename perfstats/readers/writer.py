@@ -137,7 +137,10 @@ class RunWriter:
     def scan_progress(self, start: float = 0.0, end: float = 1.0) -> Iterator[None]:
         """Report :attr:`progress` while the block runs a long statement: every
         :data:`PROGRESS_INTERVAL_S`, DuckDB's estimate of the share of it done, mapped onto
-        ``start``..``end``, and ``end`` once it has finished."""
+        ``start``..``end``, and ``end`` once it has finished.
+
+        The shares only grow, and ``end`` is said only once the block is done: between two
+        statements of the block DuckDB may still answer 100 % for the one that ended."""
         if self.progress is None or not _track_progress(self.con):
             yield
             return
@@ -145,10 +148,13 @@ class RunWriter:
         stop = threading.Event()
 
         def poll() -> None:
+            said = start
             while not stop.wait(PROGRESS_INTERVAL_S):
                 done = self.con.query_progress()
-                if done >= 0:
-                    report(start + (end - start) * min(done, 100.0) / 100)
+                share = start + (end - start) * done / 100
+                if 0 <= done < 100 and share > said:
+                    said = share
+                    report(share)
 
         thread = threading.Thread(target=poll, name="perfstats-progress", daemon=True)
         thread.start()
