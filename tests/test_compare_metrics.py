@@ -206,6 +206,19 @@ def test_rare_event_counters_use_the_exact_poisson_test():
     assert more.ci_low > 100.0  # +900 %, its interval well above +100 %
 
 
+def test_no_false_hints_on_the_harness_pair(result):
+    # The Gauges deals_listed and last_quote_total are typed in the NDJSON: known, not compared.
+    assert not any("unknown kind" in w for w in result.warnings)
+    # Every endpoint's p99 moved (+27 to +97 %), but five of six have under 1,000 requests
+    # (insufficient_data, moved by chance): no common shift of the environment is claimed.
+    p99 = result.checks.filter((pl.col("metric") == "p99") & (pl.col("kind") == "http")
+                               & (pl.col("slice") == "") & (pl.col("endpoint") != "ALL"))
+    assert (p99["change_pct"] > 20).all()
+    assert (p99["status"] == "insufficient_data").sum() == 5
+    assert not any("did the load generator" in w for w in result.warnings)
+    assert result.checks["change_vs_common_pct"].is_null().all()
+
+
 def test_a_k6_csv_alone_says_which_metrics_it_cannot_compare():
     store = perfstats.open_store(":memory:")
     runs = [perfstats.ingest(HARNESS / side / "points.csv.gz", db=store)

@@ -128,9 +128,12 @@ def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s:
     unknown: tuple[str, ...] = ()
     if run.grain == "samples" and lengths is not None and window_s:
         data = _from_samples(store, run.run_id, kinds, lengths, window_s, slices)
-        sampled = store.query("SELECT DISTINCT metric FROM points WHERE run_id = ?",
-                              [run.run_id])["metric"].to_list()
-        unknown = tuple(sorted(m for m in sampled if m not in kinds and m not in K6_BUILTIN
+        # Metrics of no type at all (a k6 CSV alone); a typed Gauge is known, just not compared.
+        untyped = store.query(
+            "SELECT DISTINCT p.metric FROM points p WHERE p.run_id = ? AND NOT EXISTS (SELECT 1 "
+            "FROM metrics m WHERE m.run_id = p.run_id AND m.type IS NOT NULL AND "
+            "split_part(m.metric, '{', 1) = p.metric)", [run.run_id])["metric"].to_list()
+        unknown = tuple(sorted(m for m in untyped if m not in K6_BUILTIN
                                and not m.startswith(_SKIPPED_PREFIXES)))
     else:
         data = _from_summaries(store, run.run_id, kinds, slices)

@@ -57,9 +57,12 @@ class CommonShift:
 
 
 def _endpoint_rows(checks: Sequence[Check], metric: str) -> list[Check]:
+    """The endpoints' checks of ``metric`` that can speak for a shift: a statistic with too few
+    requests to be tested (``insufficient_data``, e.g. the p99 of 500 requests) moves by chance
+    alone and is left out."""
     return [c for c in checks if c.metric == metric and c.kind == "http" and not c.slice
             and c.endpoint != ALL_ENDPOINTS and c.change_pct is not None
-            and c.change_pct > -100.0]
+            and c.change_pct > -100.0 and c.status != "insufficient_data"]
 
 
 def common_shifts(checks: Sequence[Check]) -> tuple[list[Check], list[CommonShift]]:
