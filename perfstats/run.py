@@ -161,14 +161,15 @@ class Run(Result):
         """
         from perfstats.metric_model import KINDS, by_unit, metric_values
 
-        tables = {"requests": (self._sliced_requests(by) if by is not None
-                               else self.summary().select(*SUMMARY_COLUMNS, "protocol",
-                                                          "percentiles"))}
-        for kind in KINDS:
-            tables.update(by_unit(metric_values(self, kind, by=by), kind))
-        tables["scenarios"] = self.scenarios()
-        tables["checks"] = self.checks()
-        tables["thresholds"] = self.thresholds().drop("base", "tags")
+        with self.store.reading():  # one read connection for the sections' queries
+            tables = {"requests": (self._sliced_requests(by) if by is not None
+                                   else self.summary().select(*SUMMARY_COLUMNS, "protocol",
+                                                              "percentiles"))}
+            for kind in KINDS:
+                tables.update(by_unit(metric_values(self, kind, by=by), kind))
+            tables["scenarios"] = self.scenarios()
+            tables["checks"] = self.checks()
+            tables["thresholds"] = self.thresholds().drop("base", "tags")
         return {name: frame for name, frame in tables.items() if frame.height}
 
     def contents_note(self) -> str | None:

@@ -119,3 +119,59 @@ def test_second_process_waits_for_the_lock_and_then_works(tmp_path: Path) -> Non
         assert Store(path, lock_timeout=20).runs().height == 0
     finally:
         holder.wait()
+
+
+def _count_file_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every DuckDB file (not ``:memory:``) the store opens from now on."""
+    opened: list[str] = []
+    real = duckdb.connect
+
+    def connect(database: str = ":memory:", *args: object, **kwargs: object
+                ) -> duckdb.DuckDBPyConnection:
+        if str(database) != ":memory:":
+            opened.append(str(database))
+        return real(database, *args, **kwargs)
+
+    monkeypatch.setattr("perfstats.store.duckdb.connect", connect)
+    return opened
+
+
+def test_a_compare_on_a_file_store_opens_the_file_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.duckdb"
+    base = perfstats.ingest(DATA / "k6" / "baseline", db=path).run_id
+    cand = perfstats.ingest(DATA / "k6" / "candidate", db=path).run_id
+    opened = _count_file_opens(monkeypatch)
+    on_file = perfstats.compare(base, cand, db=path)
+    assert opened == [str(path)]
+    # The same answer as from an in-memory store.
+    in_memory = perfstats.compare(DATA / "k6" / "baseline", DATA / "k6" / "candidate")
+    assert on_file.verdict == in_memory.verdict
+    assert on_file.checks.equals(in_memory.checks)
+    # Closed again afterwards: a writer gets the file at once.
+    with Store(path, lock_timeout=0).connect(write=True):
+        pass
+
+
+def test_reads_inside_reading_share_one_connection_and_a_write_still_works(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.duckdb"
+    perfstats.ingest(DATA / "k6" / "smoke", db=path)
+    store = Store(path, lock_timeout=0)
+    opened = _count_file_opens(monkeypatch)
+    store.runs()
+    store.runs()
+    assert len(opened) == 2  # outside reading(): one open per operation, as before
+    opened.clear()
+    with store.reading():
+        with store.reading():  # nested: the same connection
+            assert store.runs().height == 1
+        assert store.runs().height == 1
+        assert len(opened) == 1
+        run = perfstats.ingest(DATA / "k6" / "baseline", db=store)  # a write in the block
+        assert store.runs().height == 2
+        assert store.run_meta(run.run_id)["tool"] == "k6"
+    assert len(opened) == 3  # the read, the write (ingest's), the read reopened after it
+    # Nothing is held after the block: a writer gets the file at once.
+    with store.connect(write=True) as con:
+        assert con.execute("SELECT count(*) FROM runs").fetchall()[0][0] == 2

@@ -45,7 +45,7 @@ from perfstats.stats.drift import (
 )
 from perfstats.stats.histogram import WindowHistogram, bucket_sql
 from perfstats.stats.windowlevel import WindowSummaries
-from perfstats.store import ALL_ENDPOINTS, DB, PathLike, Store
+from perfstats.store import ALL_ENDPOINTS, DB, PathLike, Store, open_store, reading
 from perfstats.thresholds import (
     RESULT_SCHEMA,
     Threshold,
@@ -770,11 +770,20 @@ def compare(
                              ignore=tuple(config.ignore) + tuple(ignore))
     else:
         config = load_compare_config(config, endpoints=list(endpoints), ignore=list(ignore))
-    scratch = Store(":memory:")
     items = list(baseline) if isinstance(baseline, Sequence) and not isinstance(baseline, str) \
         else [baseline]
     if not items:
         raise ValueError("baseline is empty")
+    store = open_store(db) if db is not None else None
+    runs = [item for item in (*items, candidate) if isinstance(item, Run)]
+    # One read connection per store for the whole compare, not one per query.
+    with reading(store, *(run.store for run in runs)):
+        return _compare(items, candidate, config, db if store is None else store)
+
+
+def _compare(items: Sequence[RunLike], candidate: RunLike, config: CompareConfig, db: DB
+             ) -> Comparison:
+    scratch = Store(":memory:")
     base_runs = [_resolve(item, db, scratch) for item in items]
     cand_run = _resolve(candidate, db, scratch)
     loaded = _load_runs([*base_runs, cand_run], config)

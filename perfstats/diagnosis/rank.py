@@ -56,7 +56,7 @@ from perfstats.slo import (
     latency_slos,
     strictest_latency,
 )
-from perfstats.store import ALL_ENDPOINTS, DB, PathLike
+from perfstats.store import ALL_ENDPOINTS, DB, PathLike, reading
 
 if TYPE_CHECKING:
     import altair as alt
@@ -851,35 +851,38 @@ def bottlenecks(
     """
     current = load(run, db=db)
     base = None if baseline is None else load(baseline, db=db)
-    config = load_compare_config()
-    slos, slo_source = (latency_slos(slo), None) if slo is not None else configured_slos()
-    # An SLO keyed by a custom metric's exact name is that metric's; globs are the endpoints'.
-    names = custom_trend_names(current)
-    keyed = slo_keys_for_metrics(slos, names)
-    slos = [s for s in slos if s.endpoint.replace(" ", "") not in keyed]
-    hours = run_hours(current)
-    parts, thresholds = item_parts(current, slos)
-    if parts.filter(pl.col("kind") == "endpoint").is_empty():
-        raise InsufficientDataError(f"run {current.run_id} has no per-endpoint requests")
-    checks = None
-    if base is not None:
-        from perfstats.comparison.gate import compare
+    # One read connection per store for the queries below.
+    with reading(current.store, None if base is None else base.store):
+        config = load_compare_config()
+        slos, slo_source = (latency_slos(slo), None) if slo is not None else configured_slos()
+        # An SLO keyed by a custom metric's exact name is that metric's; globs are the endpoints'.
+        names = custom_trend_names(current)
+        keyed = slo_keys_for_metrics(slos, names)
+        slos = [s for s in slos if s.endpoint.replace(" ", "") not in keyed]
+        hours = run_hours(current)
+        parts, thresholds = item_parts(current, slos)
+        if parts.filter(pl.col("kind") == "endpoint").is_empty():
+            raise InsufficientDataError(f"run {current.run_id} has no per-endpoint requests")
+        checks = None
+        if base is not None:
+            from perfstats.comparison.gate import compare
 
-        checks = compare(base, current).checks
-    metric_slo, used = metric_slos(current, names, keyed, config.thresholds)
-    several = parts.filter(pl.col("kind") == "scenario")["item"].n_unique() > 1
-    metrics, metric_notes = metric_items(
-        current, parts=parts, checks=checks, hours=hours, slos=metric_slo,
-        declared=config.worse_when, scenarios=several)
-    if used:
-        metric_notes.append(f"custom metrics' SLO excess from their thresholds: {'; '.join(used)}"
-                            " (the strictest latency clause of each)")
-    table = impact_table(parts, hours=hours, thresholds=thresholds,
-                         regression=regression_inputs(checks), errors=error_parts(current, base),
-                         error_cost_s=error_cost_s, metrics=metrics)
-    return Bottlenecks(
-        table=table, patterns=find_patterns(current.windows()), run_id=current.run_id,
-        baseline_id=base.run_id if base is not None else None,
-        slos=(*slos, *metric_slo.values()), error_cost_s=error_cost_s, hours=hours,
-        warnings=_warnings(current, base, slos, table, slo_source, metric_notes))
+            checks = compare(base, current).checks
+        metric_slo, used = metric_slos(current, names, keyed, config.thresholds)
+        several = parts.filter(pl.col("kind") == "scenario")["item"].n_unique() > 1
+        metrics, metric_notes = metric_items(
+            current, parts=parts, checks=checks, hours=hours, slos=metric_slo,
+            declared=config.worse_when, scenarios=several)
+        if used:
+            metric_notes.append("custom metrics' SLO excess from their thresholds: "
+                                f"{'; '.join(used)} (the strictest latency clause of each)")
+        table = impact_table(parts, hours=hours, thresholds=thresholds,
+                             regression=regression_inputs(checks),
+                             errors=error_parts(current, base), error_cost_s=error_cost_s,
+                             metrics=metrics)
+        return Bottlenecks(
+            table=table, patterns=find_patterns(current.windows()), run_id=current.run_id,
+            baseline_id=base.run_id if base is not None else None,
+            slos=(*slos, *metric_slo.values()), error_cost_s=error_cost_s, hours=hours,
+            warnings=_warnings(current, base, slos, table, slo_source, metric_notes))
 

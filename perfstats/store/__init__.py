@@ -4,8 +4,9 @@ Every table is described in ``docs/schema.md``; the DDL below is the single sour
 A file store is opened for the length of one operation and closed again, so a notebook, a CI job and
 a shell can share one file; readers open it read-only (several at once, never creating or
 changing it); a process that finds the file held waits up to ``lock_timeout`` seconds, says so
-on stderr, and then fails clearly.  ``:memory:`` keeps one connection for the life of the
-:class:`Store`.
+on stderr, and then fails clearly.  Inside :meth:`Store.reading` (one command or API call)
+the reads share one read-only connection instead.  ``:memory:`` keeps one connection for the
+life of the :class:`Store`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,13 @@ MIGRATIONS: dict[int, list[str]] = {
 _MEMORY_LOCK = threading.RLock()
 
 
+class _Held(threading.local):
+    """A thread's read connection held by :meth:`Store.reading`, and how deep it is nested."""
+
+    depth = 0
+    con: duckdb.DuckDBPyConnection | None = None
+
+
 def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
     for table, columns in SCHEMA.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
@@ -179,6 +187,7 @@ class Store:
         self.path = raw
         self.lock_timeout = lock_timeout
         self._memory: duckdb.DuckDBPyConnection | None = None
+        self._held = _Held()
         if raw == ":memory:":
             self._memory = _without_progress_bar(duckdb.connect(":memory:"))
             _create_schema(self._memory)
@@ -203,27 +212,73 @@ class Store:
             with _MEMORY_LOCK:
                 yield self._memory
             return
-        path = Path(self.path)
-        con = None
-        if write or (path.exists() and path.stat().st_size > 0):
-            con = self._open_file(read_only=not write)
-            try:
-                if write or _has_tables(con):
-                    _check_schema(con, self.path, read_only=not write)
-                else:
-                    con.close()
-                    con = None
-            except BaseException:
-                con.close()
-                raise
-        if con is None:
-            # Reading a store that was never written: answer from an empty schema, create no file.
-            con = _without_progress_bar(duckdb.connect(":memory:"))
-            _create_schema(con)
+        held = self._held
+        if held.depth and write and held.con is not None:
+            # DuckDB refuses a second connection to a file with another configuration.
+            held.con.close()
+            held.con = None
+        if held.depth and not write:
+            if held.con is None:
+                held.con = self._open_read()
+            yield held.con
+            return
+        con = self._open_checked(write=True) if write else self._open_read()
+        assert con is not None  # a writer always gets the file
         try:
             yield con
         finally:
             con.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """Share one read-only connection among the reads of this thread until the block ends.
+
+        The file is opened (and its schema checked) at the first read, not once per query; a
+        write inside the block closes it first and the next read opens it again.  While the
+        connection is open no other process can write the file, so hold it for one command or
+        API call, never longer.  Blocks nest; in-memory and team stores are unaffected.
+
+        Example:
+            >>> store = Store(":memory:")
+            >>> with store.reading():
+            ...     store.runs().height
+            0
+        """
+        held = self._held
+        held.depth += 1
+        try:
+            yield self
+        finally:
+            held.depth -= 1
+            if not held.depth and held.con is not None:
+                held.con.close()
+                held.con = None
+
+    def _open_read(self) -> duckdb.DuckDBPyConnection:
+        """A read-only connection to the file, or an empty in-memory schema when the file does
+        not exist or holds no tables."""
+        path = Path(self.path)
+        if path.exists() and path.stat().st_size > 0:
+            con = self._open_checked(write=False)
+            if con is not None:
+                return con
+        # Reading a store that was never written: answer from an empty schema, create no file.
+        con = _without_progress_bar(duckdb.connect(":memory:"))
+        _create_schema(con)
+        return con
+
+    def _open_checked(self, *, write: bool) -> duckdb.DuckDBPyConnection | None:
+        """Open the file and check its schema; None for a reader that finds no tables."""
+        con = self._open_file(read_only=not write)
+        try:
+            if write or _has_tables(con):
+                _check_schema(con, self.path, read_only=not write)
+                return con
+            con.close()
+            return None
+        except BaseException:
+            con.close()
+            raise
 
     def _open_file(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout
@@ -332,6 +387,15 @@ def _without_progress_bar(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConn
     if con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]:
         con.execute("SET enable_progress_bar = false")
     return con
+
+
+@contextmanager
+def reading(*stores: Store | None) -> Iterator[None]:
+    """:meth:`Store.reading` of each store given (each once; None is skipped) for the block."""
+    with ExitStack() as stack:
+        for store in {id(s): s for s in stores if s is not None}.values():
+            stack.enter_context(store.reading())
+        yield
 
 
 def open_store(db: DB = None) -> Store:

@@ -183,6 +183,12 @@ class TeamStore(Store):
             cursor.close()
 
     @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """Nothing to hold: the process's attached lake is shared already, and each operation
+        keeps its own cursor (its own snapshot)."""
+        yield self
+
+    @contextmanager
     def lock(self, name: str) -> Iterator[None]:
         """Hold a PostgreSQL advisory lock named ``name``: across every process and machine
         that uses this store, one holder at a time."""

@@ -230,20 +230,21 @@ def history(
     if like not in ("latest", "all"):
         raise ArgumentError(f"like must be 'latest' or 'all', got {like!r}")
     store = open_store(db)
-    parts = []
-    if len(custom) < len(metrics):
-        parts.append(_series(store, [m for m in metrics if m in METRICS], endpoint,
-                             dict(labels or {}), list(exclude)))
-    if custom:
-        parts.append(_custom_series(store, objectives, dict(labels or {}), list(exclude)))
-    series = pl.concat(parts, how="vertical_relaxed")
-    series, left_out, warnings = _like_with_like(store, series, like)
-    if series.is_empty():
-        raise InsufficientDataError(
-            f"no stored run has {'/'.join(metrics)} values"
-            + (f" for endpoints matching {endpoint!r}" if endpoint else "")
-            + (f" with labels {_label_text(labels)}" if labels else "")
-            + f" in store {store.path}")
+    with store.reading():  # one read connection for these queries
+        parts = []
+        if len(custom) < len(metrics):
+            parts.append(_series(store, [m for m in metrics if m in METRICS], endpoint,
+                                 dict(labels or {}), list(exclude)))
+        if custom:
+            parts.append(_custom_series(store, objectives, dict(labels or {}), list(exclude)))
+        series = pl.concat(parts, how="vertical_relaxed")
+        series, left_out, warnings = _like_with_like(store, series, like)
+        if series.is_empty():
+            raise InsufficientDataError(
+                f"no stored run has {'/'.join(metrics)} values"
+                + (f" for endpoints matching {endpoint!r}" if endpoint else "")
+                + (f" with labels {_label_text(labels)}" if labels else "")
+                + f" in store {store.path}")
     options = {"p_value": p_value, "min_magnitude": min_magnitude, "window": window,
                "method": method, "permutations": permutations, "seed": seed}
     changes, noise = [], []
