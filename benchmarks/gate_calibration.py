@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from perfstats.stats.drift import Check, drift_checks, verdict
+from perfstats.stats.drift import Check, RunData, drift_checks, verdict
 from perfstats.stats.simulate import ALL, DEFAULT_ENDPOINTS, GRAINS, at_grain, synthetic_run
 
 ALPHA = 0.05
@@ -70,9 +71,10 @@ def single_test(check: Check) -> bool:
     return worse > abs(tolerance) and (floor is None or (check.change_abs or 0) > floor)
 
 
-def run(scenario: Scenario, pairs: int) -> dict[str, tuple[float, ...]]:
-    """Per grain: (NO-GO rate, caught rate, other-endpoint regression rate, caught by a single
-    planned test of the changed endpoint's checks)."""
+def pairs_of(scenario: Scenario, pairs: int) -> Iterator[tuple[RunData, RunData]]:
+    """The scenario's simulated (baseline, candidate) pairs, the same ones for a given seed:
+    every endpoint of the candidate shifted by the run-to-run :data:`SHIFT`, the target by the
+    scenario's effect (or its error rate)."""
     endpoints = [replace(ep, rate=scenario.bookings_rate)
                  if scenario.bookings_rate and ep.name == "POST /api/bookings" else ep
                  for ep in DEFAULT_ENDPOINTS]
@@ -83,10 +85,16 @@ def run(scenario: Scenario, pairs: int) -> dict[str, tuple[float, ...]]:
     if scenario.target is not None and scenario.error_rate is None:
         scale[scenario.target] = scenario.effect
     rng = np.random.default_rng(scenario.seed)
-    counts = {g: np.zeros(4) for g in GRAINS}
     for _ in range(pairs):
         base = synthetic_run(endpoints, duration_s=scenario.duration_s, rng=rng)
-        cand = synthetic_run(changed, duration_s=scenario.duration_s, scale=scale, rng=rng)
+        yield base, synthetic_run(changed, duration_s=scenario.duration_s, scale=scale, rng=rng)
+
+
+def run(scenario: Scenario, pairs: int) -> dict[str, tuple[float, ...]]:
+    """Per grain: (NO-GO rate, caught rate, other-endpoint regression rate, caught by a single
+    planned test of the changed endpoint's checks)."""
+    counts = {g: np.zeros(4) for g in GRAINS}
+    for base, cand in pairs_of(scenario, pairs):
         for grain in GRAINS:
             checks = drift_checks(at_grain(base, grain), at_grain(cand, grain))
             flagged = {c.endpoint for c in checks if c.status == "regression"}

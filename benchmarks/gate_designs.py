@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import numpy as np
-from gate_calibration import SCENARIOS, SHIFT
+from gate_calibration import SCENARIOS, pairs_of
 
 from perfstats.stats import drift
 from perfstats.stats.fdr import benjamini_hochberg
 from perfstats.stats.procedure import ANY, gatekept_adjusted, hochberg
-from perfstats.stats.simulate import ALL, DEFAULT_ENDPOINTS, GRAINS, at_grain, synthetic_run
+from perfstats.stats.simulate import ALL, GRAINS, at_grain
 
 Adjust = Callable[[Sequence[drift._Pending]], tuple[np.ndarray, int]]
 
@@ -128,20 +127,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for index in args.scenario or [0, 3, 4]:
         scenario = SCENARIOS[index]
-        endpoints = [replace(ep, rate=scenario.bookings_rate)
-                     if scenario.bookings_rate and ep.name == "POST /api/bookings" else ep
-                     for ep in DEFAULT_ENDPOINTS]
-        changed = [replace(ep, error_rate=scenario.error_rate)
-                   if scenario.error_rate is not None and ep.name == scenario.target else ep
-                   for ep in endpoints]
-        scale = {ep.name: SHIFT for ep in endpoints}
-        if scenario.target is not None and scenario.error_rate is None:
-            scale[scenario.target] = scenario.effect
-        rng = np.random.default_rng(scenario.seed)
         counts = {(g, d): np.zeros(3) for g in GRAINS for d in DESIGNS}
-        for _ in range(args.pairs):
-            base = synthetic_run(endpoints, duration_s=scenario.duration_s, rng=rng)
-            cand = synthetic_run(changed, duration_s=scenario.duration_s, scale=scale, rng=rng)
+        for base, cand in pairs_of(scenario, args.pairs):
             for grain in GRAINS:
                 checks = raw_checks(at_grain(base, grain), at_grain(cand, grain))
                 for name, adjust in DESIGNS.items():
