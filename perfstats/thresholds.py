@@ -135,7 +135,7 @@ def _quantile(aggregation: str) -> float | None:
     return None
 
 
-class _Run:
+class RunFacts:
     """What evaluating thresholds needs of one run, read once."""
 
     def __init__(self, store: Store, run_id: str) -> None:
@@ -285,7 +285,12 @@ def evaluate(store: Store, run_id: str, thresholds: Sequence[Threshold], *,
         >>> checks = parse_thresholds({"checks": ["rate>0.99"]})
         >>> evaluate(store, run.run_id, checks)  # doctest: +SKIP
     """
-    run = _Run(store, run_id)
+    return evaluate_facts(RunFacts(store, run_id), thresholds, strict=strict)
+
+
+def evaluate_facts(run: RunFacts, thresholds: Sequence[Threshold], *, strict: bool = True
+              ) -> pl.DataFrame:
+    """:func:`evaluate` on a run already read (a run's facts are read once for many calls)."""
     rows = []
     for threshold in thresholds:
         try:
@@ -311,7 +316,7 @@ def evaluate(store: Store, run_id: str, thresholds: Sequence[Threshold], *,
         schema=RESULT_SCHEMA)
 
 
-def _evaluate_one(run: _Run, threshold: Threshold) -> list[tuple[Objective, float | None, str,
+def _evaluate_one(run: RunFacts, threshold: Threshold) -> list[tuple[Objective, float | None, str,
                                                                   int]]:
     base = threshold.metric.split("{", 1)[0]
     try:
@@ -359,7 +364,7 @@ def per_run_values(store: Store, objective: Objective, run_ids: Sequence[str]) -
         if run_id in sampled:
             continue
         try:
-            value, method, _ = _Run(store, run_id).value(objective, objective.selector)
+            value, method, _ = RunFacts(store, run_id).value(objective, objective.selector)
         except ConfigError:
             continue
         out.append({"run_id": run_id, "value": value, "method": method})

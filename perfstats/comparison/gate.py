@@ -48,9 +48,10 @@ from perfstats.stats.windowlevel import WindowSummaries
 from perfstats.store import ALL_ENDPOINTS, DB, PathLike, Store, open_store, reading
 from perfstats.thresholds import (
     RESULT_SCHEMA,
+    RunFacts,
     Threshold,
     declared_thresholds,
-    evaluate,
+    evaluate_facts,
 )
 
 if TYPE_CHECKING:
@@ -846,19 +847,20 @@ def _thresholds(base: Run, cand: Run, config: CompareConfig, warnings: list[str]
     """``[thresholds]`` and the candidate's own declared thresholds, evaluated on the
     candidate (and, for context, on the baseline where it has the metric)."""
     parts = []
-    if config.thresholds:
-        parts.append(evaluate(cand.store, cand.run_id, config.thresholds))
-    if config.declared_thresholds:
-        declared = declared_thresholds(cand.store, cand.run_id)
-        if declared:
-            parts.append(evaluate(cand.store, cand.run_id, declared, strict=False))
-    if not parts:
+    declared = declared_thresholds(cand.store, cand.run_id) if config.declared_thresholds else ()
+    if not config.thresholds and not declared:
         return pl.DataFrame(schema=THRESHOLD_SCHEMA)
+    cand_run = RunFacts(cand.store, cand.run_id)  # each run's facts are read once
+    if config.thresholds:
+        parts.append(evaluate_facts(cand_run, config.thresholds))
+    if declared:
+        parts.append(evaluate_facts(cand_run, declared, strict=False))
     frame = pl.concat(parts)
+    base_run = RunFacts(base.store, base.run_id)
     baseline = []
     for metric, expression in frame.select("metric", "expression").iter_rows():
         try:
-            row = evaluate(base.store, base.run_id, [Threshold(metric, expression)])
+            row = evaluate_facts(base_run, [Threshold(metric, expression)])
             baseline.append(row["value"][0])
         except ConfigError:
             baseline.append(None)
