@@ -26,11 +26,19 @@ class SampleRuns:
         self.store = perfstats.open_store(":memory:")
         self._runs: dict[str, perfstats.Run] = {}
 
-    def __getitem__(self, name: str) -> perfstats.Run:
-        """The run of ``data/<name>`` (a run's directory or one file)."""
+    def __getitem__(self, name: str | tuple[str, ...]) -> perfstats.Run:
+        """The run of ``data/<name>`` (a run's directory or one file), or of several such paths
+        ingested together as one run (the shards of a distributed run)."""
         if name not in self._runs:
-            self._runs[name] = perfstats.ingest(DATA / name, db=self.store)
+            paths = DATA / name if isinstance(name, str) else [DATA / n for n in name]
+            self._runs[name] = perfstats.ingest(paths, db=self.store)
         return self._runs[name]
+
+    def of(self, paths: Path | list[Path]) -> perfstats.Run:
+        """The run of a path under data/, or of several paths ingested together as one run."""
+        if isinstance(paths, Path):
+            return self[paths.relative_to(DATA).as_posix()]
+        return self[tuple(p.relative_to(DATA).as_posix() for p in paths)]
 
 
 def table_counts(store: Store) -> dict[str, int]:

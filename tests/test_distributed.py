@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from helpers import DATA
+from helpers import DATA, SampleRuns
 
 import perfstats
 from perfstats.cli import cli
@@ -55,9 +55,9 @@ def test_merged_percentiles_are_those_of_all_points_together(any_store: str) -> 
     assert "one distributed run of 2 shards" in " ".join(run.meta["notes"])
 
 
-def test_users_and_throughput_add_up_over_the_segments() -> None:
-    merged = perfstats.ingest(SEGMENTS, db=":memory:")
-    parts = [perfstats.ingest(p, db=":memory:") for p in SEGMENTS]
+def test_users_and_throughput_add_up_over_the_segments(sample_runs: SampleRuns) -> None:
+    merged = sample_runs.of(SEGMENTS)
+    parts = [sample_runs.of(p) for p in SEGMENTS]
     assert merged.meta["max_users"] == sum(p.meta["max_users"] for p in parts) == 20
 
     def total(run: perfstats.Run) -> dict:
@@ -80,7 +80,8 @@ def test_a_split_run_compared_with_an_unsplit_run_is_go() -> None:
     assert not any("virtual users differ" in w for w in result.warnings)
 
 
-def test_baseline_auto_takes_the_shards_of_the_candidate(any_store: str) -> None:
+def test_baseline_auto_takes_the_shards_of_the_candidate(any_store: str,
+                                                         sample_runs: SampleRuns) -> None:
     """compare --baseline auto with the shard files as the candidate: one run, on either store."""
     runner = CliRunner()
     stored = runner.invoke(cli, ["ingest", str(UNSPLIT.parent), "--label", "branch=main",
@@ -91,8 +92,7 @@ def test_baseline_auto_takes_the_shards_of_the_candidate(any_store: str) -> None
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["verdict"] == "GO" and doc["baseline"]["run_ids"] == [stored.stdout.strip()]
-    split = perfstats.ingest(SEGMENTS, db=":memory:")
-    assert doc["candidate"]["run_ids"] == [split.run_id]
+    assert doc["candidate"]["run_ids"] == [sample_runs.of(SEGMENTS).run_id]
 
 
 def test_the_files_say_they_are_shards_of_one_run(tmp_path: Path) -> None:
@@ -153,10 +153,11 @@ def test_shards_ingested_apart_are_named_when_pooled_as_a_baseline() -> None:
     assert "shards" not in warnings
 
 
-def test_shard_summaries_merge_approximately_and_say_so(tmp_path: Path) -> None:
+def test_shard_summaries_merge_approximately_and_say_so(tmp_path: Path,
+                                                        sample_runs: SampleRuns) -> None:
     exports = [p.parent / "summary-export.json" for p in SEGMENTS]
     merged = perfstats.ingest(exports, db=":memory:")
-    exact = perfstats.ingest(SEGMENTS, db=":memory:").summary()
+    exact = sample_runs.of(SEGMENTS).summary()
     assert merged.meta["grain"] == "summary" and merged.meta["max_users"] == 20
     rows = merged.summary()
     assert rows["percentiles"].str.starts_with("approximate: mixture of 2").all()
@@ -198,8 +199,8 @@ def _locust_rule(buckets: dict[float, int], requests: int, p: float) -> float:
     return 0.0
 
 
-def test_locust_processes_merge_their_histograms_exactly() -> None:
-    merged = perfstats.ingest(LOCUST_WORKERS, db=":memory:")
+def test_locust_processes_merge_their_histograms_exactly(sample_runs: SampleRuns) -> None:
+    merged = sample_runs.of(LOCUST_WORKERS)
     assert merged.meta["grain"] == "histograms"
     entries: dict[str, dict] = {}
     for worker in LOCUST_WORKERS:
@@ -227,9 +228,9 @@ def test_locust_processes_merge_their_histograms_exactly() -> None:
             assert row[column] == _locust_rule(entry["buckets"], entry["n"], p), (name, column)
 
 
-def test_locust_users_and_throughput_add_up_over_the_processes() -> None:
-    merged = perfstats.ingest(LOCUST_WORKERS, db=":memory:")
-    parts = [perfstats.ingest(w, db=":memory:") for w in LOCUST_WORKERS]
+def test_locust_users_and_throughput_add_up_over_the_processes(sample_runs: SampleRuns) -> None:
+    merged = sample_runs.of(LOCUST_WORKERS)
+    parts = [sample_runs.of(w) for w in LOCUST_WORKERS]
     assert merged.meta["max_users"] == sum(p.meta["max_users"] for p in parts) == 30
 
     def total(run: perfstats.Run) -> dict:
@@ -260,8 +261,9 @@ def test_locust_split_run_against_an_unsplit_run_differs_only_in_client_latency(
     assert any(w.startswith("all 6 endpoints slower (p50)") for w in result.warnings)
 
 
-def test_artillery_reports_add_up_and_their_percentiles_say_approximate() -> None:
-    merged = perfstats.ingest(ARTILLERY_WORKERS, db=":memory:")
+def test_artillery_reports_add_up_and_their_percentiles_say_approximate(sample_runs: SampleRuns
+                                                                        ) -> None:
+    merged = sample_runs.of(ARTILLERY_WORKERS)
     reports = [json.loads(gzip.decompress((w / "report.json.gz").read_bytes()))
                for w in ARTILLERY_WORKERS]
     counters = [r["aggregate"]["counters"] for r in reports]
@@ -275,7 +277,7 @@ def test_artillery_reports_add_up_and_their_percentiles_say_approximate() -> Non
     # Arrivals add up per 10 s period.
     arrivals = merged.windows(ALL_ENDPOINTS)["arrivals"].sum()
     assert arrivals == sum(c["vusers.created"] for c in counters)
-    parts = [perfstats.ingest(w, db=":memory:") for w in ARTILLERY_WORKERS]
+    parts = [sample_runs.of(w) for w in ARTILLERY_WORKERS]
     assert rows[ALL_ENDPOINTS]["rps"] == pytest.approx(sum(
         p.summary().filter(pl.col("endpoint") == ALL_ENDPOINTS)["rps"][0] for p in parts),
         rel=0.03)
@@ -514,9 +516,11 @@ def _by_numpy(shards: list[dict]) -> list[float | None]:
 
 @pytest.mark.parametrize("workers", [LOCUST_WORKERS, ARTILLERY_WORKERS], ids=["locust",
                                                                              "artillery"])
-def test_windows_several_processes_wrote_are_the_mixture_of_theirs(workers: list[Path]) -> None:
-    merged = perfstats.ingest(workers, db=":memory:").windows()
-    own = pl.concat([perfstats.ingest(w, db=":memory:").windows() for w in workers])
+def test_windows_several_processes_wrote_are_the_mixture_of_theirs(workers: list[Path],
+                                                                    sample_runs: SampleRuns
+                                                                    ) -> None:
+    merged = sample_runs.of(workers).windows()
+    own = pl.concat([sample_runs.of(w).windows() for w in workers])
     keys = ["endpoint", "start"]
     mixed = merged.filter(pl.col("percentiles") == MIXTURE.format(n=2))
     assert mixed.height > 40
@@ -537,10 +541,11 @@ def test_windows_several_processes_wrote_are_the_mixture_of_theirs(workers: list
     assert unknown < mixed.height / 4  # a process without requests in that second
 
 
-def test_each_artillery_period_percentile_lies_between_the_workers_own_figures() -> None:
+def test_each_artillery_period_percentile_lies_between_the_workers_own_figures(
+        sample_runs: SampleRuns) -> None:
     """docs/ingest.md's guarantee on data/artillery-split, from the workers' reports: a figure
     below the worker's min (the sketch's rounding, for one request) counts as that min."""
-    merged = perfstats.ingest(ARTILLERY_WORKERS, db=":memory:").windows()
+    merged = sample_runs.of(ARTILLERY_WORKERS).windows()
     periods = [_period_summaries(w / "report.json.gz") for w in ARTILLERY_WORKERS]
     mixed = merged.filter(pl.col("percentiles") == MIXTURE.format(n=2))
     assert mixed.height == 49
