@@ -104,18 +104,6 @@ DESIGNS: dict[str, Adjust] = {
 }
 
 
-def raw_checks(base: drift.RunData, cand: drift.RunData) -> list[drift._Pending]:
-    """Every check of the pair before any adjustment (as drift.drift_checks makes them)."""
-    settings = drift.DriftSettings()
-    weights = drift._Weights(settings)
-    out: list[drift._Pending] = []
-    for name in dict.fromkeys([*base.endpoints, *cand.endpoints]):
-        out.extend(drift._endpoint_checks(name, base.endpoints.get(name),
-                                          cand.endpoints.get(name),
-                                          (base.duration_s, cand.duration_s), settings, weights))
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--pairs", type=int, default=200)
@@ -130,7 +118,8 @@ def main() -> None:
         counts = {(g, d): np.zeros(3) for g in GRAINS for d in DESIGNS}
         for base, cand in pairs_of(scenario, args.pairs):
             for grain in GRAINS:
-                checks = raw_checks(at_grain(base, grain), at_grain(cand, grain))
+                checks = drift.pending_checks(at_grain(base, grain), at_grain(cand, grain),
+                                              settings)
                 for name, adjust in DESIGNS.items():
                     adjusted, families = adjust(checks)
                     done = [drift._finish(c, None if c.p_value is None else float(a), settings,

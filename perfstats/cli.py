@@ -679,12 +679,10 @@ def compare_command(ctx: click.Context, runs: tuple[str, ...], baseline_option: 
 
 def _wrapper(width: int) -> Callable[[str], str]:
     """Break a line between words to ``width`` columns; a ``- `` item's later lines indented."""
-    import textwrap
+    from perfstats.render.tables import wrap_words
 
     def wrap(line: str) -> str:
-        return textwrap.fill(line, width=max(width, 40), break_on_hyphens=False,
-                             break_long_words=False,
-                             subsequent_indent="  " if line.startswith("- ") else "")
+        return wrap_words(line, width, indent="  " if line.startswith("- ") else "")
     return wrap
 
 

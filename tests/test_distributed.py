@@ -55,13 +55,15 @@ def test_merged_percentiles_are_those_of_all_points_together(any_store: str) -> 
     assert "one distributed run of 2 shards" in " ".join(run.meta["notes"])
 
 
+def total(run: perfstats.Run) -> dict:
+    """The whole-run summary row of ``run``."""
+    return run.summary().filter(pl.col("endpoint") == ALL_ENDPOINTS).row(0, named=True)
+
+
 def test_users_and_throughput_add_up_over_the_segments(sample_runs: SampleRuns) -> None:
     merged = sample_runs.of(SEGMENTS)
     parts = [sample_runs.of(p) for p in SEGMENTS]
     assert merged.meta["max_users"] == sum(p.meta["max_users"] for p in parts) == 20
-
-    def total(run: perfstats.Run) -> dict:
-        return run.summary().filter(pl.col("endpoint") == ALL_ENDPOINTS).row(0, named=True)
 
     assert total(merged)["count"] == sum(total(p)["count"] for p in parts)
     # Throughput: the sum of the segments' (their spans differ by a fraction of a second).
@@ -232,9 +234,6 @@ def test_locust_users_and_throughput_add_up_over_the_processes(sample_runs: Samp
     merged = sample_runs.of(LOCUST_WORKERS)
     parts = [sample_runs.of(w) for w in LOCUST_WORKERS]
     assert merged.meta["max_users"] == sum(p.meta["max_users"] for p in parts) == 30
-
-    def total(run: perfstats.Run) -> dict:
-        return run.summary().filter(pl.col("endpoint") == ALL_ENDPOINTS).row(0, named=True)
 
     assert total(merged)["count"] == sum(total(p)["count"] for p in parts)
     assert total(merged)["rps"] == pytest.approx(sum(total(p)["rps"] for p in parts), rel=0.03)

@@ -779,7 +779,7 @@ def compare(
     runs = [item for item in (*items, candidate) if isinstance(item, Run)]
     # One read connection per store for the whole compare, not one per query.
     with reading(store, *(run.store for run in runs)):
-        return _compare(items, candidate, config, db if store is None else store)
+        return _compare(items, candidate, config, store)
 
 
 def _compare(items: Sequence[RunLike], candidate: RunLike, config: CompareConfig, db: DB

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from perfstats.comparison.series import direction_of
+from perfstats.comparison.series import check_label, direction_of
 from perfstats.diagnosis.excess import excess_from_percentiles
 from perfstats.errors import ConfigError
 from perfstats.metric_model import K6_BUILTIN, catalog, metric_values
@@ -94,9 +94,7 @@ def metric_slos(run: Run, names: Sequence[str], slo_keys: Mapping[str, LatencySl
 
 def _trend_items(run: Run, slos: Mapping[str, LatencySlo], scenarios: bool) -> pl.DataFrame:
     """Custom Trends of time (whole, and per scenario), with total time and SLO excess."""
-    cat = catalog(run).filter((pl.col("kind") == "trend") & (pl.col("unit") == "ms")
-                              & pl.col("tags").is_null())
-    names = [m for m in cat["metric"].to_list() if _custom(m)]
+    names = custom_trend_names(run)
     if not names:
         return pl.DataFrame(schema=ITEM_SCHEMA)
     whole = metric_values(run, "trend", metrics=names).with_columns(slice=pl.lit(None, pl.String))
@@ -182,7 +180,7 @@ def _rate_items(run: Run, declared: Mapping[str, str]) -> tuple[pl.DataFrame, li
         bad = r["fails"] if direction == "lower" else r["passes"]
         rows.append(("rate", r["metric"], int(r["passes"] + r["fails"]), int(bad), direction))
     for c in run.checks().iter_rows(named=True):
-        name = f"{c['group']}::{c['check']}" if c["group"] else c["check"]
+        name = check_label(c["group"], c["check"])
         rows.append(("check", name, int(c["passes"] + c["fails"]), int(c["fails"]), "lower"))
     frame = pl.DataFrame(rows, schema={"kind": pl.String, "item": pl.String, "count": pl.Int64,
                                        "failures": pl.Int64, "direction": pl.String},

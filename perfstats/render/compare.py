@@ -10,7 +10,6 @@ Names are never read as markup (``/api/deals/[id]`` stays as it is).
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ import polars as pl
 from rich.text import Text
 
 from perfstats.render.escape import terminal_text
+from perfstats.render.tables import wrap_words
 from perfstats.stats.decision import FAILING, STATUSES
 from perfstats.store import ALL_ENDPOINTS
 
@@ -357,9 +357,8 @@ def legend(checks: pl.DataFrame) -> list[str]:
 
 
 def _wrapped(text: str, width: int, *, indent: str = "") -> str:
-    """``text`` broken between words to ``width`` columns; later lines start with ``indent``."""
-    return textwrap.fill(text, width=max(width, 40), break_on_hyphens=False,
-                         break_long_words=False, subsequent_indent=indent) + "\n"
+    """``text`` broken between words to ``width`` columns (a line of the report's text)."""
+    return wrap_words(text, width, indent=indent) + "\n"
 
 
 def _verdict_style(verdict: str) -> str:

@@ -130,8 +130,9 @@ def to_html_document(doc: Document) -> str:
     colour = TONES.get(doc.tone or "")
     title = html.escape(doc.title.replace("**", ""))
     title = f"<b style='color:{colour}'>{title}</b>" if colour else f"<b>{title}</b>"
-    lead = "".join(f"<br>{html.escape(line)}" for line in doc.lead)
-    out = [f"<p>{title}{lead}</p>"] if doc.title else [f"<p>{lead[4:]}</p>"] if lead else []
+    opening = [title] if doc.title else []
+    opening += [html.escape(line) for line in doc.lead]
+    out = [f"<p>{'<br>'.join(opening)}</p>"] if opening else []
     if doc.points:
         out.append("<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in doc.points) + "</ul>")
     if doc.warnings:

@@ -9,6 +9,7 @@ import html
 import json
 import math
 import re
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -476,3 +477,10 @@ def _repeats(frame: pl.DataFrame, name: str, text_columns: Sequence[str]) -> boo
         if inside:
             return True
     return False
+
+
+def wrap_words(text: str, width: int, *, indent: str = "") -> str:
+    """``text`` broken between words (never inside one, nor at a hyphen) to ``width`` columns,
+    at least 40; later lines start with ``indent``."""
+    return textwrap.fill(text, width=max(width, 40), break_on_hyphens=False,
+                         break_long_words=False, subsequent_indent=indent)

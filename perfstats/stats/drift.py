@@ -836,33 +836,41 @@ def drift_checks(
         One :class:`Check` per endpoint (union of both runs, in the baseline's order) and metric.
     """
     settings = settings or DriftSettings()
-    weights = _Weights(settings)
-    names = list(dict.fromkeys([*baseline.endpoints, *candidate.endpoints]))
-    pending: list[_Pending] = []
-    for name in names:
-        pending.extend(_endpoint_checks(
-            name, baseline.endpoints.get(name), candidate.endpoints.get(name),
-            (baseline.duration_s, candidate.duration_s), settings, weights,
-        ))
+    pending = pending_checks(baseline, candidate, settings)
+    families = [_family(p) for p in pending]
     adjustment = gatekept_adjusted(
-        [p.p_value for p in pending], [_family(p) for p in pending],
+        [p.p_value for p in pending], families,
         priority=[PRIMARY_ORDER.index(p.metric) if p.metric in PRIMARY_ORDER else 0
                   for p in pending],
         live=[p.live for p in pending], gates=[_gate(p) for p in pending])
-    heads = {_family(p): p.metric for p, first in zip(pending, adjustment.primary, strict=True)
-             if first}
+    heads = {family: p.metric for p, family, first
+             in zip(pending, families, adjustment.primary, strict=True) if first}
     out = []
     for i, p in enumerate(pending):
         a, opened = adjustment.p_adjusted[i], float(adjustment.gate_p[i])
         gate = None
         if math.isfinite(opened):
-            gate = (f"its {heads[_family(p)]}" if not adjustment.primary[i] else
+            gate = (f"its {heads[families[i]]}" if not adjustment.primary[i] else
                     f"{p.endpoint} without the slice" if p.slice else
-                    f"an endpoint's {_family(p)[1]}" if p.endpoint == ALL_ENDPOINTS else
+                    f"an endpoint's {families[i][1]}" if p.endpoint == ALL_ENDPOINTS else
                     "the whole run's throughput", opened)
         out.append(_finish(p, None if p.p_value is None else float(a), settings,
                            adjustment.families, gate))
     return out
+
+
+def pending_checks(baseline: RunData, candidate: RunData,
+                   settings: DriftSettings) -> list[_Pending]:
+    """Every check of the pair with its raw p-value, before the multiple-testing procedure
+    (one per endpoint of either run, in the baseline's order, and metric)."""
+    weights = _Weights(settings)
+    pending: list[_Pending] = []
+    for name in dict.fromkeys([*baseline.endpoints, *candidate.endpoints]):
+        pending.extend(_endpoint_checks(
+            name, baseline.endpoints.get(name), candidate.endpoints.get(name),
+            (baseline.duration_s, candidate.duration_s), settings, weights,
+        ))
+    return pending
 
 
 def verdict(checks: Sequence[Check]) -> str:
