@@ -134,6 +134,15 @@ def _report(message: str) -> None:
     print(f"perfstats: {message}", file=sys.stderr, flush=True)
 
 
+def migration_statements(version: int, refusal: str) -> list[str]:
+    """The statements of :data:`MIGRATIONS` that take a store from schema ``version`` to
+    :data:`STORE_SCHEMA_VERSION`, in order; a missing step raises ``StoreError`` with
+    ``refusal`` (``"<where>: no migration from store"``) and the version."""
+    if any(v not in MIGRATIONS for v in range(version, STORE_SCHEMA_VERSION)):
+        raise StoreError(f"{refusal} schema version {version}")
+    return [statement for v in range(version, STORE_SCHEMA_VERSION) for statement in MIGRATIONS[v]]
+
+
 def _check_schema(con: duckdb.DuckDBPyConnection, where: str, *, read_only: bool = False) -> None:
     """Create the schema in an empty database, refuse a foreign or newer one, migrate an older
     (a reader refuses an older one: it never changes the file)."""
@@ -151,16 +160,13 @@ def _check_schema(con: duckdb.DuckDBPyConnection, where: str, *, read_only: bool
             f"this version reads up to {STORE_SCHEMA_VERSION}. Upgrade perfstats."
         )
     if version < STORE_SCHEMA_VERSION:
-        missing = [v for v in range(version, STORE_SCHEMA_VERSION) if v not in MIGRATIONS]
-        if missing:
-            raise StoreError(f"{where}: no migration from store schema version {version}")
+        statements = migration_statements(version, f"{where}: no migration from store")
         if read_only:
             raise StoreError(f"{where}: store schema version {version} needs an upgrade to "
                              f"{STORE_SCHEMA_VERSION}; a write (perfstats ingest) performs it")
         con.execute("BEGIN")
-        for v in range(version, STORE_SCHEMA_VERSION):
-            for statement in MIGRATIONS[v]:
-                con.execute(statement)
+        for statement in statements:
+            con.execute(statement)
         con.execute(
             "INSERT OR REPLACE INTO perfstats_meta VALUES ('schema_version', ?)",
             [str(STORE_SCHEMA_VERSION)],

@@ -33,13 +33,13 @@ import duckdb
 
 from perfstats.errors import StoreError, first_line
 from perfstats.store import (
-    MIGRATIONS,
     RUN_TABLES,
     SCHEMA,
     STORE_SCHEMA_VERSION,
     VIEWS,
     Store,
     _without_progress_bar,
+    migration_statements,
 )
 
 URL_PREFIX = "ducklake:postgres:"
@@ -265,13 +265,10 @@ def _migrate(con: duckdb.DuckDBPyConnection, where: str, version: int, tables: s
     transaction.  Team stores of schema 1 also had their run tables partitioned by ``run_id``:
     that is reset, so new files are written unpartitioned like those of a new store (the old
     files stay as they are and read the same)."""
-    missing = [v for v in range(version, STORE_SCHEMA_VERSION) if v not in MIGRATIONS]
-    if missing:
-        raise StoreError(f"{where}: no migration from team store schema version {version}")
+    statements = migration_statements(version, f"{where}: no migration from team store")
     con.execute("BEGIN")
-    for v in range(version, STORE_SCHEMA_VERSION):
-        for statement in MIGRATIONS[v]:
-            con.execute(_team_columns(statement))
+    for statement in statements:
+        con.execute(_team_columns(statement))
     for table in sorted(t for t in tables if t in RUN_TABLES):
         con.execute(f"ALTER TABLE {table} RESET PARTITIONED BY")
     con.execute("UPDATE perfstats_meta SET value = ? WHERE key = 'schema_version'",
