@@ -159,18 +159,25 @@ class Run(Result):
         columns' names: ``p95_ms``, ``total_bytes``), ``scenarios`` (load model of each),
         ``checks`` and ``thresholds`` (the tool's verdict); empty sections are left out.
         """
-        from perfstats.metric_model import KINDS, by_unit, metric_values
-
         with self.store.reading():  # one read connection for the sections' queries
             tables = {"requests": (self._sliced_requests(by) if by is not None
                                    else self.summary().select(*SUMMARY_COLUMNS, "protocol",
                                                               "percentiles"))}
-            for kind in KINDS:
-                tables.update(by_unit(metric_values(self, kind, by=by), kind))
+            tables.update(self._metric_tables(by))
             tables["scenarios"] = self.scenarios()
             tables["checks"] = self.checks()
             tables["thresholds"] = self.thresholds().drop("base", "tags")
         return {name: frame for name, frame in tables.items() if frame.height}
+
+    def _metric_tables(self, by: str | None = None) -> dict[str, pl.DataFrame]:
+        """Every metric of each kind with the kind's statistics: a table per kind and unit,
+        named e.g. ``trends (ms)``."""
+        from perfstats.metric_model import KINDS, by_unit, metric_values
+
+        tables: dict[str, pl.DataFrame] = {}
+        for kind in KINDS:
+            tables.update(by_unit(metric_values(self, kind, by=by), kind))
+        return tables
 
     def contents_note(self) -> str | None:
         """None when the run has HTTP requests; else a sentence saying so and what it has."""
@@ -459,18 +466,19 @@ class Run(Result):
         from perfstats.thresholds import evaluate_thresholds
 
         absent, sections = [], []
-        if self.grain != "samples":
-            absent.append(f"No requests per scenario: slicing requests needs raw samples; this "
-                          f"run has {self.grain}.")
-        elif (by_scenario := self.summary(by="scenario"))["scenario"].n_unique() > 1:
-            sections.append(Section("Requests per scenario", table=show(by_scenario)))
-        kinds = {name: frame for name, frame in self.summary_tables().items()
-                 if name.split(" ")[0] in _RECORDED_KINDS}
+        with self.store.reading():  # one read connection for the sections' queries
+            if self.grain != "samples":
+                absent.append(f"No requests per scenario: slicing requests needs raw samples; "
+                              f"this run has {self.grain}.")
+            elif (by_scenario := self.summary(by="scenario"))["scenario"].n_unique() > 1:
+                sections.append(Section("Requests per scenario", table=show(by_scenario)))
+            kinds = {**self._metric_tables(), "checks": self.checks()}
+            kinds = {name: frame for name, frame in kinds.items() if frame.height}
+            thresholds = evaluate_thresholds(self)
         sections += [Section(name.capitalize(), table=show(frame, units=_BARE_STATISTICS))
                      for name, frame in kinds.items()]
         if not kinds:
             absent.append("No custom metrics or checks in this run.")
-        thresholds = evaluate_thresholds(self)
         if thresholds.is_empty():
             absent.append("The run declared no thresholds.")
         else:
@@ -480,7 +488,6 @@ class Run(Result):
         return Document(title="", lead=absent, sections=sections)
 
 
-_RECORDED_KINDS = ("trends", "rates", "counters", "gauges", "checks")
 _BARE_STATISTICS: dict[str, str | None] = {
     c: None for c in ("avg", "min", "med", "p90", "p95", "p99", "max", "last", "total",
                       "per_second")}
