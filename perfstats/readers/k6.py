@@ -19,7 +19,7 @@ import re
 import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -450,20 +450,30 @@ def _insert_metric_lines(path: Path, lines: list[dict],
 def _bulk_insert(writer: RunWriter) -> Iterator[None]:
     """While a raw output is inserted and derived from, let DuckDB write rows in parallel and
     in any order (samples are always read by time, derived rows by their keys), within
-    :data:`INSERT_MEMORY_LIMIT` (it spills beyond); the settings are restored afterwards."""
+    :data:`INSERT_MEMORY_LIMIT` (it spills beyond); the settings are restored afterwards.
+
+    Both settings are global: they hold for the whole DuckDB instance, which outlives the ingest
+    for an in-memory store (every one of them shares the process's instance) and a team store.
+    So they are restored through a connection of their own, also after a failed statement
+    (the ingest's connection then refuses even SET until its rollback), and reset to DuckDB's
+    default when that is what they were: a memory limit reads back rounded (``18.8 GiB``), and
+    set again from that text it would shrink a little at every ingest."""
     con = writer.con
     before = {name: con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
               for name in ("preserve_insertion_order", "memory_limit")}
-    con.execute("SET preserve_insertion_order = false")
-    con.execute(f"SET memory_limit = '{INSERT_MEMORY_LIMIT}'")
+    con.execute("SET GLOBAL preserve_insertion_order = false")
+    con.execute(f"SET GLOBAL memory_limit = '{INSERT_MEMORY_LIMIT}'")
     try:
         yield
     finally:
-        # After a failed statement DuckDB refuses even SET until the ingest's rollback.
-        with suppress(duckdb.TransactionException):
-            ordered = bool(before["preserve_insertion_order"])
-            con.execute(f"SET preserve_insertion_order = {ordered}")
-            con.execute(f"SET memory_limit = '{before['memory_limit']}'")
+        restore = con.cursor()
+        try:
+            for name, value in before.items():
+                restore.execute(f"RESET GLOBAL {name}")
+                if restore.execute(f"SELECT current_setting('{name}')").fetchall()[0][0] != value:
+                    restore.execute(f"SET GLOBAL {name} = '{value}'")
+        finally:
+            restore.close()
 
 
 def _insert_csv(path: Path, writer: RunWriter) -> None:

@@ -5,8 +5,10 @@ A file store is opened for the length of one operation and closed again, so a no
 a shell can share one file; readers open it read-only (several at once, never creating or
 changing it); a process that finds the file held waits up to ``lock_timeout`` seconds, says so
 on stderr, and then fails clearly.  Inside :meth:`Store.reading` (one command or API call)
-the reads share one read-only connection instead.  ``:memory:`` keeps one connection for the
-life of the :class:`Store`.
+the reads share one read-only connection instead.  A ``:memory:`` store is a database of its
+own attached to the process's one in-memory DuckDB instance (``perfstats.store.host``: attaching
+costs ~1 ms where a new instance costs ~20), with one cursor for the life of the :class:`Store`;
+it is detached, and its memory freed, when the store is garbage collected.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import duckdb
 import polars as pl
 
 from perfstats.errors import RunNotFoundError, StoreError, first_line
+from perfstats.store.host import MemoryDatabase
 
 STORE_SCHEMA_VERSION = 2
 """Version of the store's tables (``perfstats_meta``); migrations run up to it."""
@@ -104,14 +107,19 @@ MIGRATIONS: dict[int, list[str]] = {
     1: [f"CREATE TABLE IF NOT EXISTS scenarios ({_SCENARIOS})"],
 }
 
+# In-memory stores share one DuckDB instance and so its global settings, which an ingest
+# changes for its length (readers.k6._bulk_insert): their operations run one at a time.
 _MEMORY_LOCK = threading.RLock()
+
+_Opened = tuple[duckdb.DuckDBPyConnection, Callable[[], None]]
+"""A connection and how to close it."""
 
 
 class _Held(threading.local):
     """A thread's read connection held by :meth:`Store.reading`, and how deep it is nested."""
 
     depth = 0
-    con: duckdb.DuckDBPyConnection | None = None
+    opened: _Opened | None = None
 
 
 def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -195,8 +203,8 @@ class Store:
         self._memory: duckdb.DuckDBPyConnection | None = None
         self._held = _Held()
         if raw == ":memory:":
-            self._memory = _without_progress_bar(duckdb.connect(":memory:"))
-            _create_schema(self._memory)
+            self._database = MemoryDatabase(_create_schema)
+            self._memory = _without_progress_bar(self._database.con)
 
     @property
     def in_memory(self) -> bool:
@@ -219,21 +227,25 @@ class Store:
                 yield self._memory
             return
         held = self._held
-        if held.depth and write and held.con is not None:
+        if held.depth and write and held.opened is not None:
             # DuckDB refuses a second connection to a file with another configuration.
-            held.con.close()
-            held.con = None
+            held.opened[1]()
+            held.opened = None
         if held.depth and not write:
-            if held.con is None:
-                held.con = self._open_read()
-            yield held.con
+            if held.opened is None:
+                held.opened = self._open_read()
+            yield held.opened[0]
             return
-        con = self._open_checked(write=True) if write else self._open_read()
-        assert con is not None  # a writer always gets the file
+        if write:
+            con = self._open_checked(write=True)
+            assert con is not None  # a writer always gets the file
+            opened = con, con.close
+        else:
+            opened = self._open_read()
         try:
-            yield con
+            yield opened[0]
         finally:
-            con.close()
+            opened[1]()
 
     @contextmanager
     def reading(self) -> Iterator[Store]:
@@ -256,22 +268,21 @@ class Store:
             yield self
         finally:
             held.depth -= 1
-            if not held.depth and held.con is not None:
-                held.con.close()
-                held.con = None
+            if not held.depth and held.opened is not None:
+                held.opened[1]()
+                held.opened = None
 
-    def _open_read(self) -> duckdb.DuckDBPyConnection:
+    def _open_read(self) -> _Opened:
         """A read-only connection to the file, or an empty in-memory schema when the file does
         not exist or holds no tables."""
         path = Path(self.path)
         if path.exists() and path.stat().st_size > 0:
             con = self._open_checked(write=False)
             if con is not None:
-                return con
+                return con, con.close
         # Reading a store that was never written: answer from an empty schema, create no file.
-        con = _without_progress_bar(duckdb.connect(":memory:"))
-        _create_schema(con)
-        return con
+        empty = MemoryDatabase(_create_schema)
+        return _without_progress_bar(empty.con), empty.close
 
     def _open_checked(self, *, write: bool) -> duckdb.DuckDBPyConnection | None:
         """Open the file and check its schema; None for a reader that finds no tables."""
