@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from perfstats.errors import ConfigError
-from perfstats.slo import Objective, parse_selector, parse_slo
+from perfstats.slo import Objective, Tags, parse_selector, parse_slo
 from perfstats.store import ALL_ENDPOINTS, Store
 
 RESULT_SCHEMA: dict[str, Any] = {
@@ -103,19 +103,13 @@ def parse_thresholds(table: Mapping[str, Any], *, where: str = "thresholds"
 
 def declared_thresholds(store: Store, run_id: str) -> tuple[Threshold, ...]:
     """The thresholds the run declared itself (k6 ``options.thresholds``), with its verdicts."""
-    meta = store.run_meta(run_id)
-    frame = store.query("SELECT metric, expression, ok FROM thresholds WHERE run_id = ? "
-                        "ORDER BY metric, expression", [run_id])
-    return tuple(Threshold(m, e, str(meta["tool"]), ok) for m, e, ok in frame.iter_rows())
+    frame = store.query("SELECT t.metric, t.expression, t.ok, r.tool FROM thresholds t JOIN runs "
+                        "r USING (run_id) WHERE run_id = ? ORDER BY t.metric, t.expression",
+                        [run_id])
+    return tuple(Threshold(m, e, str(tool), ok) for m, e, ok, tool in frame.iter_rows())
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-def _kinds(store: Store, run_id: str) -> dict[str, str]:
-    frame = store.query("SELECT DISTINCT metric, type FROM metrics WHERE run_id = ? AND type "
-                        "IS NOT NULL", [run_id])
-    return {str(m).split("{", 1)[0]: _KINDS[t] for m, t in frame.iter_rows() if t in _KINDS}
 
 
 def _tag_sql(key: str) -> str:
@@ -135,23 +129,47 @@ def _quantile(aggregation: str) -> float | None:
     return None
 
 
-class RunFacts:
-    """What evaluating thresholds needs of one run, read once."""
+def _aggregate_sql(aggregation: str, kind: str | None) -> str:
+    """The SQL of one aggregation of a selector's samples (k6's definitions: a Counter's count
+    is its sum and its rate per second of the run); a percentile reads the list
+    ``quantiles``."""
+    if _quantile(aggregation) is not None:
+        return "quantiles"
+    if aggregation == "error_rate":  # the requests' failures, k6's http_req_failed
+        return "avg(CASE WHEN coalesce(expected_response, true) THEN 0 ELSE 1 END)"
+    if aggregation == "rate" and kind == "counter":
+        return "sum(value) / $duration"
+    return {"mean": "avg(value)", "min": "min(value)", "max": "max(value)",
+            "count": "sum(value)" if kind == "counter" else "count(*)",
+            "rate": "avg(CASE WHEN value <> 0 THEN 1.0 ELSE 0.0 END)",
+            "value": "arg_max(value, ts)"}[aggregation]
 
-    def __init__(self, store: Store, run_id: str) -> None:
+
+class RunFacts:
+    """What evaluating thresholds needs of one run, read once.
+
+    The clauses computed from raw samples are computed together: :meth:`prefetch` reads every
+    one of them in one pass over the run's samples, and :meth:`value` answers from that.
+    """
+
+    def __init__(self, store: Store, run_id: str, *, meta: Mapping[str, Any] | None = None
+                 ) -> None:
         self.store, self.run_id = store, run_id
-        self.meta = store.run_meta(run_id)
-        self.kinds = _kinds(store, run_id)
+        self.meta = dict(meta) if meta is not None else store.run_meta(run_id)
+        metrics = store.query("SELECT metric, type, stat, value FROM metrics WHERE run_id = ?",
+                              [run_id])
+        self.kinds = {str(m).split("{", 1)[0]: _KINDS[t] for m, t in metrics.select(
+            "metric", "type").unique(maintain_order=True).iter_rows() if t in _KINDS}
+        self.stats: dict[str, dict[str, float]] = {}
+        for metric, _, stat, value in metrics.iter_rows():
+            if stat is not None:
+                self.stats.setdefault(str(metric), {})[str(stat)] = value
         self.sampled = set(store.query(
             "SELECT DISTINCT metric FROM points WHERE run_id = ?", [run_id])["metric"].to_list())
-        stats = store.query("SELECT metric, stat, value FROM metrics WHERE run_id = ? AND stat "
-                            "IS NOT NULL", [run_id])
-        self.stats: dict[str, dict[str, float]] = {}
-        for metric, stat, value in stats.iter_rows():
-            self.stats.setdefault(str(metric), {})[str(stat)] = value
         self.summaries = {r["tool_name"] or r["endpoint"]: r for r in store.query(
             "SELECT * FROM summaries WHERE run_id = ?", [run_id]).iter_rows(named=True)}
         self.endpoints = {r["endpoint"]: r for r in self.summaries.values()}
+        self._exact: dict[tuple[str, Tags, str], tuple[Any, int]] = {}
 
     @property
     def duration_s(self) -> float:
@@ -166,31 +184,74 @@ class RunFacts:
             return self._from_stats(objective, selector)
         return self._from_summaries(objective, selector)
 
+    def prefetch(self, thresholds: Iterable[Threshold]) -> None:
+        """Compute every clause of ``thresholds`` that reads raw samples, in one DuckDB query
+        (one scan of the run's samples, whatever the number of thresholds). A threshold that
+        does not parse is left for its evaluation to report."""
+        objectives: list[Objective] = []
+        for threshold in thresholds:
+            try:
+                objectives.extend(_objectives(self, threshold))
+            except ConfigError:
+                continue
+        self._compute(objectives)
+
+    def _compute(self, objectives: Sequence[Objective]) -> None:
+        """One pass over the samples: each sample is counted in every selector it matches
+        (``sel``), and each aggregation any clause asks for is computed per selector."""
+        wanted = [o for o in objectives if o.metric in self.sampled
+                  and (o.metric, o.tags, o.aggregation) not in self._exact]
+        if not wanted:
+            return
+        selectors = {key: i for i, key in enumerate(dict.fromkeys((o.metric, o.tags)
+                                                                  for o in wanted))}
+        aggregates = {o: _aggregate_sql(o.aggregation, self.kinds.get(o.metric)) for o in wanted}
+        # Percentiles by linear interpolation (k6's), every level from one sort per selector.
+        levels = list(dict.fromkeys(q for o in wanted if (q := _quantile(o.aggregation))
+                                    is not None))
+        quantiles = "quantile_cont(value, [{}])".format(
+            ", ".join(f"CAST({q!r} AS DOUBLE)" for q in levels))
+        columns = list(dict.fromkeys(aggregates.values()))
+        params: dict[str, Any] = {"run": self.run_id}
+        if "sum(value) / $duration" in columns:  # DuckDB refuses a parameter it does not use
+            params["duration"] = self.duration_s or math.nan
+        branches: dict[str, list[str]] = {}
+        for (metric, tags), i in selectors.items():
+            match = []
+            for j, (key, value) in enumerate(tags):
+                params[f"t{i}_{j}"] = value
+                match.append(f"{_tag_sql(key)} = $t{i}_{j}")
+            branches.setdefault(metric, []).append(
+                f"CASE WHEN {' AND '.join(match)} THEN {i} END" if match else str(i))
+        params.update({f"m{k}": metric for k, metric in enumerate(branches)})
+        cases = " ".join(f"WHEN $m{k} THEN [{', '.join(b)}]"
+                         for k, b in enumerate(branches.values()))
+        select = ", ".join(f"{quantiles if c == 'quantiles' else c} AS c{k}"
+                           for k, c in enumerate(columns))
+        frame = self.store.query(f"""
+            SELECT sel, count(*) AS n, {select}
+            FROM (SELECT ts, value, expected_response, unnest(CASE metric {cases} END) AS sel
+                  FROM samples WHERE run_id = $run
+                  AND metric IN ({', '.join(f'$m{k}' for k in range(len(branches)))}))
+            WHERE sel IS NOT NULL GROUP BY sel
+            """, params)
+        found = {row[0]: (int(row[1]), dict(zip(columns, row[2:], strict=True)))
+                 for row in frame.iter_rows()}
+        for o in wanted:
+            n, values = found.get(selectors[o.metric, o.tags], (0, {}))
+            value = values.get(aggregates[o])
+            if value is not None and aggregates[o] == "quantiles":
+                value = value[levels.index(_quantile(o.aggregation))]
+            self._exact[o.metric, o.tags, o.aggregation] = (value, n)
+
     def _from_samples(self, o: Objective, selector: str) -> tuple[float | None, str, int]:
-        where = " AND ".join(f"{_tag_sql(k)} = ?" for k, _ in o.tags)
-        params: list[Any] = [self.run_id, o.metric, *(v for _, v in o.tags)]
-        kind = self.kinds.get(o.metric)
-        agg = o.aggregation
-        q = _quantile(agg)
-        if agg == "error_rate":  # the requests' failures, k6's http_req_failed
-            expr = "avg(CASE WHEN coalesce(expected_response, true) THEN 0 ELSE 1 END)"
-        elif q is not None:
-            expr = f"quantile_cont(value, {q!r})"
-        elif agg == "rate" and kind == "counter":
-            expr = "sum(value) / ?"
-            params.insert(0, self.duration_s or math.nan)
-        else:
-            expr = {"mean": "avg(value)", "min": "min(value)", "max": "max(value)",
-                    "count": "sum(value)" if kind == "counter" else "count(*)",
-                    "rate": "avg(CASE WHEN value <> 0 THEN 1.0 ELSE 0.0 END)",
-                    "value": "arg_max(value, ts)"}[agg]
-        frame = self.store.query(
-            f"SELECT {expr} AS v, count(*) AS n FROM samples WHERE run_id = ? AND metric = ?"
-            + (f" AND {where}" if where else ""), params)
-        value, n = frame.row(0)
+        key = (o.metric, o.tags, o.aggregation)
+        if key not in self._exact:
+            self._compute([o])
+        value, n = self._exact[key]
         if not n:
             self._missing_tags(o, selector)
-        return (None if value is None else float(value)), "exact", int(n)
+        return (None if value is None else float(value)), "exact", n
 
     def _missing_tags(self, o: Objective, selector: str) -> None:
         for key, wanted in o.tags:
@@ -290,11 +351,14 @@ def evaluate(store: Store, run_id: str, thresholds: Sequence[Threshold], *,
 
 def evaluate_facts(run: RunFacts, thresholds: Sequence[Threshold], *, strict: bool = True
               ) -> pl.DataFrame:
-    """:func:`evaluate` on a run already read (a run's facts are read once for many calls)."""
+    """:func:`evaluate` on a run already read (a run's facts are read once for many calls).
+
+    Every clause read from raw samples is computed in one pass over the run's samples."""
+    run.prefetch(thresholds)
     rows = []
     for threshold in thresholds:
         try:
-            results = _evaluate_one(run, threshold)
+            results = [(o, *run.value(o, threshold.metric)) for o in _objectives(run, threshold)]
         except ConfigError as exc:
             if strict:
                 raise
@@ -316,17 +380,15 @@ def evaluate_facts(run: RunFacts, thresholds: Sequence[Threshold], *, strict: bo
         schema=RESULT_SCHEMA)
 
 
-def _evaluate_one(run: RunFacts, threshold: Threshold) -> list[tuple[Objective, float | None, str,
-                                                                  int]]:
+def _objectives(run: RunFacts, threshold: Threshold) -> tuple[Objective, ...]:
     base = threshold.metric.split("{", 1)[0]
     try:
         parse_selector(threshold.metric)
-        objectives = parse_slo(threshold.expression, metric=threshold.metric,
-                               kind=run.kinds.get(base, "trend" if base == "http_req_duration"
-                                                  else None))
+        return parse_slo(threshold.expression, metric=threshold.metric,
+                         kind=run.kinds.get(base, "trend" if base == "http_req_duration"
+                                            else None))
     except ConfigError as exc:
         raise ConfigError(f"threshold {threshold.metric}: {exc}") from None
-    return [(o, *run.value(o, threshold.metric)) for o in objectives]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import polars as pl
 
 from perfstats.comparison.series import load_series, pool_series
 from perfstats.config import CompareConfig, load_compare_config
-from perfstats.errors import ConfigError, InsufficientDataError
+from perfstats.errors import InsufficientDataError
 from perfstats.readers.shards import concurrent_shards
 from perfstats.render import compare as report
 from perfstats.render.document import Document, Result, Section
@@ -850,21 +850,19 @@ def _thresholds(base: Run, cand: Run, config: CompareConfig, warnings: list[str]
     declared = declared_thresholds(cand.store, cand.run_id) if config.declared_thresholds else ()
     if not config.thresholds and not declared:
         return pl.DataFrame(schema=THRESHOLD_SCHEMA)
-    cand_run = RunFacts(cand.store, cand.run_id)  # each run's facts are read once
+    # Each run's facts are read once, and its sampled clauses computed in one query.
+    cand_run = RunFacts(cand.store, cand.run_id, meta=cand.meta)
+    cand_run.prefetch((*config.thresholds, *declared))
     if config.thresholds:
         parts.append(evaluate_facts(cand_run, config.thresholds))
     if declared:
         parts.append(evaluate_facts(cand_run, declared, strict=False))
     frame = pl.concat(parts)
-    base_run = RunFacts(base.store, base.run_id)
-    baseline = []
-    for metric, expression in frame.select("metric", "expression").iter_rows():
-        try:
-            row = evaluate_facts(base_run, [Threshold(metric, expression)])
-            baseline.append(row["value"][0])
-        except ConfigError:
-            baseline.append(None)
-    frame = frame.with_columns(pl.Series("baseline", baseline, dtype=pl.Float64))
+    # On the baseline a threshold it cannot be evaluated on has no value.
+    on_base = evaluate_facts(RunFacts(base.store, base.run_id, meta=base.meta), [
+        Threshold(m, e) for m, e in frame.select("metric", "expression").iter_rows()],
+        strict=False)
+    frame = frame.with_columns(on_base["value"].alias("baseline"))
     frame = frame.select(list(THRESHOLD_SCHEMA))
     for row in frame.filter(pl.col("ok").is_null()).iter_rows(named=True):
         warnings.append(f"threshold {row['metric']} {row['expression']}: {row['note']}")

@@ -195,27 +195,80 @@ def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool
     trends = [m for m, (k, _) in kinds.items() if k == "trend" and _compared(m, k)]
     rates = [m for m, (k, _) in kinds.items() if k == "rate" and _compared(m, k)]
     counters = [m for m, (k, _) in kinds.items() if k == "counter" and _compared(m, k)]
-    params = {"run": run_id, "trends": trends or [""], "rates": [*rates, "checks"],
-              "counters": counters or [""]}
+    params = {"run": run_id, "rates": [*rates, "checks"], "counters": counters}
     windows = _windows_sql(window_s)
     scenarios = store.query(
         "SELECT DISTINCT scenario FROM samples WHERE run_id = ? AND scenario IS NOT NULL "
         "AND scenario <> ''", [run_id])["scenario"].to_list()
     sliced = slices and len(scenarios) > 1
     out: dict[str, EndpointData] = {}
-    # Trends and the HTTP latency, by metric (trends), by metric and scenario, and by endpoint
-    # and scenario (HTTP): one histogram query.
+    if trends or sliced:
+        out.update(_trend_histograms(store, run_id, trends, lengths, windows, sliced))
+    # Rates (and checks per check) as counts of values and of true values.
+    props = store.query(f"""
+        WITH {windows}
+        SELECT metric, scenario, grp, check_name, count(*) AS n,
+               count(*) FILTER (WHERE value <> 0) AS trues,
+               GROUPING(scenario) AS whole, GROUPING(check_name) AS no_check
+        FROM s WHERE list_contains($rates, metric)
+        GROUP BY GROUPING SETS ((metric), (metric, scenario), (metric, grp, check_name))
+        """, {k: params[k] for k in ("run", "rates")})
+    for row in props.filter((pl.col("whole") == 1) & (pl.col("no_check") == 1)).iter_rows(
+            named=True):
+        out[series_key("rate", row["metric"])] = EndpointData(
+            int(row["n"]), int(row["trues"]), kind="rate", name=row["metric"])
+    checks = props.filter((pl.col("metric") == "checks") & (pl.col("no_check") == 0)
+                          & pl.col("check_name").is_not_null())
+    for row in checks.iter_rows(named=True):
+        name = check_label(row["grp"], row["check_name"])
+        out[series_key("check", name)] = EndpointData(
+            int(row["n"]), int(row["trues"]), kind="check", name=name)
+    if sliced:
+        by_scenario = props.filter((pl.col("whole") == 0) & pl.col("scenario").is_not_null()
+                                   & (pl.col("metric") != "checks"))
+        keep = _scenario_slices(by_scenario.select("metric", "scenario"), "metric")
+        for row in by_scenario.iter_rows(named=True):
+            if (row["metric"], row["scenario"]) in keep:
+                tag = f"scenario:{row['scenario']}"
+                out[series_key("rate", row["metric"], tag)] = EndpointData(
+                    int(row["n"]), int(row["trues"]), kind="rate", name=row["metric"],
+                    slice=tag)
+    # Counters: per-window sums.
+    if not counters:
+        return out
+    sums = store.query(f"""
+        WITH {windows}
+        SELECT metric, w, count(*) AS n, sum(value) AS total FROM s
+        WHERE list_contains($counters, metric) GROUP BY ALL ORDER BY metric, w
+        """, {k: params[k] for k in ("run", "counters")})
+    for (metric,), rows in sums.partition_by("metric", as_dict=True,
+                                             maintain_order=True).items():
+        w = np.clip(rows["w"].to_numpy(), 0, len(lengths) - 1)
+        amounts = np.bincount(w, weights=rows["total"].to_numpy(), minlength=len(lengths))
+        out[series_key("counter", metric)] = EndpointData(
+            int(rows["n"].sum()), None, kind="counter", name=metric,
+            amount=float(amounts.sum()), amounts=(amounts, lengths))
+    return out
+
+
+def _trend_histograms(store: Store, run_id: str, trends: Sequence[str], lengths: np.ndarray,
+                      windows: str, sliced: bool) -> dict[str, EndpointData]:
+    """Trends by metric, and with scenario slices by metric and scenario and the HTTP latency
+    by endpoint and scenario: one histogram query (the HTTP rows only for slices)."""
+    out: dict[str, EndpointData] = {}
+    sets = ("(metric, w, b), (metric, scenario, w, b), (metric, endpoint, scenario, w, b)"
+            if sliced else "(metric, w, b)")
+    groups = ("endpoint, scenario, GROUPING(endpoint) AS by_endpoint, GROUPING(scenario) AS "
+              "by_scenario" if sliced else "NULL AS endpoint, NULL AS scenario, 1 AS by_endpoint, "
+              "1 AS by_scenario")
+    http_rows = " OR (metric = 'http_req_duration' AND endpoint IS NOT NULL)" if sliced else ""
     hist = store.query(f"""
         WITH {windows}
-        SELECT metric, endpoint, scenario, w, {bucket_sql("value")} AS b, count(*) AS n,
-               sum(value) AS total,
-               count(*) FILTER (WHERE NOT coalesce(expected_response, true)) AS failed,
-               GROUPING(endpoint) AS by_endpoint, GROUPING(scenario) AS by_scenario
-        FROM s WHERE list_contains($trends, metric) OR (metric = 'http_req_duration'
-                                                     AND endpoint IS NOT NULL)
-        GROUP BY GROUPING SETS ((metric, w, b), (metric, scenario, w, b),
-                                (metric, endpoint, scenario, w, b))
-        """, {k: params[k] for k in ("run", "trends")})
+        SELECT metric, w, {bucket_sql("value")} AS b, count(*) AS n, sum(value) AS total,
+               count(*) FILTER (WHERE NOT coalesce(expected_response, true)) AS failed, {groups}
+        FROM s WHERE list_contains($trends, metric){http_rows}
+        GROUP BY GROUPING SETS ({sets})
+        """, {"run": run_id, "trends": list(trends) or [""]})
     http = hist.filter(pl.col("metric") == "http_req_duration")
     custom = hist.filter(pl.col("metric") != "http_req_duration")
     for (metric,), rows in custom.filter(pl.col("by_scenario") == 1).partition_by(
@@ -255,48 +308,6 @@ def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool
                 tag = f"scenario:{scenario}"
                 out[series_key("http", endpoint, tag)] = EndpointData(
                     h.total, int(h.errors.sum()), histogram=h, name=endpoint, slice=tag)
-    # Rates (and checks per check) as counts of values and of true values.
-    props = store.query(f"""
-        WITH {windows}
-        SELECT metric, scenario, grp, check_name, count(*) AS n,
-               count(*) FILTER (WHERE value <> 0) AS trues,
-               GROUPING(scenario) AS whole, GROUPING(check_name) AS no_check
-        FROM s WHERE list_contains($rates, metric)
-        GROUP BY GROUPING SETS ((metric), (metric, scenario), (metric, grp, check_name))
-        """, {k: params[k] for k in ("run", "rates")})
-    for row in props.filter((pl.col("whole") == 1) & (pl.col("no_check") == 1)).iter_rows(
-            named=True):
-        out[series_key("rate", row["metric"])] = EndpointData(
-            int(row["n"]), int(row["trues"]), kind="rate", name=row["metric"])
-    checks = props.filter((pl.col("metric") == "checks") & (pl.col("no_check") == 0)
-                          & pl.col("check_name").is_not_null())
-    for row in checks.iter_rows(named=True):
-        name = check_label(row["grp"], row["check_name"])
-        out[series_key("check", name)] = EndpointData(
-            int(row["n"]), int(row["trues"]), kind="check", name=name)
-    if sliced:
-        by_scenario = props.filter((pl.col("whole") == 0) & pl.col("scenario").is_not_null()
-                                   & (pl.col("metric") != "checks"))
-        keep = _scenario_slices(by_scenario.select("metric", "scenario"), "metric")
-        for row in by_scenario.iter_rows(named=True):
-            if (row["metric"], row["scenario"]) in keep:
-                tag = f"scenario:{row['scenario']}"
-                out[series_key("rate", row["metric"], tag)] = EndpointData(
-                    int(row["n"]), int(row["trues"]), kind="rate", name=row["metric"],
-                    slice=tag)
-    # Counters: per-window sums.
-    sums = store.query(f"""
-        WITH {windows}
-        SELECT metric, w, count(*) AS n, sum(value) AS total FROM s
-        WHERE list_contains($counters, metric) GROUP BY ALL ORDER BY metric, w
-        """, {k: params[k] for k in ("run", "counters")})
-    for (metric,), rows in sums.partition_by("metric", as_dict=True,
-                                             maintain_order=True).items():
-        w = np.clip(rows["w"].to_numpy(), 0, len(lengths) - 1)
-        amounts = np.bincount(w, weights=rows["total"].to_numpy(), minlength=len(lengths))
-        out[series_key("counter", metric)] = EndpointData(
-            int(rows["n"].sum()), None, kind="counter", name=metric,
-            amount=float(amounts.sum()), amounts=(amounts, lengths))
     return out
 
 
