@@ -11,7 +11,8 @@ from helpers import HARNESS
 import perfstats
 from perfstats.config import compare_config, load_compare_config
 from perfstats.errors import ConfigError
-from perfstats.thresholds import declared_thresholds, evaluate, parse_thresholds
+from perfstats.store import Store
+from perfstats.thresholds import Threshold, declared_thresholds, evaluate, parse_thresholds
 
 
 @pytest.mark.parametrize("side", ["baseline", "candidate"])
@@ -147,3 +148,43 @@ def test_k6_0_45_thresholds_equal_k6s_own(data_dir, run):
     result = evaluate(store, ingested.run_id, declared_thresholds(store, ingested.run_id))
     assert result.height == 10 and result["tool_ok"].null_count() == 0
     assert result["ok"].to_list() == result["tool_ok"].to_list()
+
+
+@pytest.mark.parametrize("run", ["k6/candidate", "k6/smoke", "k6-harness/candidate",
+                                 "k6-split/segment-1"])
+def test_all_thresholds_of_a_run_in_one_pass_equal_k6s_own_figures(sample_runs, monkeypatch,
+                                                                   run):
+    """Every statistic k6's summary recorded (k6 0.45 and 1.1; sub-metrics by scenario, name,
+    group, expected_response and a custom tag), evaluated together from the raw points in one
+    query over the samples, is k6's own figure."""
+    run = sample_runs[run]
+    store = run.store
+    kinds = dict(store.query("SELECT DISTINCT metric, type FROM metrics WHERE run_id = ? AND "
+                             "type IS NOT NULL", [run.run_id]).iter_rows())
+    figures = store.query("SELECT metric, stat, value FROM metrics WHERE run_id = ? AND stat IN "
+                          "('avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)', 'count', "
+                          "'rate', 'value')", [run.run_id]).rows()
+    given, expected = [], []
+    for metric, stat, value in figures:
+        base = metric.split("{", 1)[0]
+        if (stat == "rate" and kinds[base] == "counter") or (stat == "count"
+                                                            and base == "http_req_duration"):
+            continue  # k6's own test duration; not a clause of a latency threshold
+        bound = "1" if kinds[base] == "rate" else "1000000000"
+        given.append(Threshold(metric, f"{stat}<{bound}"))
+        expected.append(value)
+    given.append(Threshold("http_req_duration{scenario:nowhere}", "p(95)<300"))
+    sample_queries = []
+    query = Store.query
+
+    def counted(self, sql, params=None):
+        sample_queries.extend(["samples"] if "FROM samples" in sql else [])
+        return query(self, sql, params)
+
+    monkeypatch.setattr(Store, "query", counted)
+    result = evaluate(store, run.run_id, given, strict=False)
+    # The one pass, and for the error the listing of the scenarios the run has.
+    assert len(sample_queries) == 2 and len(given) > 60
+    assert set(result["method"][:-1]) == {"exact"}
+    assert result["value"][:-1].to_list() == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert result["ok"][-1] is None and "scenario=nowhere" in result["note"][-1]
