@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -294,7 +295,7 @@ def _selected(endpoint: str, include: Sequence[str], ignore: Sequence[str]) -> b
 
 
 def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
-                       ) -> dict[str, tuple[dict[str, WindowHistogram], float]]:
+                       ) -> dict[str, tuple[dict[str, WindowHistogram], float, datetime]]:
     """Per-window histograms of every endpoint of raw-sample runs, in one DuckDB query.
 
     Args:
@@ -302,7 +303,8 @@ def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
         runs: run id -> (window length, the run's recorded duration) in seconds.
 
     Returns:
-        run id -> ({endpoint: histogram}, duration in seconds).
+        run id -> ({endpoint: histogram}, duration in seconds, the first request's time: the
+        windows' origin).
     """
     values = ", ".join("(?, ?)" for _ in runs)
     params: list[Any] = [v for run_id, (win, _) in runs.items() for v in (run_id, win)]
@@ -315,7 +317,7 @@ def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
         t AS (SELECT s.run_id, any_value(p.win) AS win, min(s.ts) AS t0,
                      epoch(max(s.ts) - min(s.ts)) AS span
               FROM samples s JOIN params p USING (run_id) WHERE {where} GROUP BY s.run_id)
-        SELECT s.run_id, s.endpoint, any_value(t.span) AS span,
+        SELECT s.run_id, s.endpoint, any_value(t.span) AS span, any_value(t.t0) AS t0,
                CAST(floor(epoch(s.ts - t.t0) / t.win) AS BIGINT) AS w,
                {bucket_sql("s.value")} AS b, count(*) AS n, sum(s.value) AS total,
                count(*) FILTER (WHERE NOT coalesce(s.expected_response, true)) AS failed
@@ -324,7 +326,7 @@ def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
         GROUP BY s.run_id, s.endpoint, w, b
         ORDER BY s.run_id, s.endpoint, w, b
         """, params)
-    out: dict[str, tuple[dict[str, WindowHistogram], float]] = {}
+    out: dict[str, tuple[dict[str, WindowHistogram], float, datetime]] = {}
     for (run_id,), part in frame.partition_by("run_id", as_dict=True, maintain_order=True).items():
         win, recorded = runs[str(run_id)]
         # Whole-second timestamps (k6 CSV) make the sample span up to 1 s shorter than the run.
@@ -345,7 +347,7 @@ def _sample_histograms(store: Store, runs: Mapping[str, tuple[float, float]]
                 errors=np.bincount(w, weights=rows["failed"].to_numpy().astype(np.float64),
                                    minlength=n_windows).astype(np.int64),
                 lengths=lengths)
-        out[str(run_id)] = (hists, float(lengths.sum()))
+        out[str(run_id)] = (hists, float(lengths.sum()), part["t0"][0])
     return out
 
 
@@ -427,8 +429,9 @@ def _load_runs(runs: Sequence[Run], config: CompareConfig) -> list[_Loaded]:
             rows = summaries.get(run.run_id, {})
             endpoints: dict[str, EndpointData] = {}
             window_s: float | None = None
+            start: datetime | None = None
             if run.run_id in hists:
-                run_hists, covered = hists[run.run_id]
+                run_hists, covered, start = hists[run.run_id]
                 # The run's one duration (the tool's own where it reports one), as summary's.
                 duration = float(run.meta["duration_s"] or covered)
                 window_s = sampled[run.run_id][0]
@@ -448,7 +451,7 @@ def _load_runs(runs: Sequence[Run], config: CompareConfig) -> list[_Loaded]:
                     duration = float(next(iter(run_windows.values())).lengths.sum())
             lengths = next((e.histogram.lengths for e in endpoints.values()
                             if e.histogram is not None), None)
-            series = load_series(store, run, lengths=lengths, window_s=window_s,
+            series = load_series(store, run, lengths=lengths, window_s=window_s, start=start,
                                  declared=config.worse_when, slices=config.slices)
             loaded[run.run_id] = _Loaded(run, endpoints, duration, window_s, series.data,
                                          series.directions, series.unknown)

@@ -22,6 +22,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -112,7 +113,8 @@ def _kinds(store: Store, run_id: str) -> dict[str, tuple[str, bool]]:
 
 
 def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s: float | None,
-                declared: Mapping[str, str], slices: bool = True) -> Series:
+                start: datetime | None, declared: Mapping[str, str], slices: bool = True
+                ) -> Series:
     """Every non-endpoint series of ``run`` (see the module docstring).
 
     Args:
@@ -121,13 +123,14 @@ def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s:
         lengths: window lengths of the run's HTTP histograms (raw samples), so that the series
             are cut into the same windows and resampled with them; None for other grains.
         window_s: their window length in seconds.
+        start: their origin, the time of the run's first HTTP request.
         declared: metric name -> declared direction (``[compare.worse_when]``).
         slices: whether to add scenario slices when the run has several scenarios.
     """
     kinds = _kinds(store, run.run_id)
     unknown: tuple[str, ...] = ()
-    if run.grain == "samples" and lengths is not None and window_s:
-        data = _from_samples(store, run.run_id, kinds, lengths, window_s, slices)
+    if run.grain == "samples" and lengths is not None and window_s and start is not None:
+        data = _from_samples(store, run.run_id, kinds, lengths, window_s, start, slices)
         # Metrics of no type at all (a k6 CSV alone); a typed Gauge is known, just not compared.
         untyped = store.query(
             "SELECT DISTINCT p.metric FROM points p WHERE p.run_id = ? AND NOT EXISTS (SELECT 1 "
@@ -157,16 +160,12 @@ def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s:
 
 
 def _windows_sql(window_s: float) -> str:
-    # The same windows as the HTTP histograms: from the first http_req_duration sample (or the
-    # first point of a run without HTTP requests).
+    # The same windows as the HTTP histograms: from their first request ($start).
     return f"""
-        t AS (SELECT coalesce(
-                  (SELECT min(ts) FROM samples WHERE run_id = $run AND metric = 'http_req_duration'
-                   AND value IS NOT NULL AND endpoint IS NOT NULL AND ts IS NOT NULL),
-                  (SELECT min(ts) FROM points WHERE run_id = $run)) AS t0),
         s AS (SELECT metric, endpoint, scenario, grp, check_name, value, expected_response,
-                     CAST(floor(epoch(ts - t.t0) / {float(window_s)!r}) AS BIGINT) AS w
-              FROM samples, t WHERE run_id = $run AND value IS NOT NULL AND ts IS NOT NULL)"""
+                     CAST(floor(epoch(ts - CAST($start AS TIMESTAMPTZ)) / {float(window_s)!r})
+                          AS BIGINT) AS w
+              FROM samples WHERE run_id = $run AND value IS NOT NULL AND ts IS NOT NULL)"""
 
 
 def _histogram(rows: pl.DataFrame, lengths: np.ndarray) -> WindowHistogram:
@@ -191,11 +190,12 @@ def _scenario_slices(pairs: pl.DataFrame, item: str) -> set[tuple[str, str]]:
 
 
 def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool]],
-                  lengths: np.ndarray, window_s: float, slices: bool) -> dict[str, EndpointData]:
+                  lengths: np.ndarray, window_s: float, start: datetime, slices: bool
+                  ) -> dict[str, EndpointData]:
     trends = [m for m, (k, _) in kinds.items() if k == "trend" and _compared(m, k)]
     rates = [m for m, (k, _) in kinds.items() if k == "rate" and _compared(m, k)]
     counters = [m for m, (k, _) in kinds.items() if k == "counter" and _compared(m, k)]
-    params = {"run": run_id, "rates": [*rates, "checks"], "counters": counters}
+    params = {"run": run_id, "start": start, "rates": [*rates, "checks"], "counters": counters}
     windows = _windows_sql(window_s)
     scenarios = store.query(
         "SELECT DISTINCT scenario FROM samples WHERE run_id = ? AND scenario IS NOT NULL "
@@ -203,7 +203,8 @@ def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool
     sliced = slices and len(scenarios) > 1
     out: dict[str, EndpointData] = {}
     if trends or sliced:
-        out.update(_trend_histograms(store, run_id, trends, lengths, windows, sliced))
+        out.update(_trend_histograms(store, {"run": run_id, "start": start,
+                                             "trends": trends or [""]}, lengths, windows, sliced))
     # Rates (and checks per check) as counts of values and of true values.
     props = store.query(f"""
         WITH {windows}
@@ -212,7 +213,7 @@ def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool
                GROUPING(scenario) AS whole, GROUPING(check_name) AS no_check
         FROM s WHERE list_contains($rates, metric)
         GROUP BY GROUPING SETS ((metric), (metric, scenario), (metric, grp, check_name))
-        """, {k: params[k] for k in ("run", "rates")})
+        """, {k: params[k] for k in ("run", "start", "rates")})
     for row in props.filter((pl.col("whole") == 1) & (pl.col("no_check") == 1)).iter_rows(
             named=True):
         out[series_key("rate", row["metric"])] = EndpointData(
@@ -240,7 +241,7 @@ def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool
         WITH {windows}
         SELECT metric, w, count(*) AS n, sum(value) AS total FROM s
         WHERE list_contains($counters, metric) GROUP BY ALL ORDER BY metric, w
-        """, {k: params[k] for k in ("run", "counters")})
+        """, {k: params[k] for k in ("run", "start", "counters")})
     for (metric,), rows in sums.partition_by("metric", as_dict=True,
                                              maintain_order=True).items():
         w = np.clip(rows["w"].to_numpy(), 0, len(lengths) - 1)
@@ -251,10 +252,11 @@ def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool
     return out
 
 
-def _trend_histograms(store: Store, run_id: str, trends: Sequence[str], lengths: np.ndarray,
+def _trend_histograms(store: Store, params: Mapping[str, Any], lengths: np.ndarray,
                       windows: str, sliced: bool) -> dict[str, EndpointData]:
     """Trends by metric, and with scenario slices by metric and scenario and the HTTP latency
-    by endpoint and scenario: one histogram query (the HTTP rows only for slices)."""
+    by endpoint and scenario: one histogram query (the HTTP rows only for slices), its rows in
+    one order so that a window's sum is the same on every call."""
     out: dict[str, EndpointData] = {}
     sets = ("(metric, w, b), (metric, scenario, w, b), (metric, endpoint, scenario, w, b)"
             if sliced else "(metric, w, b)")
@@ -268,7 +270,8 @@ def _trend_histograms(store: Store, run_id: str, trends: Sequence[str], lengths:
                count(*) FILTER (WHERE NOT coalesce(expected_response, true)) AS failed, {groups}
         FROM s WHERE list_contains($trends, metric){http_rows}
         GROUP BY GROUPING SETS ({sets})
-        """, {"run": run_id, "trends": list(trends) or [""]})
+        ORDER BY metric, endpoint, scenario, w, b
+        """, params)
     http = hist.filter(pl.col("metric") == "http_req_duration")
     custom = hist.filter(pl.col("metric") != "http_req_duration")
     for (metric,), rows in custom.filter(pl.col("by_scenario") == 1).partition_by(
