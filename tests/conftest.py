@@ -1,15 +1,16 @@
 """Shared fixtures: a fresh in-memory store, the project's sample data (and its runs ingested once
-per session), ../shared, and stores of either kind (a DuckDB file or a team store on a throw-away
-PostgreSQL server)."""
+per session: read-only in one in-memory store, or as a test's own copy of a store file),
+../shared, and stores of either kind (a DuckDB file or a team store on a throw-away PostgreSQL
+server)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import DATA, SHARED, SampleRuns
+from helpers import DATA, SHARED, SampleRuns, StoredRuns
 
 import perfstats
 
@@ -87,9 +88,31 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def sample_runs() -> SampleRuns:
-    """data/'s runs, ingested once per session: ``sample_runs["k6/baseline"]``."""
-    return SampleRuns()
+def stored_runs(tmp_path_factory: pytest.TempPathFactory) -> StoredRuns:
+    """Template store files of data/'s runs, each run ingested once per session."""
+    return StoredRuns(tmp_path_factory.mktemp("stored-runs"))
+
+
+@pytest.fixture(scope="session")
+def sample_runs(stored_runs: StoredRuns) -> SampleRuns:
+    """data/'s runs in one in-memory store kept for the session, for reading only:
+    ``sample_runs["k6/baseline"]``."""
+    return SampleRuns(stored_runs)
+
+
+@pytest.fixture
+def stored(stored_runs: StoredRuns, tmp_path: Path) -> Callable[..., tuple[str, list[str]]]:
+    """``stored("k6/baseline", "k6/candidate")``: a new store file of this test holding those
+    runs of data/ (copied from a template, not ingested again), as ``(db path, run ids)``."""
+    count = 0
+
+    def copy(*names: str) -> tuple[str, list[str]]:
+        nonlocal count
+        count += 1
+        db = tmp_path / f"stored-{count}.duckdb"
+        return str(db), stored_runs.copy(db, *names)
+
+    return copy
 
 
 @pytest.fixture(scope="session")

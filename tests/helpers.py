@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from functools import cache
 from pathlib import Path
 from types import ModuleType
 
 import perfstats
+from perfstats.config import compare_config
 from perfstats.store import RUN_TABLES, Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,22 +19,84 @@ HARNESS = DATA / "k6-harness"
 """The k6 1.1 harness runs (four scenarios, custom metrics, checks, thresholds)."""
 
 
-class SampleRuns:
-    """The runs of data/, each ingested on its first use into one in-memory store kept for the
-    session (per xdist worker).  Tests only read them: a test that changes a store, or reads what
-    a store holds as a whole (runs, history), ingests into a store of its own."""
+Name = str | tuple[str, ...]
+"""A run of data/: ``"k6/baseline"`` (a run's directory or one file under data/), or several
+such paths ingested together as one run (the shards of a distributed run)."""
 
-    def __init__(self) -> None:
-        self.store = perfstats.open_store(":memory:")
-        self._runs: dict[str, perfstats.Run] = {}
 
-    def __getitem__(self, name: str | tuple[str, ...]) -> perfstats.Run:
-        """The run of ``data/<name>`` (a run's directory or one file), or of several such paths
-        ingested together as one run (the shards of a distributed run)."""
+class StoredRuns:
+    """data/'s runs, each ingested once per session (per xdist worker) into a template store
+    file of its own; a store of several of them is put together from those files once.  For
+    tests that need runs in a store but do not test ingesting them."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._runs: dict[Name, tuple[Path, str]] = {}
+        self._sets: dict[tuple[Name, ...], Path] = {}
+
+    def template(self, name: Name) -> tuple[Path, str]:
+        """The template store file holding the run ``name`` alone, and its run id."""
         if name not in self._runs:
+            path = self.folder / f"run-{len(self._runs)}.duckdb"
             paths = DATA / name if isinstance(name, str) else [DATA / n for n in name]
-            self._runs[name] = perfstats.ingest(paths, db=self.store)
+            self._runs[name] = (path, perfstats.ingest(paths, db=path).run_id)
         return self._runs[name]
+
+    def copy_into(self, store: Store, name: Name) -> str:
+        """Copy the run ``name`` into ``store`` (rows as ingested); returns its run id."""
+        path, run_id = self.template(name)
+        with store.connect(write=True) as con:
+            con.execute(f"ATTACH '{path}' AS template (READ_ONLY)")
+            try:
+                for table in ["runs", *RUN_TABLES]:
+                    con.execute(f"INSERT INTO {table} SELECT * FROM template.{table}")
+            finally:
+                con.execute("DETACH template")
+        return run_id
+
+    def copy(self, to: Path, *names: Name) -> list[str]:
+        """Write a store file ``to`` holding the runs ``names`` (a copy of a template file: a
+        few milliseconds, and the test's own to change); returns their run ids in that order."""
+        unique = tuple(dict.fromkeys(names))
+        if len(unique) == 1:
+            template = self.template(unique[0])[0]
+        elif unique not in self._sets:
+            template = self.folder / f"set-{len(self._sets)}.duckdb"
+            for name in unique:
+                self.copy_into(perfstats.open_store(template), name)
+            self._sets[unique] = template
+        else:
+            template = self._sets[unique]
+        shutil.copyfile(template, to)  # a file store is closed after each operation: no WAL
+        return [self.template(name)[1] for name in names]
+
+
+class SampleRuns:
+    """The runs of data/, each put on its first use into one in-memory store kept for the session
+    (per xdist worker), from its template in :class:`StoredRuns`.  Tests only read them: a test
+    that changes a store, or reads what a store holds as a whole (runs, history), gets a store of
+    its own (the ``stored`` fixture)."""
+
+    def __init__(self, stored: StoredRuns) -> None:
+        self.store = perfstats.open_store(":memory:")
+        self._stored = stored
+        self._runs: dict[Name, perfstats.Run] = {}
+        self._compared: dict[tuple[str, str], perfstats.Comparison] = {}
+
+    def __getitem__(self, name: Name) -> perfstats.Run:
+        """The run ``name`` (see :data:`Name`)."""
+        if name not in self._runs:
+            self._runs[name] = perfstats.load(self._stored.copy_into(self.store, name),
+                                              db=self.store)
+        return self._runs[name]
+
+    def compared(self, baseline: str, candidate: str) -> perfstats.Comparison:
+        """``compare()`` of two of these runs with the default settings (``compare_config()``),
+        computed once per session for the tests that only read it."""
+        if (baseline, candidate) not in self._compared:
+            self._compared[baseline, candidate] = perfstats.compare(
+                self[baseline], self[candidate], config=compare_config())
+        return self._compared[baseline, candidate]
 
     def of(self, paths: Path | list[Path]) -> perfstats.Run:
         """The run of a path under data/, or of several paths ingested together as one run."""

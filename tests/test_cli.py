@@ -143,13 +143,14 @@ def _into_closed_pipe(args: list[str], cwd: Path) -> subprocess.CompletedProcess
         os.close(write_end)
 
 
-def test_a_closed_pipe_keeps_the_commands_own_exit_code(tmp_path: Path, data_dir: Path) -> None:
-    base, cand = str(data_dir / "k6/baseline"), str(data_dir / "k6/candidate")
-    summary = _into_closed_pipe(["summary", base], tmp_path)
+def test_a_closed_pipe_keeps_the_commands_own_exit_code(tmp_path: Path, stored) -> None:
+    db, (base, cand) = stored("k6/baseline", "k6/candidate")
+    summary = _into_closed_pipe(["summary", base, "--db", db], tmp_path)
     assert (summary.returncode, summary.stderr) == (0, "")  # click alone: 1, read as NO-GO
-    same = _into_closed_pipe(["compare", base, base], tmp_path)
+    same = _into_closed_pipe(["compare", base, base, "--db", db], tmp_path)
     assert same.returncode == 0, same.stderr  # GO
-    nogo = _into_closed_pipe(["compare", base, cand, "--junit", "compare.xml"], tmp_path)
+    nogo = _into_closed_pipe(["compare", base, cand, "--junit", "compare.xml", "--db", db],
+                             tmp_path)
     assert nogo.returncode == 1, nogo.stderr  # NO-GO, and the command finished its work
     assert "<testsuite" in (tmp_path / "compare.xml").read_text(encoding="utf-8")
     for done in (summary, same, nogo):

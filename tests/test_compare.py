@@ -38,8 +38,8 @@ def _regressions(result: Comparison) -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("tool", TOOLS)
-def test_candidate_is_no_go_for_the_injected_regressions_only(runs, tool):
-    result = compare(runs[f"{tool}/baseline"], runs[f"{tool}/candidate"], config=compare_config())
+def test_candidate_is_no_go_for_the_injected_regressions_only(sample_runs, tool):
+    result = sample_runs.compared(f"{tool}/baseline", f"{tool}/candidate")
     assert result.verdict == "NO-GO"
     flagged = _regressions(result)
     injected = {(QUOTE[tool], m) for m in LATENCY} | {(BOOKINGS[tool], "error_rate")}
@@ -57,11 +57,11 @@ def test_candidate_is_no_go_for_the_injected_regressions_only(runs, tool):
 
 @pytest.mark.parametrize(("tool", "caught"), [("k6", False), ("artillery", True),
                                               ("locust", True)])
-def test_bookings_error_rate(runs, tool, caught):
+def test_bookings_error_rate(sample_runs, tool, caught):
     # 1 % -> 4 % injected. Realised: k6 12/980 vs 25/964 (+1.4 pp, too few requests to show
     # it exceeds the 0.5 pp tolerance: inconclusive, not ok); Artillery 9/900 vs 36/900;
     # Locust 7/847 vs 31/872.
-    result = compare(runs[f"{tool}/baseline"], runs[f"{tool}/candidate"], config=compare_config())
+    result = sample_runs.compared(f"{tool}/baseline", f"{tool}/candidate")
     row = result.checks.filter((pl.col("endpoint") == BOOKINGS[tool])
                                & (pl.col("metric") == "error_rate")).row(0, named=True)
     assert row["status"] == ("regression" if caught else "inconclusive")
@@ -71,20 +71,18 @@ def test_bookings_error_rate(runs, tool, caught):
 
 @pytest.mark.parametrize("tool", TOOLS)
 @pytest.mark.parametrize("kind", ["baseline", "candidate"])
-def test_a_run_compared_with_itself_is_go(runs, tool, kind):
-    run = runs[f"{tool}/{kind}"]
-    result = compare(run, run, config=compare_config())
+def test_a_run_compared_with_itself_is_go(sample_runs, tool, kind):
+    result = sample_runs.compared(f"{tool}/{kind}", f"{tool}/{kind}")
     assert result.verdict == "GO"
     assert not _regressions(result)
     assert "the candidate is also in the baseline" in result.warnings
 
 
-def test_methods_follow_the_grain_of_the_data(runs):
-    config = compare_config()
-    k6 = compare(runs["k6/baseline"], runs["k6/candidate"], config=config).checks
+def test_methods_follow_the_grain_of_the_data(sample_runs):
+    k6 = sample_runs.compared("k6/baseline", "k6/candidate").checks
     assert set(k6.filter(pl.col("metric").is_in(LATENCY))["method"]) <= {"block-bootstrap",
                                                                         "none"}
-    art = compare(runs["artillery/baseline"], runs["artillery/candidate"], config=config).checks
+    art = sample_runs.compared("artillery/baseline", "artillery/candidate").checks
     quote_p50 = art.filter((pl.col("endpoint") == "/api/quote") & (pl.col("metric") == "p50"))
     assert quote_p50["method"][0] == "window-level"
     # 900 requests are too few for a p99 (1000 needed): said, not guessed.
@@ -110,8 +108,8 @@ def test_summary_only_input_carries_its_sampling_error():
     assert any("checks from summaries alone" in w for w in result.warnings)
 
 
-def test_checks_frame_and_json_schema(runs):
-    result = compare(runs["k6/baseline"], runs["k6/candidate"], config=compare_config())
+def test_checks_frame_and_json_schema(runs, sample_runs):
+    result = sample_runs.compared("k6/baseline", "k6/candidate")
     assert result.checks.columns == list(CHECK_SCHEMA)
     http = result.checks.filter(pl.col("kind") == "http")
     assert http.height == 7 * 6  # six endpoints and ALL, six metrics
@@ -137,8 +135,8 @@ def test_checks_frame_and_json_schema(runs):
     assert again.checks["status"].to_list() == result.checks["status"].to_list()
 
 
-def test_markdown_junit_html_and_chart(runs):
-    result = compare(runs["locust/baseline"], runs["locust/candidate"], config=compare_config())
+def test_markdown_junit_html_and_chart(sample_runs):
+    result = sample_runs.compared("locust/baseline", "locust/candidate")
     text = result.to_markdown()
     assert text.startswith("## perfstats compare: **NO-GO**")
     assert "| POST /api/quote | mean | regression |" in text
@@ -187,19 +185,20 @@ def test_endpoint_selection_and_pooled_baselines(runs):
     assert any("pools 2 runs" in w for w in pooled.warnings)
 
 
-def test_load_profile_warnings():
-    result = compare(DATA / "k6/baseline", DATA / "k6/ramp", config=compare_config())
+def test_load_profile_warnings(sample_runs):
+    k6 = sample_runs["k6/baseline"]
+    result = compare(k6, sample_runs["k6/ramp"], config=compare_config())
     text = " | ".join(result.warnings)
     assert "durations differ" in text and "request rates differ" in text
     assert "virtual users differ" in text
-    tools = compare(DATA / "k6/baseline", DATA / "locust/baseline", config=compare_config())
+    tools = compare(k6, sample_runs["locust/baseline"], config=compare_config())
     assert any("different tools" in w for w in tools.warnings)
     # Locust's distributed harness names /api/deals/[id] and has a grpc request type.
     assert any("missing from the candidate" in w or "new in the candidate" in w
-               for w in compare(DATA / "locust-distributed/baseline", DATA / "k6/baseline",
+               for w in compare(sample_runs["locust-distributed/baseline"], k6,
                                 config=compare_config()).warnings)
     with pytest.raises(perfstats.InsufficientDataError, match="share no endpoint"):
-        compare(DATA / "artillery/baseline", DATA / "k6/baseline", config=compare_config())
+        compare(sample_runs["artillery/baseline"], k6, config=compare_config())
 
 
 def test_bad_inputs():
@@ -212,16 +211,14 @@ def test_bad_inputs():
         compare([], DATA / "k6/baseline", config=compare_config())
 
 
-def test_pooled_baseline_with_an_endpoint_missing_from_one_run():
-    store = perfstats.open_store(":memory:")
-    full = perfstats.ingest(DATA / "k6/baseline", db=store)
-    short = perfstats.ingest(DATA / "k6/smoke", db=store)
+def test_pooled_baseline_with_an_endpoint_missing_from_one_run(stored):
+    db, (full, short, cand) = stored("k6/baseline", "k6/smoke", "k6/candidate")
+    store = perfstats.open_store(db)
     with store.connect(write=True) as con:
         con.execute("DELETE FROM points WHERE run_id = $run AND starts_with(metric, 'http_') "
                     "AND tag_set IN (SELECT tag_set FROM tag_sets WHERE run_id = $run "
-                    "AND endpoint = 'GET /health')", {"run": short.run_id})
-    cand = perfstats.ingest(DATA / "k6/candidate", db=store)
-    result = compare([full, short], cand, config=compare_config())
+                    "AND endpoint = 'GET /health')", {"run": short})
+    result = compare([full, short], cand, config=compare_config(), db=store)
     health = result.checks.filter(pl.col("endpoint") == "GET /health")
     assert health["n_baseline"][0] == 980  # only the full run called it
     whole = result.checks.filter(pl.col("endpoint") == "ALL")["n_baseline"][0]

@@ -8,9 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from helpers import SampleRuns
 
 from perfstats.cli import cli
-from perfstats.comparison.gate import compare
+from perfstats.comparison.gate import Comparison, compare
 from perfstats.config import compare_config
 from perfstats.render import compare as report
 
@@ -23,15 +24,8 @@ def no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="module")
-def k6_pair():
-    from helpers import DATA
-    return compare(DATA / "k6/baseline", DATA / "k6/candidate", config=compare_config())
-
-
-@pytest.fixture
-def distributed(shared_dir: Path) -> tuple[str, str]:
-    root = shared_dir / "data/locust-distributed"
-    return str(root / "baseline"), str(root / "candidate")
+def k6_pair(sample_runs: SampleRuns) -> Comparison:
+    return sample_runs.compared("k6/baseline", "k6/candidate")
 
 
 def _table_rows(text: str, checks: pl.DataFrame) -> list[str]:
@@ -55,12 +49,12 @@ def test_headline_names_each_failing_check_with_change_interval_and_tolerance(k6
     assert f"({k6_pair.checks.height} checks)" in line
 
 
-def test_headline_with_many_failing_checks_names_the_first_and_the_last(data_dir):
+def test_headline_with_many_failing_checks_names_the_first_and_the_last(sample_runs):
     # No tolerance and no floor: every real difference between two runs fails.
     strict = compare_config({"tolerances": {m: 0 for m in ("p50", "p95", "p99", "mean",
                                                             "throughput", "error_rate")},
                              "floor_ms": 0})
-    result = compare(data_dir / "k6/baseline", data_dir / "k6/candidate", config=strict)
+    result = compare(sample_runs["k6/baseline"], sample_runs["k6/candidate"], config=strict)
     failing = result.worst_first().filter(pl.col("status") == "regression").to_dicts()
     assert len(failing) > report.NAMED_IN_HEADLINE
     line = result.headline()
@@ -69,9 +63,8 @@ def test_headline_with_many_failing_checks_names_the_first_and_the_last(data_dir
     assert line.endswith(f"last {report.check_text(failing[-1])}")
 
 
-def test_go_headline_says_nothing_fails(data_dir):
-    run = data_dir / "artillery/baseline"
-    result = compare(run, run, config=compare_config())
+def test_go_headline_says_nothing_fails(sample_runs):
+    result = sample_runs.compared("artillery/baseline", "artillery/baseline")
     assert result.verdict == "GO"
     assert result.headline().endswith("; no regression or SLO breach")
 
@@ -99,13 +92,14 @@ def test_tolerance_of_every_check_in_its_interval_unit(k6_pair):
 
 
 def test_default_table_shows_the_checks_that_are_not_ok_and_all_shows_every_one(
-        no_config, data_dir, monkeypatch):
+        no_config, stored, k6_pair, monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
-    args = ["compare", str(data_dir / "k6/baseline"), str(data_dir / "k6/candidate")]
+    db, (base, cand) = stored("k6/baseline", "k6/candidate")
+    args = ["compare", base, cand, "--db", db]
     default = CliRunner().invoke(cli, args, catch_exceptions=False)
     every = CliRunner().invoke(cli, [*args, "--all"], catch_exceptions=False)
     assert default.exit_code == every.exit_code == 1
-    result = compare(data_dir / "k6/baseline", data_dir / "k6/candidate")
+    result = k6_pair  # the same pair with the default settings (no config file here)
     not_ok = result.checks.filter(pl.col("status") != "ok")
     rows = _table_rows(default.stdout, result.checks)
     assert len(rows) == not_ok.height and not any(" ok " in r for r in rows)
@@ -119,11 +113,14 @@ def test_default_table_shows_the_checks_that_are_not_ok_and_all_shows_every_one(
     assert report.P_LEGEND.split()[0] in default.stdout
 
 
-def test_the_table_fits_100_columns_with_nothing_cut(no_config, distributed, monkeypatch):
+def test_the_table_fits_100_columns_with_nothing_cut(no_config, stored, sample_runs,
+                                                    monkeypatch):
     monkeypatch.setenv("COLUMNS", "100")
-    out = CliRunner().invoke(cli, ["compare", *distributed, "--all"],
+    pair = ("locust-distributed/baseline", "locust-distributed/candidate")
+    db, ids = stored(*pair)
+    out = CliRunner().invoke(cli, ["compare", *ids, "--all", "--db", db],
                              catch_exceptions=False).stdout
-    result = compare(*distributed)
+    result = sample_runs.compared(*pair)
     rows = _table_rows(out, result.checks)
     assert len(rows) == result.checks.height
     assert "…" not in out
@@ -178,19 +175,17 @@ def test_markdown_has_the_same_content(k6_pair):
     assert (f"| {first['endpoint']} | {first['metric']} | {first['status']} |" in text)
 
 
-def test_the_chart_shows_the_metric_of_the_failing_check(k6_pair, data_dir):
+def test_the_chart_shows_the_metric_of_the_failing_check(k6_pair, sample_runs):
     first = k6_pair.worst_first().row(0, named=True)
     assert first["status"] == "regression"
     assert k6_pair.chart_metric() == first["metric"] != "p95"
     assert k6_pair.chart().to_dict()["title"]["text"].startswith(f"{first['metric']} change")
-    run = data_dir / "artillery/baseline"
-    same = compare(run, run, config=compare_config())
+    same = sample_runs.compared("artillery/baseline", "artillery/baseline")
     undecided = same.worst_first().filter(pl.col("status") == "inconclusive")
     assert same.chart_metric() == (undecided["metric"][0] if undecided.height else "p95")
     # the page's second chart: the error rate, or p95 when the first is the error rate
     assert k6_pair.other_chart_metric() == "error_rate"
-    errors_first = compare(data_dir / "locust/baseline", data_dir / "locust/candidate",
-                           config=compare_config())
+    errors_first = sample_runs.compared("locust/baseline", "locust/candidate")
     assert errors_first.chart_metric() == "error_rate"
     assert errors_first.other_chart_metric() == "p95"
 
