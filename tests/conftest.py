@@ -5,6 +5,7 @@ server)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -89,8 +90,12 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def stored_runs(tmp_path_factory: pytest.TempPathFactory) -> StoredRuns:
-    """Template store files of data/'s runs, each run ingested once per session."""
-    return StoredRuns(tmp_path_factory.mktemp("stored-runs"))
+    """Template store files of data/'s runs, each run ingested once per session (the xdist
+    workers share them: a folder beside their own temporary folders)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "stored-runs"
+    folder.mkdir(exist_ok=True)
+    return StoredRuns(folder)
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
 import shutil
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -25,22 +28,32 @@ such paths ingested together as one run (the shards of a distributed run)."""
 
 
 class StoredRuns:
-    """data/'s runs, each ingested once per session (per xdist worker) into a template store
-    file of its own; a store of several of them is put together from those files once.  For
-    tests that need runs in a store but do not test ingesting them."""
+    """data/'s runs, each ingested once per session into a template store file of its own, in a
+    folder the xdist workers share (a worker that finds a template made uses it); a store of
+    several of them is put together from those files once.  For tests that need runs in a
+    store but do not test ingesting them."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._runs: dict[Name, tuple[Path, str]] = {}
-        self._sets: dict[tuple[Name, ...], Path] = {}
+        self._ids: dict[Name, str] = {}
+
+    def _made(self, key: str, make: Callable[[Path], None]) -> Path:
+        """The template file ``key``: made by ``make`` into a file of this process, then moved
+        into place in one step, so another worker sees it whole or not at all."""
+        path = self.folder / f"{key}.duckdb"
+        if not path.exists():
+            part = self.folder / f"{key}.{os.getpid()}.part"
+            make(part)
+            part.replace(path)
+        return path
 
     def template(self, name: Name) -> tuple[Path, str]:
         """The template store file holding the run ``name`` alone, and its run id."""
-        if name not in self._runs:
-            path = self.folder / f"run-{len(self._runs)}.duckdb"
-            paths = DATA / name if isinstance(name, str) else [DATA / n for n in name]
-            self._runs[name] = (path, perfstats.ingest(paths, db=path).run_id)
-        return self._runs[name]
+        paths = DATA / name if isinstance(name, str) else [DATA / n for n in name]
+        path = self._made(_key(name), lambda part: perfstats.ingest(paths, db=part))
+        if name not in self._ids:
+            self._ids[name] = str(perfstats.open_store(path).runs()["run_id"][0])
+        return path, self._ids[name]
 
     def copy_into(self, store: Store, name: Name) -> str:
         """Copy the run ``name`` into ``store`` (rows as ingested); returns its run id."""
@@ -54,21 +67,28 @@ class StoredRuns:
                 con.execute("DETACH template")
         return run_id
 
+    def in_memory(self, *names: Name) -> tuple[Store, list[perfstats.Run]]:
+        """A new in-memory store holding the runs ``names`` (copied, not ingested again)."""
+        store = perfstats.open_store(":memory:")
+        return store, [perfstats.load(self.copy_into(store, name), db=store) for name in names]
+
     def copy(self, to: Path, *names: Name) -> list[str]:
         """Write a store file ``to`` holding the runs ``names`` (a copy of a template file: a
         few milliseconds, and the test's own to change); returns their run ids in that order."""
         unique = tuple(dict.fromkeys(names))
-        if len(unique) == 1:
-            template = self.template(unique[0])[0]
-        elif unique not in self._sets:
-            template = self.folder / f"set-{len(self._sets)}.duckdb"
+
+        def put_together(part: Path) -> None:
             for name in unique:
-                self.copy_into(perfstats.open_store(template), name)
-            self._sets[unique] = template
-        else:
-            template = self._sets[unique]
+                self.copy_into(perfstats.open_store(part), name)
+
+        template = (self.template(unique[0])[0] if len(unique) == 1
+                    else self._made(_key(unique), put_together))
         shutil.copyfile(template, to)  # a file store is closed after each operation: no WAL
         return [self.template(name)[1] for name in names]
+
+
+def _key(name: object) -> str:
+    return hashlib.sha1(repr(name).encode()).hexdigest()[:16]
 
 
 class SampleRuns:

@@ -362,7 +362,7 @@ def test_injected_regressions_rank_first_and_second(sample_runs: SampleRuns,
     bookings_name = next(k for k in top if k.endswith("/api/bookings"))
     quote, bookings = top[quote_name], top[bookings_name]
     # A "regression" driver means what compare means.
-    gate = perfstats.compare(baseline, candidate).checks
+    gate = sample_runs.compared(f"{tool}/baseline", f"{tool}/candidate").checks
     status = dict(zip(zip(gate["endpoint"], gate["metric"], strict=True), gate["status"],
                       strict=True))
     assert status[(quote_name, "mean")] == "regression"
@@ -469,12 +469,13 @@ def test_slo_none_takes_the_project_compare_slos(k6_run: Run, tmp_path, monkeypa
     assert bottlenecks(k6_run, slo=100).slos == (LatencySlo(100.0, "max", "*"),)
 
 
-def test_harness_custom_metrics_rank_with_the_injected_changes_on_top(harness) -> None:
+def test_harness_custom_metrics_rank_with_the_injected_changes_on_top(
+        harness, sample_runs: SampleRuns) -> None:
     # data/k6-harness: the candidate has quote +25 % and bookings errors 1 % -> 3 %.
     baseline, candidate = harness["baseline"], harness["candidate"]
     result = bottlenecks(candidate, baseline=baseline)
     table = result.table
-    gate = perfstats.compare(baseline, candidate).checks
+    gate = sample_runs.compared("k6-harness/baseline", "k6-harness/candidate").checks
     # The endpoints' regression comes from the whole endpoint's check, counted once: the
     # per-scenario checks of the same endpoint do not multiply it.
     quote = row(result, "POST /api/quote")
@@ -544,10 +545,10 @@ def test_harness_custom_metrics_rank_with_the_injected_changes_on_top(harness) -
     assert "per 1,000 evaluations" in row(result, "booking_success_rate", "rate")["gain"]
 
 
-def test_the_aa_pair_of_the_harness_scores_no_regression(data_dir) -> None:
+def test_the_aa_pair_of_the_harness_scores_no_regression(sample_runs: SampleRuns) -> None:
     # data/k6/aa-rerun: the harness script twice against the same server (only its seed differs).
-    result = bottlenecks(data_dir / "k6" / "aa-rerun" / "second",
-                         baseline=data_dir / "k6" / "aa-rerun" / "first")
+    result = bottlenecks(sample_runs["k6/aa-rerun/second"],
+                         baseline=sample_runs["k6/aa-rerun/first"])
     assert set(result.table["kind"]) >= {"endpoint", "trend", "rate", "check"}
     assert (result.table["regression_s_per_h"].fill_null(0.0) == 0).all()
     assert "regression" not in set(result.table["driver"].str.split(" ").list.last())
@@ -606,9 +607,9 @@ def test_custom_rates_by_direction_and_a_trend_by_hand(store: perfstats.Store) -
     assert row(keyed, "GET /a")["slo_ms"] == 1000.0
 
 
-def test_a_failure_without_a_request_is_priced_per_hour(data_dir) -> None:
+def test_a_failure_without_a_request_is_priced_per_hour(sample_runs: SampleRuns) -> None:
     # data/locust-distributed: exceptions raised in tasks have no endpoint and no requests.
-    result = bottlenecks(data_dir / "locust-distributed" / "candidate")
+    result = bottlenecks(sample_runs["locust-distributed/candidate"])
     loose = result.table.filter(pl.col("item").str.starts_with("(no endpoint)"))
     assert loose.height > 0
     for found in loose.iter_rows(named=True):
@@ -619,20 +620,21 @@ def test_a_failure_without_a_request_is_priced_per_hour(data_dir) -> None:
     assert grpc["metric_kind"].to_list() == ["grpc"]
 
 
-def test_cli_table_is_one_line_per_item_with_the_gains_under_it(data_dir, monkeypatch) -> None:
+def test_cli_table_is_one_line_per_item_with_the_gains_under_it(stored, sample_runs: SampleRuns,
+                                                                monkeypatch) -> None:
     from click.testing import CliRunner
 
     from perfstats.cli import cli
 
     monkeypatch.setenv("COLUMNS", "100")
-    args = ["bottlenecks", str(data_dir / "k6" / "candidate"), "--baseline",
-            str(data_dir / "k6" / "baseline"), "--top", "3"]
+    db, (candidate, baseline) = stored("k6/candidate", "k6/baseline")
+    args = ["bottlenecks", candidate, "--baseline", baseline, "--top", "3", "--db", db]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert max(map(len, lines)) <= 100
-    found = perfstats.bottlenecks(data_dir / "k6" / "candidate",
-                                  baseline=data_dir / "k6" / "baseline").display_frame(3)
+    found = perfstats.bottlenecks(sample_runs["k6/candidate"],
+                                  baseline=sample_runs["k6/baseline"]).display_frame(3)
     start = lines.index("gain of each fix:")
     rows = [line for line in lines[:start] if line.strip()[:1].isdigit()]
     assert len(rows) == found.height  # no row wraps

@@ -26,6 +26,7 @@ def _compare(*args: str) -> object:
 
 
 def test_no_go_is_exit_1_with_table_and_verdict_line(no_config, data_dir):
+    # The runs as paths (ingested into a throw-away store); the other tests name stored runs.
     result = _compare(str(data_dir / "k6/baseline"), str(data_dir / "k6/candidate"))
     assert result.exit_code == 1
     lines = result.stdout.strip().splitlines()
@@ -43,21 +44,22 @@ def test_no_go_is_exit_1_with_table_and_verdict_line(no_config, data_dir):
     assert lines[warning].startswith("warning: too few requests for p99")
 
 
-def test_go_is_exit_0(no_config, data_dir):
-    run = str(data_dir / "locust/baseline")
-    result = _compare(run, run, "--format", "json")
+def test_go_is_exit_0(no_config, stored):
+    db, (run,) = stored("locust/baseline")
+    result = _compare(run, run, "--format", "json", "--db", db)
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
     assert doc["verdict"] == "GO" and doc["schema_version"] == 2
 
 
-def test_markdown_step_summary_and_junit(no_config, data_dir, monkeypatch):
+def test_markdown_step_summary_and_junit(no_config, stored, monkeypatch):
     summary = no_config / "summary.md"
     summary.write_text("# earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     junit = no_config / "compare.xml"
-    result = _compare(str(data_dir / "artillery/baseline"), str(data_dir / "artillery/candidate"),
-                      "--format", "markdown", "--junit", str(junit), "--ignore", "/health")
+    db, (base, cand) = stored("artillery/baseline", "artillery/candidate")
+    result = _compare(base, cand, "--format", "markdown", "--junit", str(junit), "--ignore",
+                      "/health", "--db", db)
     assert result.exit_code == 1
     assert result.stdout.startswith("## perfstats compare: **NO-GO**")
     written = summary.read_text()
@@ -68,19 +70,19 @@ def test_markdown_step_summary_and_junit(no_config, data_dir, monkeypatch):
     assert "/api/bookings error_rate" in names and not any("/health" in n for n in names)
 
 
-def test_endpoint_globs(no_config, data_dir):
-    result = _compare(str(data_dir / "k6/baseline"), str(data_dir / "k6/candidate"),
-                      "--endpoint", "GET *", "--format", "json")
+def test_endpoint_globs(no_config, stored):
+    db, (base, cand) = stored("k6/baseline", "k6/candidate")
+    result = _compare(base, cand, "--endpoint", "GET *", "--format", "json", "--db", db)
     assert result.exit_code == 0  # the injected regressions are on POST endpoints
     endpoints = {c["endpoint"] for c in json.loads(result.stdout)["checks"]}
     assert endpoints == {"ALL", "GET /api/deals", "GET /api/deals/{id}", "GET /health"}
 
 
-def test_config_file_option(no_config, data_dir):
+def test_config_file_option(no_config, stored):
     config = no_config / "gate.toml"
     config.write_text('[compare.slo]\n"ALL" = "p(95)<50"\n')
-    run = str(data_dir / "k6/baseline")
-    result = _compare(run, run, "--config", str(config), "--format", "json")
+    db, (run,) = stored("k6/baseline")
+    result = _compare(run, run, "--config", str(config), "--format", "json", "--db", db)
     assert result.exit_code == 1
     breached = [c for c in json.loads(result.stdout)["checks"] if c["status"] == "slo_breach"]
     assert [(c["endpoint"], c["metric"]) for c in breached] == [("ALL", "p95")]

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from helpers import HARNESS
+from helpers import HARNESS, SampleRuns
 
 import perfstats
 from perfstats.comparison.series import direction_of, inferred_direction
@@ -28,8 +28,8 @@ BOOKINGS = {"POST /api/bookings", "booking_success_rate", "booking_errors", "boo
 
 
 @pytest.fixture(scope="module")
-def result(harness):
-    return perfstats.compare(harness["baseline"], harness["candidate"], config=compare_config())
+def result(sample_runs: SampleRuns):
+    return sample_runs.compared("k6-harness/baseline", "k6-harness/candidate")
 
 
 def _rows(result, status: str) -> set[tuple[str, str, str]]:
@@ -132,9 +132,8 @@ def test_candidate_no_go_on_injected_changes_and_nothing_else(result):
 
 
 @pytest.mark.parametrize("side", ["baseline", "candidate"])
-def test_each_harness_run_against_itself_is_go(harness, side):
-    run = harness[side]
-    result = perfstats.compare(run, run, config=compare_config())
+def test_each_harness_run_against_itself_is_go(sample_runs: SampleRuns, side):
+    result = sample_runs.compared(f"k6-harness/{side}", f"k6-harness/{side}")
     assert result.verdict == "GO"
     assert not _rows(result, "regression")
     assert result.checks.filter(pl.col("metric") == "p50")["change_pct"].abs().max() < 1e-9
@@ -172,9 +171,8 @@ def test_direction_inference():
                         declared={"quote_duration": "lower"}) == ("lower", "declared")
 
 
-def test_summary_only_runs_compare_rates_as_proportions(tmp_path):
-    store = perfstats.open_store(":memory:")
-    runs = [perfstats.ingest(HARNESS / side / "handle-summary.json", db=store)
+def test_summary_only_runs_compare_rates_as_proportions(sample_runs: SampleRuns):
+    runs = [sample_runs.of(HARNESS / side / "handle-summary.json")
             for side in ("baseline", "candidate")]
     result = perfstats.compare(*runs, config=compare_config())
     rate = _row(result, "booking_success_rate", "rate")
@@ -219,9 +217,8 @@ def test_no_false_hints_on_the_harness_pair(result):
     assert result.checks["change_vs_common_pct"].is_null().all()
 
 
-def test_a_k6_csv_alone_says_which_metrics_it_cannot_compare():
-    store = perfstats.open_store(":memory:")
-    runs = [perfstats.ingest(HARNESS / side / "points.csv.gz", db=store)
+def test_a_k6_csv_alone_says_which_metrics_it_cannot_compare(sample_runs: SampleRuns):
+    runs = [sample_runs.of(HARNESS / side / "points.csv.gz")
             for side in ("baseline", "candidate")]
     result = perfstats.compare(*runs, config=compare_config())
     warning = next(w for w in result.warnings if "unknown kind" in w)

@@ -73,11 +73,8 @@ def test_users_and_throughput_add_up_over_the_segments(sample_runs: SampleRuns) 
     assert users.max() == 20 and users.median() == 20
 
 
-def test_a_split_run_compared_with_an_unsplit_run_is_go() -> None:
-    store = perfstats.open_store(":memory:")
-    split = perfstats.ingest(SEGMENTS, db=store)
-    unsplit = perfstats.ingest(UNSPLIT, db=store)
-    result = perfstats.compare(unsplit, split, db=store)
+def test_a_split_run_compared_with_an_unsplit_run_is_go(sample_runs: SampleRuns) -> None:
+    result = perfstats.compare(sample_runs.of(UNSPLIT), sample_runs.of(SEGMENTS))
     assert result.verdict == "GO", result.headline()
     assert not any("virtual users differ" in w for w in result.warnings)
 
@@ -142,16 +139,16 @@ def test_one_run_takes_the_users_word_for_it(tmp_path: Path) -> None:
     assert len(result.stdout.split()) == 1
 
 
-def test_shards_ingested_apart_are_named_when_pooled_as_a_baseline() -> None:
-    store = perfstats.open_store(":memory:")
-    apart = [perfstats.ingest(p, db=store) for p in SEGMENTS]
-    unsplit = perfstats.ingest(UNSPLIT, db=store)
-    warnings = " | ".join(perfstats.compare(apart, unsplit, db=store).warnings)
+def test_shards_ingested_apart_are_named_when_pooled_as_a_baseline(sample_runs: SampleRuns
+                                                                   ) -> None:
+    apart = [sample_runs.of(p) for p in SEGMENTS]
+    unsplit = sample_runs.of(UNSPLIT)
+    warnings = " | ".join(perfstats.compare(apart, unsplit).warnings)
     assert "the shards of one distributed run, not repeats" in warnings
     assert "--one-run" in warnings
     # Repeated runs (one after the other) pooled: no such warning.
-    repeats = [perfstats.ingest(DATA / "k6" / name, db=store) for name in ("baseline", "smoke")]
-    warnings = " | ".join(perfstats.compare(repeats, unsplit, db=store).warnings)
+    repeats = [sample_runs[f"k6/{name}"] for name in ("baseline", "smoke")]
+    warnings = " | ".join(perfstats.compare(repeats, unsplit).warnings)
     assert "shards" not in warnings
 
 
@@ -244,16 +241,16 @@ def test_locust_users_and_throughput_add_up_over_the_processes(sample_runs: Samp
         p.windows(ALL_ENDPOINTS)["count"].sum() for p in parts)
 
 
-def test_locust_split_run_against_an_unsplit_run_differs_only_in_client_latency() -> None:
+def test_locust_split_run_against_an_unsplit_run_differs_only_in_client_latency(
+        sample_runs: SampleRuns) -> None:
     """Same users, throughput and errors; the two processes measured every endpoint slower
     (client overhead on the loaded 2-core machine: the server's own service times of the two
     runs agree, data/README.md), and compare names that as a common shift, not a regression of
     the traffic."""
-    store = perfstats.open_store(":memory:")
-    split = perfstats.ingest(LOCUST_WORKERS, db=store)
-    unsplit = perfstats.ingest(LOCUST_SPLIT / "unsplit", db=store)
+    split = sample_runs.of(LOCUST_WORKERS)
+    unsplit = sample_runs.of(LOCUST_SPLIT / "unsplit")
     assert unsplit.meta["max_users"] == split.meta["max_users"] == 30
-    result = perfstats.compare(unsplit, split, db=store)
+    result = perfstats.compare(unsplit, split)
     traffic = result.checks.filter(pl.col("metric").is_in(["throughput", "error_rate"]))
     assert traffic.height and not traffic.filter(pl.col("status") == "regression").height
     assert not any("users differ" in w for w in result.warnings)
@@ -293,11 +290,10 @@ def test_artillery_reports_add_up_and_their_percentiles_say_approximate(sample_r
         assert row["max"] == max(s[key]["max"] for s in summaries)
 
 
-def test_artillery_split_run_compared_with_an_unsplit_run_is_go() -> None:
-    store = perfstats.open_store(":memory:")
-    split = perfstats.ingest(ARTILLERY_WORKERS, db=store)
-    unsplit = perfstats.ingest(ARTILLERY_SPLIT / "unsplit", db=store)
-    result = perfstats.compare(unsplit, split, db=store)
+def test_artillery_split_run_compared_with_an_unsplit_run_is_go(sample_runs: SampleRuns
+                                                                ) -> None:
+    result = perfstats.compare(sample_runs.of(ARTILLERY_SPLIT / "unsplit"),
+                               sample_runs.of(ARTILLERY_WORKERS))
     assert result.verdict == "GO", result.headline()
 
 

@@ -11,7 +11,7 @@ import altair as alt
 import numpy as np
 import polars as pl
 import pytest
-from helpers import DATA
+from helpers import SampleRuns, StoredRuns
 
 import perfstats
 from perfstats.render.document import Document, Result, Section, markdown, text, to_html_document
@@ -22,19 +22,17 @@ RESULT_CLASSES = ("Bottlenecks", "CapacityPlan", "ChangePoint", "Comparison", "H
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[str, tuple[Result, dict]]:
+def results(stored_runs: StoredRuns, sample_runs: SampleRuns) -> dict[str, tuple[Result, dict]]:
     """One real result of each class, from data/'s k6 runs, with the chart options to try."""
-    store = perfstats.open_store(":memory:")
-    base = perfstats.ingest(DATA / "k6" / "baseline", db=store)
-    cand = perfstats.ingest(DATA / "k6" / "candidate", db=store)
-    ramp = perfstats.ingest(DATA / "k6" / "ramp", db=store)
+    store, (base, cand, ramp) = stored_runs.in_memory("k6/baseline", "k6/candidate", "k6/ramp")
     plan = perfstats.capacity(ramp, peak_users=2000, db=store)
     rng = np.random.default_rng(7)
     series = np.r_[np.full(20, 100.0), np.full(20, 130.0)] + rng.normal(0, 2, 40)
     (point,) = perfstats.detect_change_points(series)
     return {
         "Run": (base, {"max_points": 50}),
-        "Comparison": (perfstats.compare(base, cand, db=store), {"metric": "error_rate"}),
+        "Comparison": (sample_runs.compared("k6/baseline", "k6/candidate"),
+                       {"metric": "error_rate"}),
         "CapacityPlan": (plan, {}),
         "USLFit": (plan.usl, {"points": 40}),
         "Bottlenecks": (perfstats.bottlenecks(cand, baseline=base, db=store), {"top": 3}),

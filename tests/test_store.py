@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers import DATA
+from helpers import DATA, SampleRuns
 
 import perfstats
 from perfstats.errors import RunNotFoundError, StoreError
@@ -49,20 +49,19 @@ def test_older_schema_without_migration_is_refused(tmp_path: Path) -> None:
         perfstats.runs(db=path)
 
 
-def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
+def test_a_version_1_store_is_migrated_and_keeps_its_runs(stored) -> None:
     """Schema 2 adds the scenarios table; a store written by schema 1 gains it on opening."""
-    path = tmp_path / "s.duckdb"
-    run = perfstats.ingest(DATA / "k6/smoke", db=path)
+    path, (run_id,) = stored("k6/smoke")
     with Store(path).connect(write=True) as con:
         con.execute("DROP TABLE scenarios")
         con.execute("UPDATE perfstats_meta SET value = '1' WHERE key = 'schema_version'")
     with Store(path).connect(write=True):  # a write migrates (a reader never changes a file)
         pass
-    assert perfstats.runs(db=path)["run_id"].to_list() == [run.run_id]
+    assert perfstats.runs(db=path)["run_id"].to_list() == [run_id]
     store = Store(path)
     assert store.query("SELECT value FROM perfstats_meta WHERE key = 'schema_version'")[
         "value"][0] == str(STORE_SCHEMA_VERSION)
-    assert perfstats.load(run.run_id, db=path).scenarios().is_empty()
+    assert perfstats.load(run_id, db=path).scenarios().is_empty()
 
 
 def test_foreign_duckdb_file_is_refused(tmp_path: Path) -> None:
@@ -137,15 +136,13 @@ def _count_file_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_a_compare_on_a_file_store_opens_the_file_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "s.duckdb"
-    base = perfstats.ingest(DATA / "k6" / "baseline", db=path).run_id
-    cand = perfstats.ingest(DATA / "k6" / "candidate", db=path).run_id
+        stored, sample_runs: SampleRuns, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, (base, cand) = stored("k6/baseline", "k6/candidate")
     opened = _count_file_opens(monkeypatch)
     on_file = perfstats.compare(base, cand, db=path)
-    assert opened == [str(path)]
+    assert opened == [path]
     # The same answer as from an in-memory store.
-    in_memory = perfstats.compare(DATA / "k6" / "baseline", DATA / "k6" / "candidate")
+    in_memory = sample_runs.compared("k6/baseline", "k6/candidate")
     assert on_file.verdict == in_memory.verdict
     assert on_file.checks.equals(in_memory.checks)
     # Closed again afterwards: a writer gets the file at once.
@@ -154,9 +151,8 @@ def test_a_compare_on_a_file_store_opens_the_file_once(
 
 
 def test_reads_inside_reading_share_one_connection_and_a_write_still_works(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = tmp_path / "s.duckdb"
-    perfstats.ingest(DATA / "k6" / "smoke", db=path)
+        stored, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = stored("k6/smoke")
     store = Store(path, lock_timeout=0)
     opened = _count_file_opens(monkeypatch)
     store.runs()

@@ -6,7 +6,7 @@ import json
 
 import polars as pl
 import pytest
-from helpers import HARNESS
+from helpers import HARNESS, SampleRuns
 
 import perfstats
 from perfstats.config import compare_config, load_compare_config
@@ -42,10 +42,9 @@ def test_every_k6_threshold_is_re_evaluated_as_k6_did(harness, side):
     assert row["value"] == pytest.approx(summary[(row["metric"], "p(95)")], rel=1e-9)
 
 
-def test_summary_only_runs_give_the_same_verdicts():
-    store = perfstats.open_store(":memory:")
-    run = perfstats.ingest(HARNESS / "candidate" / "handle-summary.json", db=store)
-    result = evaluate(store, run.run_id, declared_thresholds(store, run.run_id))
+def test_summary_only_runs_give_the_same_verdicts(sample_runs: SampleRuns):
+    run = sample_runs.of(HARNESS / "candidate" / "handle-summary.json")
+    result = evaluate(run.store, run.run_id, declared_thresholds(run.store, run.run_id))
     assert set(result["method"]) == {"tool-summary"}
     assert result["ok"].to_list() == result["tool_ok"].to_list()
 
@@ -89,10 +88,9 @@ def test_bad_threshold_expressions_are_config_errors():
 
 
 @pytest.mark.parametrize("path", ["locust/candidate", "artillery/candidate/report.json"])
-def test_k6_names_on_locust_and_artillery(data_dir, path):
-    store = perfstats.open_store(":memory:")
-    run = perfstats.ingest(data_dir / path, db=store)
-    result = evaluate(store, run.run_id, parse_thresholds({
+def test_k6_names_on_locust_and_artillery(sample_runs: SampleRuns, path):
+    run = sample_runs[path]
+    result = evaluate(run.store, run.run_id, parse_thresholds({
         "http_req_duration{name:/api/quote}": ["p(95)<300", "p(50)<50"],
         "http_req_failed{name:/api/bookings}": ["rate<0.02"],
         "http_req_duration": ["p(95)<1000"]}))
@@ -102,20 +100,21 @@ def test_k6_names_on_locust_and_artillery(data_dir, path):
     assert ok["rate<0.02 http_req_failed{name:/api/bookings}"] is False
     assert ok["p(95)<1000 http_req_duration"] is True
     with pytest.raises(ConfigError, match="no endpoint"):
-        evaluate(store, run.run_id, parse_thresholds({"http_req_duration{name:/nope}": "p(95)<1"}))
+        evaluate(run.store, run.run_id,
+                 parse_thresholds({"http_req_duration{name:/nope}": "p(95)<1"}))
 
 
-def test_artillery_custom_histogram_and_counter(data_dir):
+def test_artillery_custom_histogram_and_counter(data_dir, sample_runs: SampleRuns):
     path = data_dir / "artillery-harness" / "candidate"
     if not path.exists():
         pytest.skip("no Artillery harness run in data/")
-    store = perfstats.open_store(":memory:")
-    run = perfstats.ingest(path, db=store)
-    result = evaluate(store, run.run_id, parse_thresholds({"quote_time": ["p(95)<10000"]}))
+    run = sample_runs.of(path)
+    result = evaluate(run.store, run.run_id, parse_thresholds({"quote_time": ["p(95)<10000"]}))
     assert result["ok"].to_list() == [True] and result["method"][0] == "tool-summary"
 
 
-def test_compare_gates_on_config_thresholds_and_shows_declared_ones(harness, tmp_path):
+def test_compare_gates_on_config_thresholds_and_shows_declared_ones(harness, sample_runs,
+                                                                   tmp_path):
     (tmp_path / "perfstats.toml").write_text(
         '[thresholds]\nbooking_success_rate = ["rate>0.98"]\n'
         '"http_req_duration{scenario:booking_flow}" = ["p(95)<300"]\n')
@@ -134,7 +133,7 @@ def test_compare_gates_on_config_thresholds_and_shows_declared_ones(harness, tmp
     assert len(declared) == 20 and all(t["ok"] == t["tool_ok"] for t in declared)
     # Declared thresholds are shown, they do not gate: the candidate alone is GO without
     # [thresholds], although k6 failed six of them.
-    alone = perfstats.compare(cand, cand, config=compare_config())
+    alone = sample_runs.compared("k6-harness/candidate", "k6-harness/candidate")
     assert alone.verdict == "GO" and alone.thresholds.height == 20
     assert "thresholds" in alone.to_text().plain and "### Thresholds" in alone.to_markdown()
     off = perfstats.compare(cand, cand, config=compare_config({"declared_thresholds": False}))
@@ -142,10 +141,9 @@ def test_compare_gates_on_config_thresholds_and_shows_declared_ones(harness, tmp
 
 
 @pytest.mark.parametrize("run", ["k6/baseline", "k6/candidate", "k6/ramp", "k6/smoke"])
-def test_k6_0_45_thresholds_equal_k6s_own(data_dir, run):
-    store = perfstats.open_store(":memory:")
-    ingested = perfstats.ingest(data_dir / run, db=store)  # names like /api/deals/{id}
-    result = evaluate(store, ingested.run_id, declared_thresholds(store, ingested.run_id))
+def test_k6_0_45_thresholds_equal_k6s_own(sample_runs: SampleRuns, run):
+    found = sample_runs[run]  # names like /api/deals/{id}
+    result = evaluate(found.store, found.run_id, declared_thresholds(found.store, found.run_id))
     assert result.height == 10 and result["tool_ok"].null_count() == 0
     assert result["ok"].to_list() == result["tool_ok"].to_list()
 
