@@ -55,8 +55,9 @@ class StoredRuns:
             self._ids[name] = str(perfstats.open_store(path).runs()["run_id"][0])
         return path, self._ids[name]
 
-    def copy_into(self, store: Store, name: Name) -> str:
-        """Copy the run ``name`` into ``store`` (rows as ingested); returns its run id."""
+    def copy_into(self, store: Store, name: Name, labels: dict[str, str] | None = None) -> str:
+        """Copy the run ``name`` into ``store`` (rows as ingested, with ``labels`` as ingest's
+        ``labels`` would give them); returns its run id."""
         path, run_id = self.template(name)
         with store.connect(write=True) as con:
             con.execute(f"ATTACH '{path}' AS template (READ_ONLY)")
@@ -65,12 +66,18 @@ class StoredRuns:
                     con.execute(f"INSERT INTO {table} SELECT * FROM template.{table}")
             finally:
                 con.execute("DETACH template")
+            if labels:
+                con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",
+                            [list(labels), list(labels.values()), run_id])
         return run_id
 
-    def in_memory(self, *names: Name) -> tuple[Store, list[perfstats.Run]]:
-        """A new in-memory store holding the runs ``names`` (copied, not ingested again)."""
+    def in_memory(self, *names: Name, labels: dict[Name, dict[str, str]] | None = None
+                  ) -> tuple[Store, list[perfstats.Run]]:
+        """A new in-memory store holding the runs ``names`` (copied, not ingested again), each
+        with its ``labels[name]``."""
         store = perfstats.open_store(":memory:")
-        return store, [perfstats.load(self.copy_into(store, name), db=store) for name in names]
+        return store, [perfstats.load(self.copy_into(store, name, (labels or {}).get(name)),
+                                      db=store) for name in names]
 
     def copy(self, to: Path, *names: Name) -> list[str]:
         """Write a store file ``to`` holding the runs ``names`` (a copy of a template file: a

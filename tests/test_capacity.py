@@ -99,12 +99,12 @@ SERVER_STEP_RPS = {
 
 
 @pytest.fixture(scope="module")
-def ramp_store(tmp_path_factory):
+def ramp_store(tmp_path_factory, stored_runs):
     """One file store holding the three ramp runs; ``{tool: run_id}``."""
     path = tmp_path_factory.mktemp("capacity") / "ramps.duckdb"
-    ids = {tool: perfstats.ingest(DATA / tool / "ramp", db=path).run_id
-           for tool in ("k6", "artillery", "locust")}
-    return path, ids
+    tools = ("k6", "artillery", "locust")
+    ids = stored_runs.copy(path, *(f"{tool}/ramp" for tool in tools))
+    return path, dict(zip(tools, ids, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -331,12 +331,12 @@ def test_both_charts_share_one_x_range_and_knees_have_a_legend(plans):
     assert knees and knees[0]["encoding"]["color"]["legend"]["orient"] == "bottom"
 
 
-def test_a_grpc_request_type_is_not_server_throughput_unless_asked():
+def test_a_grpc_request_type_is_not_server_throughput_unless_asked(sample_runs):
     # data/locust-distributed: 5,768 requests of which 502 grpc (events.request.fire, never sent
     # to the HTTP server); the run has one load step, so the rebuilt windows are checked here.
     from perfstats.planning.traffic import counted, server_windows
 
-    run = perfstats.load(DATA / "locust-distributed" / "baseline")
+    run = sample_runs["locust-distributed/baseline"]
     traffic = counted(run)
     grpc = run.summary().filter(pl.col("protocol") == "grpc")
     assert traffic.left_out == {grpc["endpoint"].item(): "grpc"}
@@ -359,11 +359,11 @@ def test_a_grpc_request_type_is_not_server_throughput_unless_asked():
 
 
 @pytest.fixture(scope="module")
-def grpc_ramp(tmp_path_factory):
+def grpc_ramp(tmp_path_factory, stored_runs):
     """data/locust/ramp with its GET /health endpoint relabelled as a grpc request type (the
     same rows, only the name and method changed), so that a stepped run has one."""
     path = tmp_path_factory.mktemp("grpc") / "ramp.duckdb"
-    run_id = perfstats.ingest(DATA / "locust" / "ramp", db=path).run_id
+    (run_id,) = stored_runs.copy(path, "locust/ramp")
     store = perfstats.Store(path)
     with store.connect(write=True) as con:
         for table in ("summaries", "windows", "histograms", "errors"):

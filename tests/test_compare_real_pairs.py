@@ -93,11 +93,11 @@ def test_each_run_against_itself_is_go(pair, side):
 
 
 @pytest.mark.parametrize("files", [None, "handle-summary.json", "summary-export.json"])
-def test_an_a_a_pair_is_go_at_every_grain(files):
+def test_an_a_a_pair_is_go_at_every_grain(sample_runs, files):
     first, second = AA / "first", AA / "second"
     if files:
         first, second = first / files, second / files
-    result = compare(first, second, config=compare_config())
+    result = compare(sample_runs.of(first), sample_runs.of(second), config=compare_config())
     assert result.verdict == "GO", result.failing
     assert not _regressions(result)
 
@@ -105,8 +105,8 @@ def test_an_a_a_pair_is_go_at_every_grain(files):
 @pytest.mark.parametrize(("pair", "files"), [
     ("k6", "summary.json"), ("k6", "summary-export.json"),
     ("k6-harness", "handle-summary.json"), ("k6-harness", "summary-export.json")])
-def test_summary_only_inputs_give_no_false_no_go(pair, files):
-    result = compare(DATA / pair / "baseline" / files, DATA / pair / "candidate" / files,
-                     config=compare_config())
+def test_summary_only_inputs_give_no_false_no_go(sample_runs, pair, files):
+    result = compare(sample_runs.of(DATA / pair / "baseline" / files),
+                     sample_runs.of(DATA / pair / "candidate" / files), config=compare_config())
     assert "summary" in set(result.checks["method"])
     assert all(_allowed(e, m) for e, m in _regressions(result)), _regressions(result)

@@ -229,10 +229,11 @@ def test_a_points_file_and_its_summary_are_one_run_in_python(store) -> None:
     assert parts.run_id == whole.run_id and parts.existed
 
 
-def test_compare_warnings_go_where_docs_compare_says(workdir: Path) -> None:
-    table = run_cli("perfstats compare data/k6/baseline data/k6/candidate", workdir)
+def test_compare_warnings_go_where_docs_compare_says(workdir: Path, stored_runs) -> None:
+    # The runs stored already (in the working directory's store): the examples run the paths.
+    base, cand = stored_runs.copy(workdir / "perfstats.duckdb", "k6/baseline", "k6/candidate")
+    table = run_cli(f"perfstats compare {base} {cand}", workdir)
     assert "warning: too few requests" in table.stdout and not table.stderr
-    as_json = run_cli("perfstats compare data/k6/baseline data/k6/candidate --format json",
-                      workdir)
+    as_json = run_cli(f"perfstats compare {base} {cand} --format json", workdir)
     assert "warning: too few requests" in as_json.stderr
     assert json.loads(as_json.stdout)["verdict"] == "NO-GO"

@@ -3,7 +3,7 @@ an error counted once; the compare verdict said once."""
 
 from __future__ import annotations
 
-from helpers import DATA, SampleRuns
+from helpers import DATA, SampleRuns, StoredRuns
 
 import perfstats
 
@@ -22,11 +22,11 @@ def test_run_findings_and_errors_counted_once(sample_runs: SampleRuns) -> None:
     assert error == "Commonest error: POST /api/bookings http status 500 x 25"
 
 
-def test_headline_names_the_runs_then_the_answer() -> None:
-    db = perfstats.open_store(":memory:")
-    base = perfstats.ingest(DATA / "k6" / "baseline", db=db, labels={"branch": "main"})
-    cand = perfstats.ingest(DATA / "k6" / "candidate", db=db, labels={"branch": "feature"})
-    result = perfstats.compare(base, cand)
+def test_headline_names_the_runs_then_the_answer(stored_runs: StoredRuns,
+                                                 sample_runs: SampleRuns) -> None:
+    _, (base, cand) = stored_runs.in_memory("k6/baseline", "k6/candidate", labels={
+        "k6/baseline": {"branch": "main"}, "k6/candidate": {"branch": "feature"}})
+    result = sample_runs.compared("k6/baseline", "k6/candidate")
     shown = perfstats.headline(result, base, cand, roles=("baseline", "candidate"))
     assert shown.about == (f"baseline: run {base.run_id} (k6, started 2026-11-22 02:08 UTC, "
                            f"branch=main) · candidate: run {cand.run_id} (k6, started "

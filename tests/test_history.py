@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from helpers import StoredRuns
 from scipy import stats
 
 import perfstats
@@ -36,11 +37,8 @@ REAL_RUNS = [  # (folder, labels), in the order the tools ran them
 
 
 @pytest.fixture
-def real_store(data_dir):
-    store = perfstats.open_store(":memory:")
-    runs = [perfstats.ingest(data_dir / folder, db=store, labels=labels)
-            for folder, labels in REAL_RUNS]
-    return store, runs
+def real_store(stored_runs: StoredRuns):
+    return stored_runs.in_memory(*(folder for folder, _ in REAL_RUNS), labels=dict(REAL_RUNS))
 
 
 def test_real_series_match_each_run_summary(real_store):
@@ -279,12 +277,11 @@ def test_cli_history_and_export(tmp_path):
     assert out.exit_code == 2 and "--overwrite" in out.output
 
 
-def test_like_with_like_leaves_out_a_ramp_and_other_load_levels_and_says_so(data_dir):
+def test_like_with_like_leaves_out_a_ramp_and_other_load_levels_and_says_so(stored_runs):
     """Steady 20-user runs, a 100-user ramp and a 3-user smoke run of the same k6 script: by
     default only the runs of the latest run's kind form the series; the others are named."""
-    store = perfstats.open_store(":memory:")
-    ramp, smoke, base, cand = (perfstats.ingest(data_dir / "k6" / name, db=store)
-                               for name in ("ramp", "smoke", "baseline", "candidate"))
+    store, (ramp, smoke, base, cand) = stored_runs.in_memory(
+        *(f"k6/{name}" for name in ("ramp", "smoke", "baseline", "candidate")))
     found = history(db=store)
     assert set(found.series["run_id"]) == {base.run_id, cand.run_id}
     left = dict(zip(found.left_out["run_id"], found.left_out["reason"], strict=True))

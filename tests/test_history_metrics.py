@@ -14,14 +14,13 @@ from perfstats.errors import ArgumentError
 
 
 @pytest.fixture(scope="module")
-def store_path(tmp_path_factory):
+def store_path(tmp_path_factory, stored_runs):
     harness = DATA / "k6-harness"
     if not harness.is_dir():
         pytest.skip("no k6-harness runs in data/")
     path = tmp_path_factory.mktemp("history") / "h.duckdb"
-    perfstats.ingest(harness / "baseline", db=path)
-    perfstats.ingest(harness / "candidate", db=path)
-    perfstats.ingest(DATA / "k6/baseline", db=path)  # has no quote_duration
+    # k6/baseline has no quote_duration
+    stored_runs.copy(path, "k6-harness/baseline", "k6-harness/candidate", "k6/baseline")
     return path
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from helpers import DATA
+from helpers import DATA, SampleRuns
 
 import perfstats
 from perfstats.cli import cli
@@ -65,25 +65,24 @@ def test_rates_counters_and_gauges_from_points_equal_k6(harness: dict, run: str)
                 assert (row["min"], row["max"]) == (values["min"], values["max"])
 
 
-def test_summary_export_sub_metrics_match_the_same_points(harness: dict) -> None:
+def test_summary_export_sub_metrics_match_the_same_points(sample_runs: SampleRuns) -> None:
     """The legacy export reports the same sub-metrics; a run ingested with it agrees too."""
     export = _k6_metrics("candidate", "summary-export.json")
     trends = [n for n, v in export.items() if "p(95)" in v]
-    run = perfstats.ingest([DATA / "k6-harness/candidate/points.json.gz",
-                            DATA / "k6-harness/candidate/summary-export.json"], db=":memory:")
+    run = sample_runs.of([DATA / "k6-harness/candidate/points.json.gz",
+                          DATA / "k6-harness/candidate/summary-export.json"])
     ours = run.summary(metric=trends)
     assert set(ours["metric"]) == set(trends)
     for row in ours.iter_rows(named=True):
         assert _close(row["p95"], export[row["metric"]]["p(95)"]), row["metric"]
 
 
-def test_csv_tag_sets_do_not_depend_on_extra_tags_order() -> None:
+def test_csv_tag_sets_do_not_depend_on_extra_tags_order(sample_runs: SampleRuns) -> None:
     """k6 1.1 writes extra_tags in varying order; a tag set is the same set whatever the order,
     and the root group is "" in the CSV as in the NDJSON."""
-    store = perfstats.open_store(":memory:")
     by_format = {}
     for name in ("points.csv.gz", "points.json.gz"):
-        run = perfstats.ingest(DATA / "k6-harness/baseline" / name, db=store)
+        run = sample_runs.of(DATA / "k6-harness/baseline" / name)
         by_format[name] = run.table("tag_sets").drop("tag_set").sort(
             pl.all(), nulls_last=True)
     assert by_format["points.csv.gz"].height == 27
@@ -140,8 +139,8 @@ def test_catalog_kinds_and_units(harness: dict) -> None:
     assert units["data_received"] == "bytes"
 
 
-def test_csv_without_summary_infers_kinds_and_labels_them() -> None:
-    run = perfstats.ingest(DATA / "k6-harness/baseline/points.csv.gz", db=":memory:")
+def test_csv_without_summary_infers_kinds_and_labels_them(sample_runs: SampleRuns) -> None:
+    run = sample_runs["k6-harness/baseline/points.csv.gz"]
     cat = catalog(run).filter(pl.col("tags").is_null())
     row = {r["metric"]: r for r in cat.iter_rows(named=True)}
     assert row["http_req_duration"]["kind_basis"] == "known"
@@ -150,8 +149,8 @@ def test_csv_without_summary_infers_kinds_and_labels_them() -> None:
     assert row["quote_duration"]["unit"] == "ms"
 
 
-def test_artillery_custom_metrics_and_apdex() -> None:
-    run = perfstats.ingest(DATA / "artillery-harness/baseline/report.json", db=":memory:")
+def test_artillery_custom_metrics_and_apdex(sample_runs: SampleRuns) -> None:
+    run = sample_runs["artillery-harness/baseline/report.json"]
     trends = run.summary(metric=["quote_time", "vusers.session_length"])
     quote = trends.filter(pl.col("metric") == "quote_time").row(0, named=True)
     # data/README.md: quote_time count 722, median 47, p95 169 as Artillery wrote them.
@@ -195,11 +194,9 @@ def test_runs_without_http_requests_say_so_and_show_what_they_have(shared_dir: P
     assert "browser_web_vital_lcp" in browser.stdout and "no HTTP requests" in browser.stdout
 
 
-def test_summary_by_scenario_on_the_command_line(tmp_path: Path) -> None:
-    db = str(tmp_path / "s.duckdb")
+def test_summary_by_scenario_on_the_command_line(stored) -> None:
+    db, (run_id,) = stored("k6-harness/candidate")
     runner = CliRunner()
-    run_id = runner.invoke(cli, ["ingest", str(DATA / "k6-harness/candidate"), "--db", db]
-                           ).stdout.split()[0]
     result = runner.invoke(cli, ["summary", run_id, "--db", db, "--by", "scenario",
                                  "--format", "json"])
     assert result.exit_code == 0, result.output
@@ -216,7 +213,8 @@ def test_summary_by_scenario_on_the_command_line(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "has no metric 'nope'" in bad.stderr
 
 
-def test_load_model_per_scenario_is_inferred_and_a_mixed_run_is_mixed(harness: dict) -> None:
+def test_load_model_per_scenario_is_inferred_and_a_mixed_run_is_mixed(
+        harness: dict, sample_runs: SampleRuns) -> None:
     """k6-harness: browse_flow constant-vus and health_probe ramping-vus (closed), booking_flow
     ramping-arrival-rate and quote_flow constant-arrival-rate (open): about 70 % of the
     requests from arrival-rate executors (data/README.md)."""
@@ -232,7 +230,7 @@ def test_load_model_per_scenario_is_inferred_and_a_mixed_run_is_mixed(harness: d
             scenarios["requests"].sum()
         assert 0.65 < open_share < 0.75
         assert any("open 70% of requests" in note for note in run.meta["notes"])
-    steady = perfstats.ingest(DATA / "k6/baseline", db=":memory:")
+    steady = sample_runs["k6/baseline"]
     assert steady.meta["load_model"] == "closed"
     assert steady.scenarios()["load_model"].to_list() == ["closed"]
 
@@ -254,8 +252,9 @@ def test_executors_from_the_summary_options_win_over_inference(tmp_path: Path) -
     assert run.meta["load_model"] == "mixed"
 
 
-def test_csv_timestamps_are_too_coarse_to_infer_scenario_models() -> None:
-    run = perfstats.ingest(DATA / "k6-harness/baseline/points.csv.gz", db=":memory:")
+def test_csv_timestamps_are_too_coarse_to_infer_scenario_models(sample_runs: SampleRuns
+                                                                ) -> None:
+    run = sample_runs["k6-harness/baseline/points.csv.gz"]
     scenarios = run.scenarios()
     assert scenarios.height == 4 and scenarios["load_model"].is_null().all()
     assert scenarios["basis"].str.contains("whole-second").all()

@@ -60,7 +60,7 @@ def _stored_gzip(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=0)
 
 
-def test_a_gzip_with_a_bad_crc_is_refused(tmp_path: Path, data_dir: Path) -> None:
+def test_a_gzip_with_a_bad_crc_is_refused(tmp_path: Path, data_dir: Path, stored) -> None:
     data = (data_dir / "k6/smoke/points.json").read_bytes()
     packed = bytearray(_stored_gzip(data))
     at = packed.index(b'"value":67.298527')
@@ -70,11 +70,10 @@ def test_a_gzip_with_a_bad_crc_is_refused(tmp_path: Path, data_dir: Path) -> Non
     wrong_length = tmp_path / "length.json.gz"
     good = _stored_gzip(data)
     wrong_length.write_bytes(good[:-4] + struct.pack("<I", len(data) + 1))
-    db = tmp_path / "s.duckdb"
-    perfstats.ingest(data_dir / "artillery/baseline/report.json", db=db)
+    db, _ = stored("artillery/baseline/report.json")
     before = table_counts(perfstats.open_store(db))
     for path, reason in ((damaged, "CRC check failed"), (wrong_length, "length")):
-        result = CliRunner().invoke(cli, ["ingest", str(path), "--db", str(db)])
+        result = CliRunner().invoke(cli, ["ingest", str(path), "--db", db])
         assert result.exit_code == 2, result.output
         lines = result.stderr.splitlines()
         assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0], lines
@@ -84,31 +83,28 @@ def test_a_gzip_with_a_bad_crc_is_refused(tmp_path: Path, data_dir: Path) -> Non
         perfstats.ingest(damaged, db=":memory:")
 
 
-def test_delete_removes_runs_atomically_with_a_dry_run(tmp_path: Path, data_dir: Path) -> None:
-    db = tmp_path / "s.duckdb"
-    keep = perfstats.ingest(data_dir / "artillery/baseline/report.json", db=db)
-    gone = [perfstats.ingest(data_dir / "k6/smoke", db=db).run_id,
-            perfstats.ingest(data_dir / "locust/baseline", db=db).run_id]
+def test_delete_removes_runs_atomically_with_a_dry_run(data_dir: Path, stored) -> None:
+    db, (keep, *gone) = stored("artillery/baseline/report.json", "k6/smoke", "locust/baseline")
     store = perfstats.open_store(db)
     before = table_counts(store)
     listing = perfstats.delete(gone, db=db, dry_run=True)
     assert sorted(listing["run_id"]) == sorted(gone) and min(listing["rows"]) > 0
     assert table_counts(store) == before
     runner = CliRunner()
-    refused = runner.invoke(cli, ["delete", gone[0], "nope", "--db", str(db)])
+    refused = runner.invoke(cli, ["delete", gone[0], "nope", "--db", db])
     assert refused.exit_code == 2 and len(refused.stderr.splitlines()) == 1
     assert "'nope'" in refused.stderr and table_counts(store) == before
     with pytest.raises(RunNotFoundError, match="ambiguous"):
         perfstats.delete([gone[0], ""], db=db)  # "" is a prefix of every run: nothing goes
     assert table_counts(store) == before
-    dry = runner.invoke(cli, ["delete", *gone, "--dry-run", "--db", str(db)])
+    dry = runner.invoke(cli, ["delete", *gone, "--dry-run", "--db", db])
     assert dry.exit_code == 0 and all(r in dry.stdout for r in gone)
     assert table_counts(store) == before
-    done = runner.invoke(cli, ["delete", *gone, "--db", str(db)])
+    done = runner.invoke(cli, ["delete", *gone, "--db", db])
     assert done.exit_code == 0, done.output
-    assert perfstats.runs(db=db)["run_id"].to_list() == [keep.run_id]
+    assert perfstats.runs(db=db)["run_id"].to_list() == [keep]
     for table in table_counts(store):
-        rows = store.query(f"SELECT count(*) AS n FROM {table} WHERE run_id <> ?", [keep.run_id])
+        rows = store.query(f"SELECT count(*) AS n FROM {table} WHERE run_id <> ?", [keep])
         assert rows["n"][0] == 0, table
     # the same content can be ingested again after its deletion
     assert not perfstats.ingest(data_dir / "k6/smoke", db=db).existed

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from helpers import StoredRuns
 
 import perfstats
 
@@ -25,9 +26,10 @@ con.close()
 
 
 @pytest.fixture
-def stored(tmp_path: Path, data_dir: Path) -> Path:
+def store_file(tmp_path: Path, stored_runs: StoredRuns) -> Path:
+    """A store file of the test's own holding one run."""
     path = tmp_path / "s.duckdb"
-    perfstats.ingest(data_dir / "artillery/baseline/report.json", db=path)
+    stored_runs.copy(path, "artillery/baseline/report.json")
     return path
 
 
@@ -58,25 +60,25 @@ def test_reading_an_empty_database_file_leaves_it_as_it_was(tmp_path: Path) -> N
     assert not (tmp_path / "missing.duckdb").exists()
 
 
-def test_a_read_only_store_file_can_be_read(stored: Path) -> None:
-    before = stored.read_bytes()
-    stored.chmod(stat.S_IRUSR | stat.S_IRGRP)
+def test_a_read_only_store_file_can_be_read(store_file: Path) -> None:
+    before = store_file.read_bytes()
+    store_file.chmod(stat.S_IRUSR | stat.S_IRGRP)
     try:
-        result = _perfstats("runs", "--db", str(stored), "--format", "json")
+        result = _perfstats("runs", "--db", str(store_file), "--format", "json")
         assert result.returncode == 0, result.stderr
         assert '"tool": "artillery"' in result.stdout
-        run = perfstats.runs(db=stored)["run_id"][0]
-        assert perfstats.load(run, db=stored).summary().height > 0
+        run = perfstats.runs(db=store_file)["run_id"][0]
+        assert perfstats.load(run, db=store_file).summary().height > 0
     finally:
-        stored.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    assert stored.read_bytes() == before
+        store_file.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    assert store_file.read_bytes() == before
 
 
-def test_several_readers_at_once(stored: Path) -> None:
-    holder = _hold(stored, "read", 5)
+def test_several_readers_at_once(store_file: Path) -> None:
+    holder = _hold(store_file, "read", 5)
     try:
         started = time.monotonic()
-        result = _perfstats("runs", "--db", str(stored), "--format", "json", timeout="1")
+        result = _perfstats("runs", "--db", str(store_file), "--format", "json", timeout="1")
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
         assert time.monotonic() - started < 5
@@ -85,10 +87,10 @@ def test_several_readers_at_once(stored: Path) -> None:
         holder.wait()
 
 
-def test_the_wait_for_a_writer_is_reported(stored: Path) -> None:
-    holder = _hold(stored, "write", 60)
+def test_the_wait_for_a_writer_is_reported(store_file: Path) -> None:
+    holder = _hold(store_file, "write", 60)
     env = {**os.environ, "PERFSTATS_LOCK_TIMEOUT": "30"}
-    reader = subprocess.Popen([sys.executable, "-m", "perfstats", "runs", "--db", str(stored),
+    reader = subprocess.Popen([sys.executable, "-m", "perfstats", "runs", "--db", str(store_file),
                                "--format", "json"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -98,14 +100,14 @@ def test_the_wait_for_a_writer_is_reported(stored: Path) -> None:
         holder.wait()
     out, rest = reader.communicate(timeout=60)
     assert reader.returncode == 0, rest
-    assert "waiting for another process" in waiting and str(stored) in waiting
+    assert "waiting for another process" in waiting and str(store_file) in waiting
     assert rest == "" and '"tool": "artillery"' in out
 
 
-def test_a_reader_gives_up_after_the_lock_timeout_with_one_line(stored: Path) -> None:
-    holder = _hold(stored, "write", 8)
+def test_a_reader_gives_up_after_the_lock_timeout_with_one_line(store_file: Path) -> None:
+    holder = _hold(store_file, "write", 8)
     try:
-        result = _perfstats("runs", "--db", str(stored), timeout="0.5")
+        result = _perfstats("runs", "--db", str(store_file), timeout="0.5")
     finally:
         holder.kill()
         holder.wait()

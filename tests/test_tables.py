@@ -9,7 +9,7 @@ import sys
 
 import polars as pl
 import pytest
-from helpers import DATA, ROOT
+from helpers import ROOT, SampleRuns, StoredRuns
 from rich.console import Console
 
 import perfstats
@@ -17,11 +17,8 @@ from perfstats.render.tables import show, significant
 
 
 @pytest.fixture(scope="module")
-def store() -> perfstats.Store:
-    db = perfstats.open_store(":memory:")
-    for path in ("k6/candidate", "locust/ramp", "artillery/baseline"):
-        perfstats.ingest(DATA / path, db=db)
-    return db
+def store(stored_runs: StoredRuns) -> perfstats.Store:
+    return stored_runs.in_memory("k6/candidate", "locust/ramp", "artillery/baseline")[0]
 
 
 def _text(table: object, width: int) -> str:
@@ -61,8 +58,8 @@ def test_runs_table_has_no_dtype_row_quotes_or_microseconds(store: perfstats.Sto
 
 @pytest.mark.parametrize("path", ["k6/candidate", "locust/ramp", "artillery/baseline"])
 def test_terminal_table_fits_100_columns_and_keeps_every_number_whole(
-        store: perfstats.Store, path: str) -> None:
-    run = perfstats.load(DATA / path)
+        sample_runs: SampleRuns, path: str) -> None:
+    run = sample_runs[path]
     table = show(run.summary())
     text = _text(table, 100)
     assert max(len(line) for line in text.splitlines()) <= 100
@@ -81,18 +78,18 @@ def test_too_wide_drops_columns_from_the_right_and_says_which(store: perfstats.S
     assert "run id" in text.splitlines()[1] or "run id" in text
 
 
-def test_cli_summary_at_100_columns_in_a_pipe_and_in_a_terminal() -> None:
+def test_cli_summary_at_100_columns_in_a_pipe_and_in_a_terminal(stored) -> None:
     env = {"COLUMNS": "100", "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "perfstats", "summary",
-                          str(DATA / "k6/candidate")], capture_output=True, text=True, env=env,
-                         check=True).stdout
+    db, (run_id,) = stored("k6/candidate")
+    out = subprocess.run([sys.executable, "-m", "perfstats", "summary", run_id, "--db", db],
+                         capture_output=True, text=True, env=env, check=True).stdout
     assert max(len(line) for line in out.splitlines()) <= 100
     assert "1,097" in out and "…" not in out and "shape:" not in out
 
 
-def test_a_long_name_wraps_at_its_tag_not_at_the_column_edge() -> None:
+def test_a_long_name_wraps_at_its_tag_not_at_the_column_edge(sample_runs: SampleRuns) -> None:
     # k6-harness's trends at 100 columns: the metric column is narrower than its longest names.
-    trends = perfstats.load(DATA / "k6-harness" / "candidate").summary_tables()["trends (ms)"]
+    trends = sample_runs["k6-harness/candidate"].summary_tables()["trends (ms)"]
     text = _text(show(trends), 100)
     lines = [line.rstrip() for line in text.splitlines()]
     assert max(map(len, lines)) <= 100

@@ -12,7 +12,6 @@ import pytest
 from helpers import DATA, SampleRuns
 
 import perfstats
-from perfstats.comparison.gate import compare
 
 K6 = ["k6/baseline", "k6/candidate", "k6/ramp", "k6/smoke", "k6-harness/baseline",
       "k6-harness/candidate"]
@@ -41,10 +40,10 @@ def _artillery_rate(report: Path) -> float:
     return aggregate["counters"]["http.requests"] / span_s
 
 
-def _throughputs(run: perfstats.Run) -> tuple[dict[str, float], dict[str, float]]:
-    """Per endpoint: summary's rps and compare's throughput of the run."""
-    summary = dict(run.summary().select("endpoint", "rps").iter_rows())
-    checks = compare(run, run).checks.filter(
+def _throughputs(sample_runs: SampleRuns, name: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Per endpoint: summary's rps and compare's throughput of the run ``name``."""
+    summary = dict(sample_runs[name].summary().select("endpoint", "rps").iter_rows())
+    checks = sample_runs.compared(name, name).checks.filter(
         (pl.col("metric") == "throughput") & (pl.col("kind") == "http")
         & (pl.col("slice").fill_null("") == ""))
     return summary, dict(checks.select("endpoint", "baseline").iter_rows())
@@ -62,7 +61,7 @@ def _tool_rate(name: str) -> float:
 @pytest.mark.parametrize("name", K6 + LOCUST + ARTILLERY)
 def test_one_throughput_equal_to_the_tools_own(name: str, sample_runs: SampleRuns) -> None:
     run = sample_runs[name]
-    summary, compared = _throughputs(run)
+    summary, compared = _throughputs(sample_runs, name)
     expected = _tool_rate(name)
     assert summary["ALL"] == pytest.approx(expected, rel=1e-9)
     assert compared["ALL"] == pytest.approx(expected, rel=1e-9)
