@@ -57,15 +57,17 @@ class StoredRuns:
 
     def copy_into(self, store: Store, name: Name, labels: dict[str, str] | None = None) -> str:
         """Copy the run ``name`` into ``store`` (rows as ingested, with ``labels`` as ingest's
-        ``labels`` would give them); returns its run id."""
+        ``labels`` would give them; nothing when the store has it already, as two names may
+        be one run: a directory and its one file); returns its run id."""
         path, run_id = self.template(name)
         with store.connect(write=True) as con:
-            con.execute(f"ATTACH '{path}' AS template (READ_ONLY)")
-            try:
-                for table in ["runs", *RUN_TABLES]:
-                    con.execute(f"INSERT INTO {table} SELECT * FROM template.{table}")
-            finally:
-                con.execute("DETACH template")
+            if not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
+                con.execute(f"ATTACH '{path}' AS template (READ_ONLY)")
+                try:
+                    for table in ["runs", *RUN_TABLES]:
+                        con.execute(f"INSERT INTO {table} SELECT * FROM template.{table}")
+                finally:
+                    con.execute("DETACH template")
             if labels:
                 con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",
                             [list(labels), list(labels.values()), run_id])
