@@ -62,12 +62,12 @@ class StoredRuns:
         path, run_id = self.template(name)
         with store.connect(write=True) as con:
             if not con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchall():
-                con.execute(f"ATTACH '{path}' AS template (READ_ONLY)")
+                con.execute(f"ATTACH '{path}' AS stored_template (READ_ONLY)")
                 try:
                     for table in ["runs", *RUN_TABLES]:
-                        con.execute(f"INSERT INTO {table} SELECT * FROM template.{table}")
+                        con.execute(f"INSERT INTO {table} SELECT * FROM stored_template.{table}")
                 finally:
-                    con.execute("DETACH template")
+                    con.execute("DETACH stored_template")
             if labels:
                 con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",
                             [list(labels), list(labels.values()), run_id])
