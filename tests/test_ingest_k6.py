@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from helpers import DATA, k6_generator, table_counts
+from helpers import DATA, SampleRuns, k6_generator, table_counts
 
 import perfstats
 from perfstats.errors import IngestError
@@ -55,10 +55,9 @@ def _raw(run: str, kind: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def raw_runs() -> dict[tuple[str, str], perfstats.Run]:
-    """Every data/k6 run ingested from its NDJSON and from its CSV (no summary), one store."""
-    store = perfstats.open_store(":memory:")
-    return {(run, kind): perfstats.ingest(_raw(run, kind), db=store)
+def raw_runs(sample_runs: SampleRuns) -> dict[tuple[str, str], perfstats.Run]:
+    """Every data/k6 run ingested from its NDJSON and from its CSV (no summary)."""
+    return {(run, kind): sample_runs.of(_raw(run, kind))
             for run in RUNS for kind in ("ndjson", "csv")}
 
 
@@ -144,10 +143,10 @@ def test_run_metadata_from_points(raw_runs) -> None:
         "type", "contains").row(0) == ("trend", "time")
 
 
-def test_directory_uses_ndjson_and_handle_summary_only() -> None:
+def test_directory_uses_ndjson_and_handle_summary_only(sample_runs: SampleRuns) -> None:
     sources = resolve_sources([DATA / "k6" / "baseline"])
     assert sorted(s.path.name for s in sources) == ["points.json.gz", "summary.json"]
-    run = perfstats.ingest(DATA / "k6" / "candidate", db=":memory:")
+    run = sample_runs["k6/candidate"]
     assert run.meta["source_files"] == ["points.json.gz", "summary.json"]
     assert run.meta["grain"] == "samples"
     assert run.meta["duration_s"] == pytest.approx(76.451644318, rel=1e-12)
@@ -167,8 +166,8 @@ def test_directory_uses_ndjson_and_handle_summary_only() -> None:
                                            ["rate"], rel=1e-12)
 
 
-def test_ramp_thresholds_failed_on_every_endpoint() -> None:
-    run = perfstats.ingest(DATA / "k6" / "ramp", db=":memory:")
+def test_ramp_thresholds_failed_on_every_endpoint(sample_runs: SampleRuns) -> None:
+    run = sample_runs["k6/ramp"]
     failed = set(run.table("thresholds").filter(~pl.col("ok"))["metric"])
     assert failed == {"http_req_duration{group:::checkout}",
                       *(f"http_req_duration{{name:{n}}}" for n in (
@@ -178,9 +177,9 @@ def test_ramp_thresholds_failed_on_every_endpoint() -> None:
 
 @pytest.mark.parametrize("name", ["summary.json", "summary-export.json"])
 @pytest.mark.parametrize("run", RUNS)
-def test_summary_only_matches_the_file(run: str, name: str) -> None:
+def test_summary_only_matches_the_file(sample_runs: SampleRuns, run: str, name: str) -> None:
     k6 = _summary_json(run)
-    ingested = perfstats.ingest(DATA / "k6" / run / name, db=":memory:")
+    ingested = sample_runs[f"k6/{run}/{name}"]
     assert ingested.meta["grain"] == "summary"
     duration = k6["http_reqs"]["values"]["count"] / k6["http_reqs"]["values"]["rate"]
     assert ingested.meta["duration_s"] == pytest.approx(duration, rel=1e-12)
