@@ -108,14 +108,16 @@ def sample_runs(stored_runs: StoredRuns) -> SampleRuns:
 @pytest.fixture
 def stored(stored_runs: StoredRuns, tmp_path: Path) -> Callable[..., tuple[str, list[str]]]:
     """``stored("k6/baseline", "k6/candidate")``: a new store file of this test holding those
-    runs of data/ (copied from a template, not ingested again), as ``(db path, run ids)``."""
+    runs of data/ (copied from a template, not ingested again), as ``(db path, run ids)``;
+    ``labels={"k6/baseline": {"branch": "main"}}`` labels them as ``ingest --label`` would."""
     count = 0
 
-    def copy(*names: str) -> tuple[str, list[str]]:
+    def copy(*names: str, labels: dict[str, dict[str, str]] | None = None
+             ) -> tuple[str, list[str]]:
         nonlocal count
         count += 1
         db = tmp_path / f"stored-{count}.duckdb"
-        return str(db), stored_runs.copy(db, *names)
+        return str(db), stored_runs.copy(db, *names, labels=labels)
 
     return copy
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import perfstats
 from perfstats.config import compare_config
@@ -68,9 +69,7 @@ class StoredRuns:
                         con.execute(f"INSERT INTO {table} SELECT * FROM stored_template.{table}")
                 finally:
                     con.execute("DETACH stored_template")
-            if labels:
-                con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",
-                            [list(labels), list(labels.values()), run_id])
+            _label(con, run_id, labels)
         return run_id
 
     def in_memory(self, *names: Name, labels: dict[Name, dict[str, str]] | None = None
@@ -81,9 +80,11 @@ class StoredRuns:
         return store, [perfstats.load(self.copy_into(store, name, (labels or {}).get(name)),
                                       db=store) for name in names]
 
-    def copy(self, to: Path, *names: Name) -> list[str]:
+    def copy(self, to: Path, *names: Name, labels: dict[Name, dict[str, str]] | None = None
+             ) -> list[str]:
         """Write a store file ``to`` holding the runs ``names`` (a copy of a template file: a
-        few milliseconds, and the test's own to change); returns their run ids in that order."""
+        few milliseconds, and the test's own to change), each with its ``labels[name]``;
+        returns their run ids in that order."""
         unique = tuple(dict.fromkeys(names))
 
         def put_together(part: Path) -> None:
@@ -93,11 +94,22 @@ class StoredRuns:
         template = (self.template(unique[0])[0] if len(unique) == 1
                     else self._made(_key(unique), put_together))
         shutil.copyfile(template, to)  # a file store is closed after each operation: no WAL
+        if labels:
+            with perfstats.open_store(to).connect(write=True) as con:
+                for name, these in labels.items():
+                    _label(con, self.template(name)[1], these)
         return [self.template(name)[1] for name in names]
 
 
 def _key(name: object) -> str:
     return hashlib.sha1(repr(name).encode()).hexdigest()[:16]
+
+
+def _label(con: Any, run_id: str, labels: dict[str, str] | None) -> None:
+    """Give a stored run ``labels``, as ingest's ``labels`` would have."""
+    if labels:
+        con.execute("UPDATE runs SET labels = MAP(?, ?) WHERE run_id = ?",
+                    [list(labels), list(labels.values()), run_id])
 
 
 class SampleRuns:

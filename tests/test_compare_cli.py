@@ -134,14 +134,11 @@ def test_baseline_auto_takes_the_candidate_as_a_path_or_as_its_run_id(no_config,
     assert missing.exit_code == 2 and "no such file" in missing.stderr
 
 
-def test_baseline_auto_pools_the_labelled_runs(no_config, data_dir):
-    db = str(no_config / "store.duckdb")
-    runner = CliRunner()
-    ingested = runner.invoke(cli, ["ingest", str(data_dir / "k6/baseline"), "--db", db,
-                                   "--label", "branch=main"])
-    assert ingested.exit_code == 0
-    result = runner.invoke(cli, ["compare", "--baseline", "auto", "--label", "branch=main",
-                                 str(data_dir / "k6/candidate"), "--db", db, "--format", "json"])
+def test_baseline_auto_pools_the_labelled_runs(no_config, stored):
+    db, (base, cand) = stored("k6/baseline", "k6/candidate",
+                              labels={"k6/baseline": {"branch": "main"}})
+    result = CliRunner().invoke(cli, ["compare", "--baseline", "auto", "--label", "branch=main",
+                                      cand, "--db", db, "--format", "json"])
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
-    assert doc["baseline"]["run_ids"] == [ingested.stdout.strip()]
+    assert doc["baseline"]["run_ids"] == [base]
