@@ -75,6 +75,8 @@ def test_k6_ingests_leave_the_shared_settings_as_they_were(tmp_path: Path) -> No
     for _ in range(2):
         perfstats.load(DATA / "k6" / "smoke" / "points.json")
         assert probe.query(settings).rows() == before
+    # The limit in force, not just the one shown: Locust JSON is read with a 2 GiB buffer.
+    assert perfstats.load(DATA / "locust-split" / "worker-1").meta["grain"] == "histograms"
 
 
 def test_two_threads_ingest_into_two_in_memory_stores_at_once() -> None:

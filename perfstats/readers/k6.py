@@ -455,9 +455,7 @@ def _bulk_insert(writer: RunWriter) -> Iterator[None]:
     Both settings are global: they hold for the whole DuckDB instance, which outlives the ingest
     for an in-memory store (every one of them shares the process's instance) and a team store.
     So they are restored through a connection of their own, also after a failed statement
-    (the ingest's connection then refuses even SET until its rollback), and reset to DuckDB's
-    default when that is what they were: a memory limit reads back rounded (``18.8 GiB``), and
-    set again from that text it would shrink a little at every ingest."""
+    (the ingest's connection then refuses even SET until its rollback)."""
     con = writer.con
     before = {name: con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
               for name in ("preserve_insertion_order", "memory_limit")}
@@ -469,9 +467,7 @@ def _bulk_insert(writer: RunWriter) -> Iterator[None]:
         restore = con.cursor()
         try:
             for name, value in before.items():
-                restore.execute(f"RESET GLOBAL {name}")
-                if restore.execute(f"SELECT current_setting('{name}')").fetchall()[0][0] != value:
-                    restore.execute(f"SET GLOBAL {name} = '{value}'")
+                restore.execute(f"SET GLOBAL {name} = '{value}'")
         finally:
             restore.close()
 

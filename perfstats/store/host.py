@@ -20,10 +20,12 @@ functions list (``duckdb_tables()`` shows the tables of every attached database;
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
 import weakref
 from collections.abc import Callable
+from contextlib import suppress
 
 import duckdb
 
@@ -80,13 +82,25 @@ def _host() -> duckdb.DuckDBPyConnection:
     made by ``fork`` opens its own.  Databases collected meanwhile are detached first."""
     global _HOST
     if _HOST is None or _HOST[0] != os.getpid():
-        _HOST = (os.getpid(), duckdb.connect(":memory:"))
+        _HOST = (os.getpid(), _exact_memory_limit(duckdb.connect(":memory:")))
         _TEMPLATES.clear()
         _UNDETACHED.clear()
     host = _HOST[1]
     while _UNDETACHED:
         host.execute(f"DETACH DATABASE IF EXISTS {_UNDETACHED.pop()}")
     return host
+
+
+def _exact_memory_limit(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Round the memory limit down to half of the unit DuckDB shows it in (``18.8 GiB`` ->
+    ``18.5 GiB``): a value that reads back as it was set.  An ingest sets the limit back from the
+    text it read (readers.k6._bulk_insert), and on an instance that lives on, an inexact value
+    would shrink a little at every ingest."""
+    shown = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    number, _, unit = str(shown).partition(" ")
+    with suppress(ValueError):
+        con.execute(f"SET GLOBAL memory_limit = '{math.floor(float(number) * 2) / 2} {unit}'")
+    return con
 
 
 def _detach(con: duckdb.DuckDBPyConnection, name: str) -> None:
