@@ -51,8 +51,12 @@ class StoredRuns:
     def template(self, name: Name) -> tuple[Path, str]:
         """The template store file holding the run ``name`` alone, and its run id."""
         paths = DATA / name if isinstance(name, str) else [DATA / n for n in name]
-        path = self._made(_key(name), lambda part: perfstats.ingest(paths, db=part))
-        if name not in self._ids:
+
+        def ingest(part: Path) -> None:
+            self._ids[name] = perfstats.ingest(paths, db=part).run_id
+
+        path = self._made(_key(name), ingest)
+        if name not in self._ids:  # made by another worker
             self._ids[name] = str(perfstats.open_store(path).runs()["run_id"][0])
         return path, self._ids[name]
 
