@@ -195,7 +195,8 @@ def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool
     trends = [m for m, (k, _) in kinds.items() if k == "trend" and _compared(m, k)]
     rates = [m for m, (k, _) in kinds.items() if k == "rate" and _compared(m, k)]
     counters = [m for m, (k, _) in kinds.items() if k == "counter" and _compared(m, k)]
-    params = {"run": run_id, "start": start, "rates": [*rates, "checks"], "counters": counters}
+    params = {"run": run_id, "start": start, "rates": [*rates, "checks"],
+              "counters": counters or [""]}
     windows = _windows_sql(window_s)
     scenarios = store.query(
         "SELECT DISTINCT scenario FROM samples WHERE run_id = ? AND scenario IS NOT NULL "
@@ -205,15 +206,20 @@ def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool
     if trends or sliced:
         out.update(_trend_histograms(store, {"run": run_id, "start": start,
                                              "trends": trends or [""]}, lengths, windows, sliced))
-    # Rates (and checks per check) as counts of values and of true values.
-    props = store.query(f"""
+    # Rates (and checks per check) as counts of values and of true values, and Counters as
+    # per-window sums: one query.
+    counts = store.query(f"""
         WITH {windows}
-        SELECT metric, scenario, grp, check_name, count(*) AS n,
-               count(*) FILTER (WHERE value <> 0) AS trues,
-               GROUPING(scenario) AS whole, GROUPING(check_name) AS no_check
-        FROM s WHERE list_contains($rates, metric)
-        GROUP BY GROUPING SETS ((metric), (metric, scenario), (metric, grp, check_name))
-        """, {k: params[k] for k in ("run", "start", "rates")})
+        SELECT metric, scenario, grp, check_name, w, count(*) AS n,
+               count(*) FILTER (WHERE value <> 0) AS trues, sum(value) AS total,
+               GROUPING(scenario) AS whole, GROUPING(check_name) AS no_check,
+               GROUPING(w) AS no_window
+        FROM s WHERE list_contains($rates, metric) OR list_contains($counters, metric)
+        GROUP BY GROUPING SETS ((metric), (metric, scenario), (metric, grp, check_name),
+                                (metric, w))
+        ORDER BY metric, w
+        """, {k: params[k] for k in ("run", "start", "rates", "counters")})
+    props = counts.filter((pl.col("no_window") == 1) & pl.col("metric").is_in(params["rates"]))
     for row in props.filter((pl.col("whole") == 1) & (pl.col("no_check") == 1)).iter_rows(
             named=True):
         out[series_key("rate", row["metric"])] = EndpointData(
@@ -234,14 +240,7 @@ def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool
                 out[series_key("rate", row["metric"], tag)] = EndpointData(
                     int(row["n"]), int(row["trues"]), kind="rate", name=row["metric"],
                     slice=tag)
-    # Counters: per-window sums.
-    if not counters:
-        return out
-    sums = store.query(f"""
-        WITH {windows}
-        SELECT metric, w, count(*) AS n, sum(value) AS total FROM s
-        WHERE list_contains($counters, metric) GROUP BY ALL ORDER BY metric, w
-        """, {k: params[k] for k in ("run", "start", "counters")})
+    sums = counts.filter((pl.col("no_window") == 0) & pl.col("metric").is_in(counters))
     for (metric,), rows in sums.partition_by("metric", as_dict=True,
                                              maintain_order=True).items():
         w = np.clip(rows["w"].to_numpy(), 0, len(lengths) - 1)
