@@ -198,8 +198,9 @@ def _from_samples(store: Store, run_id: str, kinds: Mapping[str, tuple[str, bool
     params = {"run": run_id, "start": start, "rates": [*rates, "checks"],
               "counters": counters or [""]}
     windows = _windows_sql(window_s)
+    # A run's tag sets are those of its points: its scenarios without a scan of the points.
     scenarios = store.query(
-        "SELECT DISTINCT scenario FROM samples WHERE run_id = ? AND scenario IS NOT NULL "
+        "SELECT DISTINCT scenario FROM tag_sets WHERE run_id = ? AND scenario IS NOT NULL "
         "AND scenario <> ''", [run_id])["scenario"].to_list()
     sliced = slices and len(scenarios) > 1
     out: dict[str, EndpointData] = {}
