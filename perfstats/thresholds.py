@@ -206,11 +206,14 @@ class RunFacts:
         selectors = {key: i for i, key in enumerate(dict.fromkeys((o.metric, o.tags)
                                                                   for o in wanted))}
         aggregates = {o: _aggregate_sql(o.aggregation, self.kinds.get(o.metric)) for o in wanted}
-        # Percentiles by linear interpolation (k6's), every level from one sort per selector.
+        # Percentiles by linear interpolation (k6's), every level from one sort of the values
+        # of each selector that has one.
         levels = list(dict.fromkeys(q for o in wanted if (q := _quantile(o.aggregation))
                                     is not None))
-        quantiles = "quantile_cont(value, [{}])".format(
-            ", ".join(f"CAST({q!r} AS DOUBLE)" for q in levels))
+        ranked = sorted({selectors[o.metric, o.tags] for o in wanted
+                          if _quantile(o.aggregation) is not None})
+        quantiles = "quantile_cont(value, [{}]) FILTER (WHERE sel IN ({}))".format(
+            ", ".join(f"CAST({q!r} AS DOUBLE)" for q in levels), ", ".join(map(str, ranked)))
         columns = list(dict.fromkeys(aggregates.values()))
         params: dict[str, Any] = {"run": self.run_id}
         if "sum(value) / $duration" in columns:  # DuckDB refuses a parameter it does not use
