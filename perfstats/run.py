@@ -548,8 +548,9 @@ def load(run_or_path: Run | PathLike, *, db: DB = None) -> Run:
     if os.path.exists(run_or_path) or locust_prefix_files(run_or_path):
         return ingest(run_or_path, db=db if db is not None else Store(":memory:"))
     store = open_store(db)
-    run_id = store.resolve_run_id(os.fspath(run_or_path))
-    return Run(run_id, store, store.run_meta(run_id))
+    with store.reading():  # one read connection for the id and the metadata
+        run_id = store.resolve_run_id(os.fspath(run_or_path))
+        return Run(run_id, store, store.run_meta(run_id))
 
 
 def delete(run_ids: str | Sequence[str], *, db: DB = None, dry_run: bool = False

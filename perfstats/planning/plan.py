@@ -584,47 +584,48 @@ def capacity(
         raise ValueError(f"think_time_s must be >= 0, got {think_time_s}")
     objectives = capacity_objectives(slo, error_budget, all_requests=ALL_ENDPOINTS)
     loaded = load(run, db=db)
-    # DuckDB hands back 'Etc/UTC'; python's timezone.utc compares only with 'UTC'.
-    windows = loaded.windows().with_columns(
-        pl.col("start").dt.convert_time_zone("UTC")).sort("endpoint", "start")
-    traffic = counted(loaded, include_protocols)
-    windows = server_windows(windows, list(traffic.left_out))
-    whole = windows.filter(pl.col("endpoint") == ALL_ENDPOINTS)
-    if whole.is_empty() or whole["count"].sum() == 0:
-        raise InsufficientDataError(
-            f"run {loaded.run_id} has no time windows with requests; capacity needs a time "
-            "series (k6 --out json/csv, Locust --csv-full-history, Artillery intermediate)")
-    missing = sorted(set(objectives) - set(windows["endpoint"].unique()))
-    if missing:
-        known = ", ".join(sorted(set(windows["endpoint"].unique()) - {ALL_ENDPOINTS}))
-        raise ConfigError(f"SLO for endpoint(s) {', '.join(missing)} that run "
-                          f"{loaded.run_id} does not have; its endpoints: {known}")
+    with loaded.store.reading():  # one read connection for the plan's queries
+        # DuckDB hands back 'Etc/UTC'; python's timezone.utc compares only with 'UTC'.
+        windows = loaded.windows().with_columns(
+            pl.col("start").dt.convert_time_zone("UTC")).sort("endpoint", "start")
+        traffic = counted(loaded, include_protocols)
+        windows = server_windows(windows, list(traffic.left_out))
+        whole = windows.filter(pl.col("endpoint") == ALL_ENDPOINTS)
+        if whole.is_empty() or whole["count"].sum() == 0:
+            raise InsufficientDataError(
+                f"run {loaded.run_id} has no time windows with requests; capacity needs a time "
+                "series (k6 --out json/csv, Locust --csv-full-history, Artillery intermediate)")
+        missing = sorted(set(objectives) - set(windows["endpoint"].unique()))
+        if missing:
+            known = ", ".join(sorted(set(windows["endpoint"].unique()) - {ALL_ENDPOINTS}))
+            raise ConfigError(f"SLO for endpoint(s) {', '.join(missing)} that run "
+                              f"{loaded.run_id} does not have; its endpoints: {known}")
 
-    # A run whose scenarios are (partly) arrival-rate ones is sized by request rate, not users.
-    closed = loaded.meta.get("load_model") not in ("open", "mixed") and \
-        whole["users"].drop_nulls().len() > 0 and float(whole["users"].max() or 0) > 0
-    if closed:
-        level, what = whole["users"].fill_null(0.0), "virtual users"
-    elif whole["arrivals"].drop_nulls().len() > 0:
-        # Open model: the steps are the arrival rates the tool was told to keep.
-        level, what = whole["arrivals"].fill_null(0.0) / whole["length_s"], "requests in flight"
-    else:
-        level, what = (whole["count"] / whole["length_s"]), "requests in flight"
-    steps = detect_steps(whole["start"], level, lengths=whole["length_s"])
-    if len(steps) < 2:
-        raise InsufficientDataError(
-            f"run {loaded.run_id}: found {len(steps)} load step(s); capacity needs a stepped "
-            "or ramped run (at least 2 steps, 4 for the USL fit)")
+        # A run whose scenarios are (partly) arrival-rate ones is sized by request rate, not users.
+        closed = loaded.meta.get("load_model") not in ("open", "mixed") and \
+            whole["users"].drop_nulls().len() > 0 and float(whole["users"].max() or 0) > 0
+        if closed:
+            level, what = whole["users"].fill_null(0.0), "virtual users"
+        elif whole["arrivals"].drop_nulls().len() > 0:
+            # Open model: the steps are the arrival rates the tool was told to keep.
+            level, what = whole["arrivals"].fill_null(0.0) / whole["length_s"], "requests in flight"
+        else:
+            level, what = (whole["count"] / whole["length_s"]), "requests in flight"
+        steps = detect_steps(whole["start"], level, lengths=whole["length_s"])
+        if len(steps) < 2:
+            raise InsufficientDataError(
+                f"run {loaded.run_id}: found {len(steps)} load step(s); capacity needs a stepped "
+                "or ramped run (at least 2 steps, 4 for the USL fit)")
 
-    per = _window_steps(windows, steps, settle_s, closed)
-    exact = loaded.grain == "samples"
-    if exact:
-        pct = _exact_percentiles(loaded, _bounds(whole, steps, settle_s))
-        per = per.drop(*[f"{p}_ms" for p in _PERCENTILES], "percentiles").join(
-            pct, on=["endpoint", "step"], how="left", maintain_order="left").with_columns(
-            pl.lit("exact from raw samples").alias("percentiles"))
-    else:
-        per = mixed_step_percentiles(per, list(traffic.left_out))
+        per = _window_steps(windows, steps, settle_s, closed)
+        exact = loaded.grain == "samples"
+        if exact:
+            pct = _exact_percentiles(loaded, _bounds(whole, steps, settle_s))
+            per = per.drop(*[f"{p}_ms" for p in _PERCENTILES], "percentiles").join(
+                pct, on=["endpoint", "step"], how="left", maintain_order="left").with_columns(
+                pl.lit("exact from raw samples").alias("percentiles"))
+        else:
+            per = mixed_step_percentiles(per, list(traffic.left_out))
     per = per.filter(pl.col("requests") > 0)
     table = per.filter(pl.col("endpoint") == ALL_ENDPOINTS).sort("concurrency")
     if table.height < 2:

@@ -133,8 +133,8 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _has_tables(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0])
+def _table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
 
 
 def _report(message: str) -> None:
@@ -151,10 +151,10 @@ def migration_statements(version: int, refusal: str) -> list[str]:
     return [statement for v in range(version, STORE_SCHEMA_VERSION) for statement in MIGRATIONS[v]]
 
 
-def _check_schema(con: duckdb.DuckDBPyConnection, where: str, *, read_only: bool = False) -> None:
-    """Create the schema in an empty database, refuse a foreign or newer one, migrate an older
-    (a reader refuses an older one: it never changes the file)."""
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+def _check_schema(con: duckdb.DuckDBPyConnection, where: str, tables: set[str], *,
+                  read_only: bool = False) -> None:
+    """Create the schema in an empty database (``tables``: the names it holds), refuse a foreign
+    or newer one, migrate an older (a reader refuses an older one: it never changes the file)."""
     if not tables:
         _create_schema(con)
         return
@@ -288,8 +288,9 @@ class Store:
         """Open the file and check its schema; None for a reader that finds no tables."""
         con = self._open_file(read_only=not write)
         try:
-            if write or _has_tables(con):
-                _check_schema(con, self.path, read_only=not write)
+            tables = _table_names(con)
+            if write or tables:
+                _check_schema(con, self.path, tables, read_only=not write)
                 return con
             con.close()
             return None
