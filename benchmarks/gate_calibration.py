@@ -5,9 +5,11 @@ lognormal latency, the candidate 3 % slower on every endpoint as repeated real r
 generated once and judged at each input grain: raw samples, per-window summaries and one summary
 per endpoint. Fixed seeds; default settings of ``perfstats compare``.
 
-    nice python benchmarks/gate_calibration.py [--pairs N] [--only aa|power]
+    nice python benchmarks/gate_calibration.py [--pairs N] [--only aa|power|TEXT]
+                                              [--null-fraction 0.5,0.4]
 
-Prints one markdown table row per scenario and grain: pairs, NO-GO rate, and for power scenarios
+Prints one markdown table row per scenario, grain (and null fraction, when several are given:
+each pair is judged at each): pairs, NO-GO rate, and for power scenarios
 the share of pairs with a regression flagged on the changed endpoint, the share a single planned
 test of that endpoint's checks would flag (same rule, no adjustment for the other checks), and the
 share with a regression flagged on any other endpoint.
@@ -22,7 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from perfstats.stats.drift import Check, RunData, drift_checks, verdict
+from perfstats.stats.drift import Check, DriftSettings, RunData, drift_checks, verdict
 from perfstats.stats.simulate import ALL, DEFAULT_ENDPOINTS, GRAINS, at_grain, synthetic_run
 
 ALPHA = 0.05
@@ -90,40 +92,52 @@ def pairs_of(scenario: Scenario, pairs: int) -> Iterator[tuple[RunData, RunData]
         yield base, synthetic_run(changed, duration_s=scenario.duration_s, scale=scale, rng=rng)
 
 
-def run(scenario: Scenario, pairs: int) -> dict[str, tuple[float, ...]]:
-    """Per grain: (NO-GO rate, caught rate, other-endpoint regression rate, caught by a single
-    planned test of the changed endpoint's checks)."""
-    counts = {g: np.zeros(4) for g in GRAINS}
+def run(scenario: Scenario, pairs: int,
+        settings: list[DriftSettings]) -> list[dict[str, tuple[float, ...]]]:
+    """Per settings, per grain: (NO-GO rate, caught rate, other-endpoint regression rate, caught
+    by a single planned test of the changed endpoint's checks); every settings judge the same
+    pairs."""
+    counts = [{g: np.zeros(4) for g in GRAINS} for _ in settings]
     for base, cand in pairs_of(scenario, pairs):
         for grain in GRAINS:
-            checks = drift_checks(at_grain(base, grain), at_grain(cand, grain))
-            flagged = {c.endpoint for c in checks if c.status == "regression"}
-            counts[grain] += (verdict(checks) == "NO-GO", scenario.target in flagged,
-                              bool(flagged - {scenario.target, ALL}),
-                              any(single_test(c) for c in checks
-                                  if c.endpoint == scenario.target))
-    return {g: tuple(float(v) for v in counts[g] / pairs) for g in GRAINS}
+            b, c = at_grain(base, grain), at_grain(cand, grain)
+            for count, setting in zip(counts, settings, strict=True):
+                checks = drift_checks(b, c, setting)
+                flagged = {c.endpoint for c in checks if c.status == "regression"}
+                count[grain] += (verdict(checks) == "NO-GO", scenario.target in flagged,
+                                 bool(flagged - {scenario.target, ALL}),
+                                 any(single_test(c) for c in checks
+                                     if c.endpoint == scenario.target))
+    return [{g: tuple(float(v) for v in count[g] / pairs) for g in GRAINS} for count in counts]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--pairs", type=int, default=100)
-    parser.add_argument("--only", choices=["aa", "power"])
+    parser.add_argument("--only", help="aa, power, or text in the scenario's label")
+    parser.add_argument("--null-fraction", default=str(DriftSettings().null_fraction),
+                        help="comma-separated null fractions to judge each pair at")
     args = parser.parse_args()
-    print("| scenario | grain | pairs | NO-GO | caught | single planned test | other endpoint |")
-    print("|---|---|---|---|---|---|---|")
+    fractions = [float(f) for f in args.null_fraction.split(",")]
+    print("| scenario | grain | null fraction | pairs | NO-GO | caught | single planned test "
+          "| other endpoint |")
+    print("|---|---|---|---|---|---|---|---|")
     for scenario in SCENARIOS:
         if args.only == "aa" and scenario.target is not None:
             continue
         if args.only == "power" and scenario.target is None:
             continue
+        if args.only not in (None, "aa", "power") and args.only not in scenario.label:
+            continue
         start = time.perf_counter()
-        rates = run(scenario, args.pairs)
-        for grain, (no_go, caught, other, single) in rates.items():
-            hit = "" if scenario.target is None else f"{caught:.0%}"
-            alone = "" if scenario.target is None else f"{single:.0%}"
-            print(f"| {scenario.label} | {grain} | {args.pairs} | {no_go:.0%} | {hit} | "
-                  f"{alone} | {other:.0%} |", flush=True)
+        each = run(scenario, args.pairs,
+                        [DriftSettings(null_fraction=f) for f in fractions])
+        for fraction, rates in zip(fractions, each, strict=True):
+            for grain, (no_go, caught, other, single) in rates.items():
+                hit = "" if scenario.target is None else f"{caught:.1%}"
+                alone = "" if scenario.target is None else f"{single:.1%}"
+                print(f"| {scenario.label} | {grain} | {fraction:g} | {args.pairs} | "
+                      f"{no_go:.1%} | {hit} | {alone} | {other:.1%} |", flush=True)
         print(f"<!-- {scenario.label}: {time.perf_counter() - start:.0f} s -->", flush=True)
 
 

@@ -23,7 +23,8 @@ from perfstats.stats.simulate import DEFAULT_ENDPOINTS, GRAINS, simulate_pairs
 @pytest.mark.parametrize(("duration_s", "pairs"), [(75.0, 80), (600.0, 40), (1800.0, 25)])
 def test_false_no_go_rate_at_every_length_and_grain(duration_s, pairs, grain):
     result = simulate_pairs(pairs, seed=int(duration_s) + 1, duration_s=duration_s, grain=grain)
-    assert result.no_go_rate <= 0.05  # measured 0-2.5 % (docs/compare.md: 0-3.5 % over 200 pairs)
+    # measured 0-2.5 % (docs/compare.md: 0-3.5 % over 200-1,000 pairs)
+    assert result.no_go_rate <= 0.05
 
 
 @pytest.mark.slow
@@ -32,7 +33,7 @@ def test_false_no_go_rate_under_strong_autocorrelation():
     # of 10 s are barely longer than the noise, the hardest case for a block bootstrap.
     result = simulate_pairs(60, seed=5, duration_s=300.0, tau_s=1.0, shared_share=0.3,
                             shared_tau_s=5.0)
-    assert result.no_go_rate <= 0.05  # measured: 0.017
+    assert result.no_go_rate <= 0.05  # measured: 0.033 (at half the tolerance: 0.017)
 
 
 @pytest.mark.slow
@@ -68,11 +69,14 @@ def test_power_for_fifteen_percent_in_thirty_minutes_is_not_less_than_before():
 @pytest.mark.slow
 def test_power_for_twenty_five_percent_on_a_small_endpoint_of_a_short_run():
     # POST /api/auth/login: 10 req/s (750 requests in 75 s), median 60 ms, sigma 0.35, +25 %.
-    # Below the 80 % target: measured 0.75 here (0.77 over 200 pairs, against 0.92 for a single
-    # planned test of the endpoint; the previous design: 0.62 here, 0.69 over 200 pairs): a lone
-    # change among six families is held against alpha / 6 (docs/compare.md, "The testing
-    # design").
-    result = simulate_pairs(40, seed=25, duration_s=75.0, target="POST /api/auth/login",
+    # The 80 % target, reached by testing against 0.45 of the tolerance (docs/compare.md, "The
+    # question each p-value answers"): measured 0.825 here; 0.845 over 1,000 pairs (the null at
+    # half the tolerance: 0.822; a single planned test of the endpoint: 0.963).
+    result = simulate_pairs(120, seed=25, duration_s=75.0, target="POST /api/auth/login",
                             effect=1.25)
-    assert result.caught_rate >= 0.7
-    assert result.false_regression_rate <= 0.05
+    assert result.caught_rate >= 0.80
+    # When one endpoint really changed the verdict is right, and Benjamini-Hochberg across the
+    # families holds the share of flagged endpoints that did not change at alpha; the share of
+    # pairs that flag one more endpoint is higher (measured here: 0.0375 and 0.067).
+    assert result.false_discovery_rate <= 0.05
+    assert result.false_regression_rate <= 0.10

@@ -19,14 +19,16 @@ from rich.text import Text
 from perfstats.render.escape import terminal_text
 from perfstats.render.tables import wrap_words
 from perfstats.stats.decision import FAILING, STATUSES
+from perfstats.stats.drift import DriftSettings
 from perfstats.store import ALL_ENDPOINTS
 
 STATUS_STYLES = {"regression": "bold red", "slo_breach": "bold red", "inconclusive": "yellow",
                  "insufficient_data": "dim", "improved": "green", "ok": "green"}
 P_COLUMN = "p>tol"
-"""Name of the p-value column: the adjusted p-value of "worse than half the tolerance"."""
+"""Name of the p-value column: the adjusted p-value of "worse than 0.45 of the tolerance"."""
 P_LEGEND = (f"{P_COLUMN} = adjusted p-value (over the families of checks) that the change is "
-            "worse than half its tolerance: near 0 with a change beyond the tolerance flags a "
+            f"worse than {DriftSettings().null_fraction:g} of its tolerance: near 0 with a change "
+            "beyond the tolerance flags a "
             "regression, near 1 means no evidence of one (a change can be real and still within "
             "its tolerance); intervals are 90 %.")
 NAMED_IN_HEADLINE = 3

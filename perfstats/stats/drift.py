@@ -17,11 +17,11 @@ error_rate) the best method the data allow is used:
   (:mod:`.proportions`).
 
 A check is a regression when its change is **beyond the tolerance** (the point estimate; for
-latency also larger than the absolute floor) **and significant**: its one-sided p-value of H0 "the
-candidate is worse by at most half the tolerance" (``null_fraction``), adjusted over all checks by
-the testing design of :mod:`.procedure` (one primary check per family, Benjamini-Hochberg across
-the families' primaries, the other checks gatekept behind their primary), is at most alpha. The
-design and its calibration by simulation are in docs/compare.md.
+latency also larger than the absolute floor) **and significant**: its one-sided p-value of H0
+"the candidate is worse by at most 0.45 of the tolerance" (``null_fraction``), adjusted over all
+checks by the testing design of :mod:`.procedure` (one primary check per family,
+Benjamini-Hochberg across the families' primaries, the other checks gatekept behind their
+primary), is at most alpha. The design and its calibration by simulation are in docs/compare.md.
 
 Intervals are two-sided at ``1 - 2 * alpha`` (90 % by default), so each bound is a one-sided
 ``1 - alpha`` bound, and an interval inside the tolerance band is a two one-sided tests (TOST)
@@ -161,8 +161,9 @@ class DriftSettings:
             has ``min_window_tail / (1 - q)`` requests (100 for p95); windows are count-weighted.
         min_windows: fewest windows with requests for a bootstrap or window-level test.
         null_fraction: each p-value tests H0 "the change is at most this fraction of the
-            tolerance": half of it by default, the run-to-run variation that a tolerance set at
-            two to three times it is meant to absorb (see docs/compare.md, "The testing design").
+            tolerance": 0.45 of it by default, the run-to-run variation that a tolerance set at
+            two to three times it is meant to absorb, chosen by simulation (docs/compare.md,
+            "The question each p-value answers").
     """
 
     alpha: float = 0.05
@@ -173,7 +174,7 @@ class DriftSettings:
     min_tail: float = 10.0
     min_window_tail: float = 5.0
     min_windows: int = 5
-    null_fraction: float = 0.5
+    null_fraction: float = 0.45
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 0.5:

@@ -162,6 +162,10 @@ class SimulationResult:
         p95_caught_rate: share with a regression flagged on the target endpoint's p95.
         false_regression_rate: share of pairs with a regression flagged on any other endpoint
             (the whole-run ``ALL`` entry counts as the target's when there is one).
+        false_discovery_rate: the mean over pairs of the share of flagged endpoints that did
+            not change (0 for a pair that flags none): what Benjamini-Hochberg across the
+            families holds at alpha; with one endpoint changed, a pair that flags it and one
+            other counts one half.
     """
 
     pairs: int
@@ -169,6 +173,7 @@ class SimulationResult:
     caught_rate: float
     p95_caught_rate: float
     false_regression_rate: float
+    false_discovery_rate: float
 
 
 def simulate_pairs(
@@ -209,6 +214,7 @@ def simulate_pairs(
     elif target is not None:
         scale[target] = effect
     no_go = caught = caught_p95 = other = 0
+    discoveries = 0.0
     for _ in range(pairs):
         baseline = at_grain(synthetic_run(endpoints, rng=rng, **run_options), grain)
         candidate = at_grain(synthetic_run(changed, rng=rng, scale=scale, **run_options), grain)
@@ -219,6 +225,9 @@ def simulate_pairs(
         caught += bool(hits)
         caught_p95 += (target, "p95") in flagged
         allowed = {target, ALL} if target is not None else set()
-        other += any(e not in allowed for e, _ in flagged)
+        endpoints_flagged = {e for e, _ in flagged} - ({ALL} if target is not None else set())
+        false = endpoints_flagged - allowed
+        other += bool(false)
+        discoveries += len(false) / len(endpoints_flagged) if endpoints_flagged else 0.0
     return SimulationResult(pairs, no_go / pairs, caught / pairs, caught_p95 / pairs,
-                            other / pairs)
+                            other / pairs, discoveries / pairs)
