@@ -2,8 +2,9 @@
 
 Prints the mean CPU time (``time.process_time``: every thread of the process, DuckDB's included)
 over --repeat repetitions, after one warm-up, of: a new in-memory store; ``perfstats.load`` of a
-k6 summary (a new in-memory store plus an ingest); one read (``runs()``) of a file store; one read
-of a store file that does not exist (answered from an empty schema).
+k6 summary (a new in-memory store plus an ingest); one read (``runs()``) of a file store; one
+opening of a file store for writing (nothing written); one read of a store file that does not
+exist (answered from an empty schema).
 Usage: python benchmarks/store_open.py [--repeat 200]
 """
 
@@ -29,6 +30,11 @@ def cpu_ms(action: Callable[[], object], repeat: int) -> float:
     return (time.process_time() - started) / repeat * 1000
 
 
+def _open_to_write(path: Path) -> None:
+    with perfstats.open_store(path).connect(write=True):
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=200)
@@ -41,6 +47,7 @@ def main() -> None:
             "load(k6 summary.json)": lambda: perfstats.load(DATA / "k6" / "baseline" /
                                                             "summary.json"),
             "read of a file store": lambda: perfstats.open_store(stored).runs(),
+            "open of a file to write": lambda: _open_to_write(stored),
             "read of a missing file": lambda: perfstats.open_store(Path(tmp) / "no.duckdb").runs(),
         }
         for name, action in cases.items():

@@ -13,14 +13,15 @@ from helpers import DATA, SampleRuns
 
 import perfstats
 from perfstats.errors import RunNotFoundError, StoreError
-from perfstats.store import SCHEMA, STORE_SCHEMA_VERSION, Store
+from perfstats.store import SCHEMA, STORE_SCHEMA_VERSION, Store, host
 
 
 def test_new_file_store_gets_the_schema_and_version(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.duckdb")
     with store.connect(write=True):
         pass
-    tables = set(store.query("SELECT table_name FROM duckdb_tables()")["table_name"])
+    tables = set(store.query("SELECT table_name FROM duckdb_tables() "
+                             "WHERE database_name = current_database()")["table_name"])
     assert tables == set(SCHEMA)
     version = store.query("SELECT value FROM perfstats_meta WHERE key = 'schema_version'")
     assert version["value"][0] == str(STORE_SCHEMA_VERSION)
@@ -121,17 +122,17 @@ def test_second_process_waits_for_the_lock_and_then_works(tmp_path: Path) -> Non
 
 
 def _count_file_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record every DuckDB file (not ``:memory:``) the store opens from now on."""
+    """Record every opening of a DuckDB file (its attachment to the process's instance) by the
+    store from now on."""
     opened: list[str] = []
-    real = duckdb.connect
+    real = host._attach
 
-    def connect(database: str = ":memory:", *args: object, **kwargs: object
-                ) -> duckdb.DuckDBPyConnection:
-        if str(database) != ":memory:":
-            opened.append(str(database))
-        return real(database, *args, **kwargs)
+    def attach(con: duckdb.DuckDBPyConnection, path: str, *args: object, **kwargs: object
+               ) -> object:
+        opened.append(path)
+        return real(con, path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("perfstats.store.duckdb.connect", connect)
+    monkeypatch.setattr(host, "_attach", attach)
     return opened
 
 
@@ -171,3 +172,34 @@ def test_reads_inside_reading_share_one_connection_and_a_write_still_works(
     # Nothing is held after the block: a writer gets the file at once.
     with store.connect(write=True) as con:
         assert con.execute("SELECT count(*) FROM runs").fetchall()[0][0] == 2
+
+
+def test_several_stores_on_one_file_share_its_attachment(
+        stored, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB attaches a file once per instance: Store objects of one path in this process
+    share it while they read; a writer meanwhile is refused as DuckDB refuses a connection with
+    another configuration; the last reader to close detaches it."""
+    path, _ = stored("k6/smoke")
+    first, second = Store(path, lock_timeout=0), Store(path, lock_timeout=0)
+    opened = _count_file_opens(monkeypatch)
+    with first.reading(), second.reading():
+        assert first.runs().height == second.runs().height == 1
+        assert len(opened) == 1
+        with pytest.raises(StoreError, match="cannot open store: .*different configuration"):
+            with Store(path, lock_timeout=0).connect(write=True):
+                pass
+    with Store(path, lock_timeout=0).connect(write=True):  # detached: a writer gets it
+        pass
+    assert len(opened) == 2
+
+
+def test_a_write_spills_next_to_the_file_and_leaves_no_wal(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    store = Store(path)
+    with store.connect(write=True) as con:
+        assert con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] == \
+            f"{path}.tmp"
+    perfstats.ingest(DATA / "k6" / "smoke", db=store)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.duckdb"]  # checkpointed
+    with store.connect() as con:  # a reader: the process's own spill directory again
+        assert con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] == ".tmp"

@@ -2,7 +2,9 @@
 
 Every table is described in ``docs/schema.md``; the DDL below is the single source of truth for it.
 A file store is opened for the length of one operation and closed again, so a notebook, a CI job and
-a shell can share one file; readers open it read-only (several at once, never creating or
+a shell can share one file: it is attached to the process's one in-memory DuckDB instance
+(``perfstats.store.host``: attaching costs ~1.5 ms where a new instance costs ~20) and detached
+afterwards.  Readers open it read-only (several at once, never creating or
 changing it); a process that finds the file held waits up to ``lock_timeout`` seconds, says so
 on stderr, and then fails clearly.  Inside :meth:`Store.reading` (one command or API call)
 the reads share one read-only connection instead.  A ``:memory:`` store is a database of its
@@ -26,7 +28,7 @@ import duckdb
 import polars as pl
 
 from perfstats.errors import RunNotFoundError, StoreError, first_line
-from perfstats.store.host import MemoryDatabase
+from perfstats.store.host import MemoryDatabase, open_file
 
 STORE_SCHEMA_VERSION = 2
 """Version of the store's tables (``perfstats_meta``); migrations run up to it."""
@@ -107,8 +109,9 @@ MIGRATIONS: dict[int, list[str]] = {
     1: [f"CREATE TABLE IF NOT EXISTS scenarios ({_SCENARIOS})"],
 }
 
-# In-memory stores share one DuckDB instance and so its global settings, which an ingest
-# changes for its length (readers.k6._bulk_insert): their operations run one at a time.
+# In-memory stores and open store files share one DuckDB instance and so its global settings,
+# which an ingest changes for its length (readers.k6._bulk_insert), and a writer its spill
+# directory: their operations run one at a time.
 _MEMORY_LOCK = threading.RLock()
 
 _Opened = tuple[duckdb.DuckDBPyConnection, Callable[[], None]]
@@ -134,7 +137,9 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    """The tables of the connection's default database (the host lists every attached one's)."""
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() "
+                                      "WHERE database_name = current_database()").fetchall()}
 
 
 def _report(message: str) -> None:
@@ -232,20 +237,21 @@ class Store:
             held.opened[1]()
             held.opened = None
         if held.depth and not write:
-            if held.opened is None:
-                held.opened = self._open_read()
-            yield held.opened[0]
+            with _MEMORY_LOCK:
+                if held.opened is None:
+                    held.opened = self._open_read()
+                yield held.opened[0]
             return
-        if write:
-            con = self._open_checked(write=True)
-            assert con is not None  # a writer always gets the file
-            opened = con, con.close
-        else:
-            opened = self._open_read()
-        try:
-            yield opened[0]
-        finally:
-            opened[1]()
+        with _MEMORY_LOCK:
+            if write:
+                opened = self._open_checked(write=True)
+                assert opened is not None  # a writer always gets the file
+            else:
+                opened = self._open_read()
+            try:
+                yield opened[0]
+            finally:
+                opened[1]()
 
     @contextmanager
     def reading(self) -> Iterator[Store]:
@@ -277,34 +283,36 @@ class Store:
         not exist or holds no tables."""
         path = Path(self.path)
         if path.exists() and path.stat().st_size > 0:
-            con = self._open_checked(write=False)
-            if con is not None:
-                return con, con.close
+            opened = self._open_checked(write=False)
+            if opened is not None:
+                return opened
         # Reading a store that was never written: answer from an empty schema, create no file.
         empty = MemoryDatabase(_create_schema)
         return _without_progress_bar(empty.con), empty.close
 
-    def _open_checked(self, *, write: bool) -> duckdb.DuckDBPyConnection | None:
+    def _open_checked(self, *, write: bool) -> _Opened | None:
         """Open the file and check its schema; None for a reader that finds no tables."""
-        con = self._open_file(read_only=not write)
+        con, close = self._open_file(read_only=not write)
         try:
             tables = _table_names(con)
             if write or tables:
                 _check_schema(con, self.path, tables, read_only=not write)
-                return con
-            con.close()
+                return con, close
+            close()
             return None
         except BaseException:
-            con.close()
+            close()
             raise
 
-    def _open_file(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def _open_file(self, *, read_only: bool = False) -> _Opened:
+        """The file attached to the process's DuckDB instance (``host.open_file``), waiting up
+        to ``lock_timeout`` while another process holds it."""
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         waited = False
         while True:
             try:
-                return _without_progress_bar(duckdb.connect(self.path, read_only=read_only))
+                con, close = open_file(self.path, read_only=read_only)
             except duckdb.IOException as exc:
                 message = first_line(exc)
                 if "lock" not in message.lower():
@@ -323,6 +331,12 @@ class Store:
             except duckdb.Error as exc:
                 message = first_line(exc)
                 raise StoreError(f"{self.path}: cannot open store: {message}") from exc
+            else:
+                try:
+                    return _without_progress_bar(con), close
+                except BaseException:
+                    close()
+                    raise
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
