@@ -130,7 +130,7 @@ def _count_file_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def attach(con: duckdb.DuckDBPyConnection, path: str, *args: object, **kwargs: object
                ) -> object:
         opened.append(path)
-        return real(con, path, *args, **kwargs)  # type: ignore[arg-type]
+        return real(con, path, *args, **kwargs)
 
     monkeypatch.setattr(host, "_attach", attach)
     return opened
