@@ -353,7 +353,7 @@ def evaluate(store: Store, run_id: str, thresholds: Sequence[Threshold], *,
 
 
 def evaluate_facts(run: RunFacts, thresholds: Sequence[Threshold], *, strict: bool = True
-              ) -> pl.DataFrame:
+                   ) -> pl.DataFrame:
     """:func:`evaluate` on a run already read (a run's facts are read once for many calls).
 
     Every clause read from raw samples is computed in one pass over the run's samples."""

@@ -25,12 +25,12 @@ from perfstats.store import ALL_ENDPOINTS
 STATUS_STYLES = {"regression": "bold red", "slo_breach": "bold red", "inconclusive": "yellow",
                  "insufficient_data": "dim", "improved": "green", "ok": "green"}
 P_COLUMN = "p>tol"
-"""Name of the p-value column: the adjusted p-value of "worse than 0.45 of the tolerance"."""
+"""Name of the p-value column: the adjusted p-value of "worse than ``null_fraction`` of the
+tolerance"."""
 P_LEGEND = (f"{P_COLUMN} = adjusted p-value (over the families of checks) that the change is "
             f"worse than {DriftSettings().null_fraction:g} of its tolerance: near 0 with a change "
-            "beyond the tolerance flags a "
-            "regression, near 1 means no evidence of one (a change can be real and still within "
-            "its tolerance); intervals are 90 %.")
+            "beyond the tolerance flags a regression, near 1 means no evidence of one (a change "
+            "can be real and still within its tolerance); intervals are 90 %.")
 NAMED_IN_HEADLINE = 3
 """Up to this many failing checks are named in the headline; beyond, the first and the last."""
 DISPLAY_COLUMNS = ("endpoint", "metric", "status", "baseline", "candidate", "change", "interval",

@@ -224,9 +224,10 @@ def simulate_pairs(
         no_go += verdict(checks) == "NO-GO"
         caught += bool(hits)
         caught_p95 += (target, "p95") in flagged
-        allowed = {target, ALL} if target is not None else set()
-        endpoints_flagged = {e for e, _ in flagged} - ({ALL} if target is not None else set())
-        false = endpoints_flagged - allowed
+        endpoints_flagged = {e for e, _ in flagged}
+        if target is not None:
+            endpoints_flagged.discard(ALL)  # the whole run carries the target's change
+        false = endpoints_flagged - {target}
         other += bool(false)
         discoveries += len(false) / len(endpoints_flagged) if endpoints_flagged else 0.0
     return SimulationResult(pairs, no_go / pairs, caught / pairs, caught_p95 / pairs,

@@ -1,16 +1,16 @@
 """The DuckDB store: schema, versioning, connections and locking.
 
 Every table is described in ``docs/schema.md``; the DDL below is the single source of truth for it.
-A file store is opened for the length of one operation and closed again, so a notebook, a CI job and
-a shell can share one file: it is attached to the process's one in-memory DuckDB instance
-(``perfstats.store.host``: attaching costs ~1.5 ms where a new instance costs ~20) and detached
-afterwards.  Readers open it read-only (several at once, never creating or
-changing it); a process that finds the file held waits up to ``lock_timeout`` seconds, says so
-on stderr, and then fails clearly.  Inside :meth:`Store.reading` (one command or API call)
-the reads share one read-only connection instead.  A ``:memory:`` store is a database of its
-own attached to the process's one in-memory DuckDB instance (``perfstats.store.host``: attaching
-costs ~1 ms where a new instance costs ~20), with one cursor for the life of the :class:`Store`;
-it is detached, and its memory freed, when the store is garbage collected.
+Every store but a team store lives in the process's one in-memory DuckDB instance
+(``perfstats.store.host``: attaching a database to it costs 1-2 ms where a new instance costs
+~20; a writer connects to its file on its own only once that instance has spilled to disk).
+A file store is attached for the length of one operation and detached again, so a notebook, a
+CI job and a shell can share one file.  Readers attach it read-only (several at
+once, never creating or changing it); a process that finds the file held waits up to
+``lock_timeout`` seconds, says so on stderr, and then fails clearly.  Inside
+:meth:`Store.reading` (one command or API call) the reads share one attachment instead.  A
+``:memory:`` store is a database of its own there, with one cursor for the life of the
+:class:`Store`; it is detached, and its memory freed, when the store is garbage collected.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ MIGRATIONS: dict[int, list[str]] = {
 # In-memory stores and open store files share one DuckDB instance and so its global settings,
 # which an ingest changes for its length (readers.k6._bulk_insert), and a writer its spill
 # directory: their operations run one at a time.
-_MEMORY_LOCK = threading.RLock()
+_HOST_LOCK = threading.RLock()
 
 _Opened = tuple[duckdb.DuckDBPyConnection, Callable[[], None]]
 """A connection and how to close it."""
@@ -228,7 +228,7 @@ class Store:
         read.  A store file that does not exist or holds no tables reads as an empty store.
         """
         if self._memory is not None:
-            with _MEMORY_LOCK:
+            with _HOST_LOCK:
                 yield self._memory
             return
         held = self._held
@@ -237,12 +237,12 @@ class Store:
             held.opened[1]()
             held.opened = None
         if held.depth and not write:
-            with _MEMORY_LOCK:
+            with _HOST_LOCK:
                 if held.opened is None:
                     held.opened = self._open_read()
                 yield held.opened[0]
             return
-        with _MEMORY_LOCK:
+        with _HOST_LOCK:
             if write:
                 opened = self._open_checked(write=True)
                 assert opened is not None  # a writer always gets the file
