@@ -43,6 +43,7 @@ from perfstats.stats.bootstrap import (
     Replicates,
     bootstrap_histograms,
     log_ratio_of_sums,
+    one_blas_thread,
     seeded_weights,
     window_dependence,
 )
@@ -866,11 +867,12 @@ def pending_checks(baseline: RunData, candidate: RunData,
     (one per endpoint of either run, in the baseline's order, and metric)."""
     weights = _Weights(settings)
     pending: list[_Pending] = []
-    for name in dict.fromkeys([*baseline.endpoints, *candidate.endpoints]):
-        pending.extend(_endpoint_checks(
-            name, baseline.endpoints.get(name), candidate.endpoints.get(name),
-            (baseline.duration_s, candidate.duration_s), settings, weights,
-        ))
+    with one_blas_thread():
+        for name in dict.fromkeys([*baseline.endpoints, *candidate.endpoints]):
+            pending.extend(_endpoint_checks(
+                name, baseline.endpoints.get(name), candidate.endpoints.get(name),
+                (baseline.duration_s, candidate.duration_s), settings, weights,
+            ))
     return pending
 
 
