@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -119,6 +120,11 @@ def metric_kind_unit(tool: str, name: str, tool_type: str | None,
     return "trend", "ms" if _TIME_NAME.search(name) else None, "inferred"
 
 
+_CATALOGS: weakref.WeakKeyDictionary[Run, pl.DataFrame] = weakref.WeakKeyDictionary()
+"""Each live run's catalog, read once: a run's rows do not change while it is stored (an
+ingest adds whole runs; :func:`perfstats.delete` clears this)."""
+
+
 def catalog(run: Run) -> pl.DataFrame:
     """Every metric and sub-metric of ``run``: one row each.
 
@@ -128,6 +134,18 @@ def catalog(run: Run) -> pl.DataFrame:
     metric; null without raw samples), source (``exact`` from raw samples, ``tool-summary``
     from the tool's values, ``derived`` for values perfstats computes from other metrics).
     """
+    known = _CATALOGS.get(run)
+    if known is None:
+        known = _CATALOGS[run] = _catalog(run)
+    return known.clone()
+
+
+def forget_catalogs() -> None:
+    """Drop the catalogs read so far (runs are being deleted)."""
+    _CATALOGS.clear()
+
+
+def _catalog(run: Run) -> pl.DataFrame:
     declared = run.store.query(
         "SELECT metric, first(type ORDER BY type NULLS LAST) AS tool_type, "
         "first(contains ORDER BY contains NULLS LAST) AS contains, "

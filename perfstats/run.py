@@ -586,6 +586,9 @@ def delete(run_ids: str | Sequence[str], *, db: DB = None, dry_run: bool = False
                  "run_id", [ids])
         if dry_run:
             return listing
+        from perfstats.metric_model import forget_catalogs
+
+        forget_catalogs()
         con.execute("BEGIN TRANSACTION")
         try:
             for table in [*RUN_TABLES, "runs"]:

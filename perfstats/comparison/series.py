@@ -132,10 +132,12 @@ def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s:
     if run.grain == "samples" and lengths is not None and window_s and start is not None:
         data = _from_samples(store, run.run_id, kinds, lengths, window_s, start, slices)
         # Metrics of no type at all (a k6 CSV alone); a typed Gauge is known, just not compared.
+        # (The run's metric names first, then matched: not a match per point.)
         untyped = store.query(
-            "SELECT DISTINCT p.metric FROM points p WHERE p.run_id = ? AND NOT EXISTS (SELECT 1 "
-            "FROM metrics m WHERE m.run_id = p.run_id AND m.type IS NOT NULL AND "
-            "split_part(m.metric, '{', 1) = p.metric)", [run.run_id])["metric"].to_list()
+            "SELECT metric FROM (SELECT DISTINCT metric FROM points WHERE run_id = $run) p "
+            "WHERE NOT EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = $run AND "
+            "m.type IS NOT NULL AND split_part(m.metric, '{', 1) = p.metric)",
+            {"run": run.run_id})["metric"].to_list()
         unknown = tuple(sorted(m for m in untyped if m not in K6_BUILTIN
                                and not m.startswith(_SKIPPED_PREFIXES)))
     else:
