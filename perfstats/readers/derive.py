@@ -6,6 +6,7 @@ definition (``TrendSink.P``).
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 
 from perfstats.readers.shards import SHARD_SQL
@@ -37,6 +38,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 WINDOW_SECONDS = 1.0
 """Width of the windows derived from raw samples."""
 
+_TEMP_IDS = itertools.count(1)
+
 _SECOND = f"time_bucket(INTERVAL '{int(WINDOW_SECONDS * 1000)} milliseconds', ts)"
 
 
@@ -48,34 +51,67 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
     know it, ``duration_s`` and ``max_users`` (peak of the ``vus`` gauge, else ``vus_max``).
     """
     run = writer.run_id
-    requests = (
-        f"SELECT endpoint, name, method, value, ts, status, error_code, {FAILED} AS failed "
-        f"FROM samples WHERE run_id = '{run}' AND metric = '{REQUEST_METRIC}'"
-    )
+    con = writer.con
+    # Every point has its tag set, so the run's first and last sample are its first and last
+    # point (read without the join of the samples view).
     # As epoch microseconds: DuckDB's fetchall() needs pytz for TIMESTAMPTZ values.
     first, last = (None if us is None else _EPOCH + timedelta(microseconds=us) for us in
-                   writer.con.execute("SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM samples "
-                                      "WHERE run_id = ?", [run]).fetchall()[0])
+                   con.execute("SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM points "
+                               "WHERE run_id = ?", [run]).fetchall()[0])
     info = writer.info
     info.started_at = info.started_at or first
     info.ended_at = info.ended_at or last
     if info.duration_s is None and first is not None:
         info.duration_s = (last - first).total_seconds() or None
+    # The request samples and the users per second are read from the samples view once, into
+    # temporary tables that the statements below share (each scanned the points anew).
+    requests = f"_perfstats_requests_{next(_TEMP_IDS)}"
+    users = f"_perfstats_users_{next(_TEMP_IDS)}"
+    # Both are dropped at the end; after a failure the ingest's rollback removes them.
+    con.execute(
+        f"""
+        CREATE TEMP TABLE {requests} AS
+        SELECT endpoint, name, method, value, ts, {_SECOND} AS start, status, error_code,
+               {FAILED} AS failed
+        FROM samples WHERE run_id = ? AND metric = '{REQUEST_METRIC}'
+        """,
+        [run],
+    )
+    # The users of each second: the peak of the vus gauge (and of vus_max) in it; the shards of
+    # a distributed run each report their own VUs: per second, they add up.
+    con.execute(
+        f"""
+        CREATE TEMP TABLE {users} AS
+        SELECT metric, start, sum(value) AS users FROM (
+            SELECT metric, {_SECOND} AS start, {SHARD_SQL} AS shard, max(value) AS value
+            FROM samples WHERE run_id = ? AND metric IN ('vus', 'vus_max') GROUP BY ALL
+        ) GROUP BY metric, start
+        """,
+        [run],
+    )
     if info.max_users is None:
         # The peak of active VUs; the allocated ones (vus_max) only when vus is missing.
-        # The shards of a distributed run each report their own VUs: per second, they add up.
         info.max_users = writer.scalar(
-            f"""
-            SELECT coalesce(max(value) FILTER (WHERE metric = 'vus'), max(value)) FROM (
-                SELECT metric, sum(value) AS value FROM (
-                    SELECT metric, {_SECOND} AS start, {SHARD_SQL} AS shard, max(value) AS value
-                    FROM samples WHERE run_id = ? AND metric IN ('vus', 'vus_max') GROUP BY ALL
-                ) GROUP BY metric, start
-            )
-            """,
-            [run],
+            f"SELECT coalesce(max(users) FILTER (WHERE metric = 'vus'), max(users)) FROM {users}"
         ) if info.load_model != "open" else None
-    duration = info.duration_s or 0.0
+    _derive(writer, requests, users)
+    con.execute(f"DROP TABLE {requests}; DROP TABLE {users}")
+    if not checks:
+        return
+    writer.insert_sql(
+        "checks",
+        f"""
+        SELECT grp, check_name AS name, count(*) FILTER (WHERE value <> 0) AS passes,
+               count(*) FILTER (WHERE value = 0) AS fails
+        FROM samples WHERE run_id = '{run}' AND metric = 'checks' GROUP BY ALL
+        """,
+    )
+
+
+def _derive(writer: RunWriter, requests: str, users: str) -> None:
+    """Summaries, windows and errors from the temporary tables ``requests`` (the request
+    samples) and ``users`` (the users of each second) of :func:`derive_from_samples`."""
+    duration = writer.info.duration_s or 0.0
     writer.insert_sql(
         "summaries",
         f"""
@@ -86,12 +122,11 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
                    {_STATS},
                    CASE WHEN ? > 0 THEN count(*) / ? END AS rps,
                    'exact' AS percentiles
-            FROM ({requests}) GROUP BY GROUPING SETS ((endpoint), ())
+            FROM {requests} GROUP BY GROUPING SETS ((endpoint), ())
         )
         """,
         [duration, duration],
     )
-    bucket = _SECOND
     # A window's length is the part of it the run covers: the first and last ones are partial,
     # and a full 1 s length would show a false drop of throughput at the run's edges.
     length = (f"greatest(least(epoch(start) + {WINDOW_SECONDS}, epoch(bounds.last)) "
@@ -100,49 +135,36 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
         "windows",
         f"""
         WITH bounds AS (
-            SELECT min(ts) AS first, max(ts) AS last FROM samples WHERE run_id = '{run}'
-        ), users AS (
-            SELECT start, sum(users) AS users FROM (
-                SELECT {bucket} AS start, {SHARD_SQL} AS shard, max(value) AS users FROM samples
-                WHERE run_id = '{run}' AND metric = 'vus' GROUP BY ALL
-            ) GROUP BY start
+            SELECT min(ts) AS first, max(ts) AS last FROM points WHERE run_id = ?
+        ), vus AS (
+            SELECT start, users FROM {users} WHERE metric = 'vus'
         ), w AS (
-            SELECT coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint, {bucket} AS start,
+            SELECT coalesce(endpoint, '{ALL_ENDPOINTS}') AS endpoint, start,
                    {_STATS}, sum(value) AS total_ms
-            FROM ({requests}) GROUP BY GROUPING SETS ((endpoint, {bucket}), ({bucket}))
+            FROM {requests} GROUP BY GROUPING SETS ((endpoint, start), (start))
         ), all_windows AS (
-            SELECT w.*, CASE WHEN w.endpoint = '{ALL_ENDPOINTS}' THEN users.users END AS users
-            FROM w LEFT JOIN users USING (start)
+            SELECT w.*, CASE WHEN w.endpoint = '{ALL_ENDPOINTS}' THEN vus.users END AS users
+            FROM w LEFT JOIN vus USING (start)
             UNION ALL BY NAME
-            SELECT '{ALL_ENDPOINTS}' AS endpoint, users.start, 0 AS count, 0 AS failures,
-                   users.users
-            FROM users
-            ANTI JOIN (SELECT DISTINCT {bucket} AS start FROM ({requests})) r USING (start)
+            SELECT '{ALL_ENDPOINTS}' AS endpoint, vus.start, 0 AS count, 0 AS failures,
+                   vus.users
+            FROM vus ANTI JOIN (SELECT DISTINCT start FROM {requests}) r USING (start)
         )
         SELECT all_windows.* EXCLUDE (quantiles), {_PERCENTILES}, {length} AS length_s,
                'exact' AS percentiles
         FROM all_windows, bounds
         """,
+        [writer.run_id],
     )
     writer.insert_sql(
         "errors",
         f"""
         SELECT endpoint, 'http_status' AS kind, coalesce(status, '') AS error, count(*) AS count,
                min(ts) AS first_seen, max(ts) AS last_seen
-        FROM ({requests}) WHERE failed GROUP BY ALL
+        FROM {requests} WHERE failed GROUP BY ALL
         UNION ALL
         SELECT endpoint, 'error_code' AS kind, error_code AS error, count(*) AS count,
                min(ts) AS first_seen, max(ts) AS last_seen
-        FROM ({requests}) WHERE coalesce(error_code, '') <> '' GROUP BY ALL
-        """,
-    )
-    if not checks:
-        return
-    writer.insert_sql(
-        "checks",
-        f"""
-        SELECT grp, check_name AS name, count(*) FILTER (WHERE value <> 0) AS passes,
-               count(*) FILTER (WHERE value = 0) AS fails
-        FROM samples WHERE run_id = '{run}' AND metric = 'checks' GROUP BY ALL
+        FROM {requests} WHERE coalesce(error_code, '') <> '' GROUP BY ALL
         """,
     )

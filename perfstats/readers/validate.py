@@ -46,8 +46,19 @@ def validate_run(con: duckdb.DuckDBPyConnection, run_id: str, info: RunInfo, whe
     now = datetime.now(timezone.utc)
     latest = now + FUTURE_MARGIN
     _check_run_times(info, where, latest)
-    for query, params in _queries(run_id, latest):
-        rows = con.execute(query, params).fetchall()
+    checks = _checks()
+    params = {"run": run_id, "earliest": EARLIEST, "latest": latest}
+    # A valid run (the usual case) costs one short query (the screens); the checks, long to
+    # plan, run only when it finds a suspect row.
+    found = " OR ".join(f"EXISTS (FROM {table} WHERE run_id = $run AND ({_SCREENS[table]}))"
+                        for table, _ in checks)
+    if not con.execute(f"SELECT {found}", params).fetchall()[0][0]:
+        return
+    for table, tests in checks:
+        cases = " ".join(f"WHEN {condition} THEN {message}" for condition, message in tests)
+        sql = (f"SELECT CASE {cases} END FROM {table} "
+               f"WHERE run_id = $run AND ({_any(tests)}) LIMIT 1")
+        rows = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
         if rows:
             raise IngestError(where, rows[0][0])
 
@@ -69,48 +80,61 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _queries(run_id: str, latest: datetime) -> list[tuple[str, list[object]]]:
-    """(query, parameters) pairs; each returns one row with a message for its first violation."""
+_LARGEST = "1.7976931348623157e308"
+_SCREENS = {
+    "points": f"NOT (value BETWEEN 0 AND {_LARGEST}) OR NOT (ts BETWEEN $earliest AND $latest)",
+    "summaries": f"least({', '.join(_STATS)}, rps, {', '.join(_COUNTS)}) < 0 "
+                 f"OR greatest({', '.join(_STATS)}, rps) > {_LARGEST}",
+    "windows": f"least({', '.join(_STATS)}, {', '.join(_COUNTS)}) < 0 "
+               f"OR greatest({', '.join(_STATS)}) > {_LARGEST} "
+               "OR NOT (start BETWEEN $earliest AND $latest)",
+    "histograms": f"least(bucket_ms, count) < 0 OR bucket_ms > {_LARGEST}",
+    "errors": "count < 0",
+}
+"""Per table, a condition true for every row that a check of :func:`_checks` refuses (and for
+a few it accepts: negative values of metrics that are not durations).  NaN is greater than any
+number in DuckDB, infinities are beyond the largest double, and ``least``/``greatest`` skip
+NULLs as the checks do."""
+
+
+def _checks() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The checks in the order they are reported: (table, [(condition, message)]), SQL over a row
+    of the table with the parameters ``$run``, ``$earliest`` and ``$latest``."""
     durations = ", ".join(f"'{m}'" for m in DURATION_METRICS)
-    point = f"""
-        SELECT CASE
-            WHEN NOT isfinite(value) THEN format('metric {{}} at {{}}: value {{}} is not a finite
-                number (NaN or an infinity)', metric, ts, value)
-            WHEN ts < ? OR ts > ? THEN format('metric {{}}: time {{}} is not a plausible time
-                (between {EARLIEST.year} and now)', metric, ts)
-            WHEN value < 0 AND (metric IN ({durations}) OR metric IN (
-                SELECT metric FROM metrics WHERE run_id = ? AND contains = 'time'))
-                THEN format('metric {{}} at {{}}: negative duration {{}} ms', metric, ts, value)
-        END AS problem
-        FROM points WHERE run_id = ? AND (NOT isfinite(value) OR ts < ? OR ts > ? OR value < 0)
-        """
-    queries = [(_first(point), [EARLIEST, latest, run_id, run_id, EARLIEST, latest])]
-    for table, has_start in (("summaries", False), ("windows", True)):
-        checks = [f"WHEN NOT isfinite({c}) OR {c} < 0 THEN format('{table}: endpoint {{}}: {c} "
-                  f"{{}} is not a finite non-negative number', endpoint, {c})"
-                  for c in (*_STATS, *(["rps"] if table == "summaries" else []))]
-        checks += [f"WHEN {c} < 0 THEN format('{table}: endpoint {{}}: negative {c} {{}}', "
-                   f"endpoint, {c})" for c in _COUNTS]
-        if has_start:
-            checks.append(f"WHEN start < ? OR start > ? THEN format('windows: endpoint {{}}: "
-                          f"window start {{}} is not a plausible time (between {EARLIEST.year} "
-                          "and now)', endpoint, start)")
-        sql = (f"SELECT CASE {' '.join(checks)} END AS problem FROM {table} "
-               "WHERE run_id = ?")
-        queries.append((_first(sql), [EARLIEST, latest, run_id] if has_start else [run_id]))
-    queries.append((_first(
-        "SELECT CASE WHEN NOT isfinite(bucket_ms) OR bucket_ms < 0 THEN format('histograms: "
-        "endpoint {}: latency bucket {} ms is not a finite non-negative number', endpoint, "
-        "bucket_ms) WHEN count < 0 THEN format('histograms: endpoint {}: negative count {}', "
-        "endpoint, count) END AS problem FROM histograms WHERE run_id = ?"), [run_id]))
-    queries.append((_first(
-        "SELECT CASE WHEN count < 0 THEN format('errors: {} {}: negative count {}', "
-        "coalesce(endpoint, 'run'), coalesce(error, kind), count) END AS problem "
-        "FROM errors WHERE run_id = ?"), [run_id]))
-    return queries
+    plausible = f"is not a plausible time (between {EARLIEST.year} and now)"
+    checks = [("points", [
+        ("NOT isfinite(value)", "format('metric {} at {}: value {} is not a finite number "
+                                "(NaN or an infinity)', metric, ts, value)"),
+        ("ts < $earliest OR ts > $latest", f"format('metric {{}}: time {{}} {plausible}', "
+                                           "metric, ts)"),
+        (f"value < 0 AND (metric IN ({durations}) OR metric IN ("
+         "SELECT metric FROM metrics WHERE run_id = $run AND contains = 'time'))",
+         "format('metric {} at {}: negative duration {} ms', metric, ts, value)"),
+    ])]
+    for table in ("summaries", "windows"):
+        tests = [(f"NOT isfinite({c}) OR {c} < 0",
+                  f"format('{table}: endpoint {{}}: {c} {{}} is not a finite non-negative "
+                  f"number', endpoint, {c})")
+                 for c in (*_STATS, *(["rps"] if table == "summaries" else []))]
+        tests += [(f"{c} < 0", f"format('{table}: endpoint {{}}: negative {c} {{}}', "
+                               f"endpoint, {c})") for c in _COUNTS]
+        if table == "windows":
+            tests.append(("start < $earliest OR start > $latest",
+                          f"format('windows: endpoint {{}}: window start {{}} {plausible}', "
+                          "endpoint, start)"))
+        checks.append((table, tests))
+    checks.append(("histograms", [
+        ("NOT isfinite(bucket_ms) OR bucket_ms < 0",
+         "format('histograms: endpoint {}: latency bucket {} ms is not a finite non-negative "
+         "number', endpoint, bucket_ms)"),
+        ("count < 0", "format('histograms: endpoint {}: negative count {}', endpoint, count)"),
+    ]))
+    checks.append(("errors", [
+        ("count < 0", "format('errors: {} {}: negative count {}', coalesce(endpoint, 'run'), "
+                      "coalesce(error, kind), count)"),
+    ]))
+    return checks
 
 
-def _first(sql: str) -> str:
-    """The first non-null problem of ``sql``, on one line."""
-    one_line = " ".join(sql.split())
-    return f"SELECT problem FROM ({one_line}) WHERE problem IS NOT NULL LIMIT 1"
+def _any(tests: list[tuple[str, str]]) -> str:
+    return " OR ".join(f"({condition})" for condition, _ in tests)
