@@ -135,19 +135,32 @@ class SampleRuns:
                                               db=self.store)
         return self._runs[name]
 
-    def compared(self, baseline: str, candidate: str) -> perfstats.Comparison:
-        """``compare()`` of two of these runs with the default settings (``compare_config()``),
-        computed once per session for the tests that only read it."""
+    def compared(self, baseline: Name | Path, candidate: Name | Path) -> perfstats.Comparison:
+        """``compare()`` of two of these runs (names, or paths under data/) with the default
+        settings (``compare_config()``), computed once per session for the tests that only read
+        it."""
+        baseline, candidate = (_named(n) for n in (baseline, candidate))
         if (baseline, candidate) not in self._compared:
             self._compared[baseline, candidate] = perfstats.compare(
                 self[baseline], self[candidate], config=compare_config())
         return self._compared[baseline, candidate]
 
+    def name_of(self, run: object) -> Name | None:
+        """The name of ``run`` when it is one of these runs (the very object), else None."""
+        return next((name for name, known in self._runs.items() if known is run), None)
+
     def of(self, paths: Path | list[Path]) -> perfstats.Run:
         """The run of a path under data/, or of several paths ingested together as one run."""
-        if isinstance(paths, Path):
-            return self[paths.relative_to(DATA).as_posix()]
-        return self[tuple(p.relative_to(DATA).as_posix() for p in paths)]
+        return self[_named(paths)]
+
+
+def _named(run: Name | Path | list[Path]) -> Name:
+    """The :data:`Name` of a run given by its path(s) under data/ (a name stays itself)."""
+    if isinstance(run, Path):
+        return run.relative_to(DATA).as_posix()
+    if isinstance(run, list):
+        return tuple(p.relative_to(DATA).as_posix() for p in run)
+    return run
 
 
 def table_counts(store: Store) -> dict[str, int]:

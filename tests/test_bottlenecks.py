@@ -14,6 +14,7 @@ import pytest
 from helpers import SampleRuns
 
 import perfstats
+from perfstats.config import compare_config, load_compare_config
 from perfstats.diagnosis.excess import excess_from_histogram, excess_from_percentiles
 from perfstats.diagnosis.rank import (
     Bottlenecks,
@@ -73,6 +74,25 @@ def k6_run(store: perfstats.Store) -> Run:
     """K6_ROWS in one hour; the first three requests in scenario ``warm``, the rest in ``main``."""
     samples = k6_samples(K6_ROWS, ["warm"] * 3 + ["main"] * 5)
     return make_run(store, "k6run", grain="samples", derive=True, samples=samples)
+
+
+@pytest.fixture
+def compared_once(sample_runs: SampleRuns, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``compare(baseline, run)``, as bottlenecks calls it, of two of ``sample_runs``' runs gives
+    the comparison ``sample_runs.compared`` keeps for the session: the same call (compare is
+    deterministic, and the project configuration it would load is the default one here), done
+    once per worker instead of once per ranking.  Any other call is compare itself."""
+    from perfstats.comparison import gate
+
+    real = perfstats.compare  # resolved now: the lazy name must not pick up the stand-in
+
+    def compare(baseline: object, candidate: object, **kwargs: object) -> perfstats.Comparison:
+        names = [sample_runs.name_of(baseline), sample_runs.name_of(candidate)]
+        if kwargs or None in names or load_compare_config() != compare_config():
+            return real(baseline, candidate, **kwargs)
+        return sample_runs.compared(*names)
+
+    monkeypatch.setattr(gate, "compare", compare)
 
 
 def row(result: Bottlenecks, item: str, kind: str = "endpoint") -> dict:
@@ -350,6 +370,7 @@ def test_steady_runs_have_no_patterns_and_ramps_a_capacity_limit(
 
 @pytest.mark.parametrize("tool", ["k6", "artillery", "locust"])
 @pytest.mark.parametrize("slo", [None, "p95<500", "p95<150"])
+@pytest.mark.usefixtures("compared_once")
 def test_injected_regressions_rank_first_and_second(sample_runs: SampleRuns,
                                                     tool: str, slo: str | None) -> None:
     # data/*/candidate: POST /api/quote latency +30 %, POST /api/bookings errors 1 % -> 4 %
@@ -430,16 +451,17 @@ def test_a_chart_of_nothing_lost_says_why(sample_runs: SampleRuns) -> None:
     assert "subtitle" not in strict
 
 
-def test_cli_bottlenecks(data_dir, tmp_path) -> None:
+def test_cli_bottlenecks(stored, tmp_path) -> None:
     from click.testing import CliRunner
 
     from perfstats.cli import cli
 
+    # A stored run (the doc examples of docs/bottlenecks.md give the command paths).
+    db, (run,) = stored("artillery/candidate")
     backlog = tmp_path / "backlog.json"
     result = CliRunner().invoke(cli, [
-        "bottlenecks", str(data_dir / "artillery" / "candidate"), "--slo", "p95<150",
-        "--slo", "/api/quote=p95<100", "--top", "3", "--format", "json", "--backlog",
-        str(backlog)], catch_exceptions=False)
+        "bottlenecks", run, "--slo", "p95<150", "--slo", "/api/quote=p95<100", "--top", "3",
+        "--format", "json", "--backlog", str(backlog), "--db", db], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     endpoints = [i for i in data["items"] if i["kind"] == "endpoint"]
@@ -447,11 +469,9 @@ def test_cli_bottlenecks(data_dir, tmp_path) -> None:
     assert endpoints[1]["slo"] == "p95 < 100 ms"
     items = json.loads(backlog.read_text())
     assert items[0]["item"] == "/api/bookings" and items[0]["next_step"]
-    markdown = CliRunner().invoke(cli, ["bottlenecks", str(data_dir / "artillery" / "candidate"),
-                                        "--format", "markdown"])
+    markdown = CliRunner().invoke(cli, ["bottlenecks", run, "--format", "markdown", "--db", db])
     assert markdown.exit_code == 0 and "| rank | kind | item |" in markdown.stdout
-    bad = CliRunner().invoke(cli, ["bottlenecks", str(data_dir / "artillery" / "candidate"),
-                                   "--slo", "p95>150"])
+    bad = CliRunner().invoke(cli, ["bottlenecks", run, "--slo", "p95>150", "--db", db])
     assert bad.exit_code == 2
     assert bad.stderr.startswith("perfstats: error: bad SLO")
 
@@ -469,6 +489,7 @@ def test_slo_none_takes_the_project_compare_slos(k6_run: Run, tmp_path, monkeypa
     assert bottlenecks(k6_run, slo=100).slos == (LatencySlo(100.0, "max", "*"),)
 
 
+@pytest.mark.usefixtures("compared_once")
 def test_harness_custom_metrics_rank_with_the_injected_changes_on_top(
         harness, sample_runs: SampleRuns) -> None:
     # data/k6-harness: the candidate has quote +25 % and bookings errors 1 % -> 3 %.
@@ -545,6 +566,7 @@ def test_harness_custom_metrics_rank_with_the_injected_changes_on_top(
     assert "per 1,000 evaluations" in row(result, "booking_success_rate", "rate")["gain"]
 
 
+@pytest.mark.usefixtures("compared_once")
 def test_the_aa_pair_of_the_harness_scores_no_regression(sample_runs: SampleRuns) -> None:
     # data/k6/aa-rerun: the harness script twice against the same server (only its seed differs).
     result = bottlenecks(sample_runs["k6/aa-rerun/second"],
@@ -554,11 +576,12 @@ def test_the_aa_pair_of_the_harness_scores_no_regression(sample_runs: SampleRuns
     assert "regression" not in set(result.table["driver"].str.split(" ").list.last())
 
 
-def test_artillery_custom_histogram_is_ranked_and_restates_its_endpoint(data_dir) -> None:
+def test_artillery_custom_histogram_is_ranked_and_restates_its_endpoint(
+        sample_runs: SampleRuns) -> None:
     # data/artillery-harness: quote_time wraps each quote; compare finds the +25 % inconclusive
     # on these runs, so it is reported, not scored.
-    result = bottlenecks(data_dir / "artillery-harness" / "candidate",
-                         baseline=data_dir / "artillery-harness" / "baseline",
+    result = bottlenecks(sample_runs["artillery-harness/candidate"],
+                         baseline=sample_runs["artillery-harness/baseline"],
                          slo={"*": "p95<500", "quote_time": "p95<200"})
     quote = row(result, "quote_time", "trend")
     assert quote["restates"] == "/api/quote" and quote["metric_kind"] == "trend"
@@ -620,6 +643,7 @@ def test_a_failure_without_a_request_is_priced_per_hour(sample_runs: SampleRuns)
     assert grpc["metric_kind"].to_list() == ["grpc"]
 
 
+@pytest.mark.usefixtures("compared_once")
 def test_cli_table_is_one_line_per_item_with_the_gains_under_it(stored, sample_runs: SampleRuns,
                                                                 monkeypatch) -> None:
     from click.testing import CliRunner

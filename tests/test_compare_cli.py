@@ -25,9 +25,10 @@ def _compare(*args: str) -> object:
     return CliRunner().invoke(cli, ["compare", *args], catch_exceptions=False)
 
 
-def test_no_go_is_exit_1_with_table_and_verdict_line(no_config, data_dir):
-    # The runs as paths (ingested into a throw-away store); the other tests name stored runs.
-    result = _compare(str(data_dir / "k6/baseline"), str(data_dir / "k6/candidate"))
+def test_no_go_is_exit_1_with_table_and_verdict_line(no_config, stored):
+    # Stored runs: README's example runs this pair as paths (ingested into a throw-away store).
+    db, (base, cand) = stored("k6/baseline", "k6/candidate")
+    result = _compare(base, cand, "--db", db)
     assert result.exit_code == 1
     lines = result.stdout.strip().splitlines()
     # The headline comes last (its continuation lines, when it wraps, are indented).
@@ -106,19 +107,18 @@ def test_bad_input_is_exit_2_with_one_line(no_config, data_dir):
     assert result.stderr.count("\n") == 1 and "deadbeef" in result.stderr
     bad = no_config / "bad.toml"
     bad.write_text("[compare]\nalpha = 3\n")
-    result = CliRunner().invoke(cli, ["compare", str(data_dir / "k6/baseline"),
-                                      str(data_dir / "k6/baseline"), "--config", str(bad)])
+    result = CliRunner().invoke(cli, ["compare", str(data_dir / "k6/smoke"),
+                                      str(data_dir / "k6/smoke"), "--config", str(bad)])
     assert result.exit_code == 2 and "alpha" in result.stderr
 
 
-def test_baseline_auto_takes_the_candidate_as_a_path_or_as_its_run_id(no_config, data_dir):
+def test_baseline_auto_takes_the_candidate_as_a_path_or_as_its_run_id(no_config, data_dir,
+                                                                      stored):
     """The CI flow: the candidate stored with the line's label, then compared by its path."""
-    db = str(no_config / "store.duckdb")
+    main = {"branch": "main"}  # as `ingest --label branch=main` stores them
+    db, (base, cand) = stored("k6/baseline", "k6/candidate",
+                              labels={"k6/baseline": main, "k6/candidate": main})
     runner = CliRunner()
-    ingested = runner.invoke(cli, ["ingest", str(data_dir / "k6/baseline"),
-                                   str(data_dir / "k6/candidate"), "--db", db,
-                                   "--label", "branch=main"])
-    base, cand = ingested.stdout.split()
     answers = []
     for candidate in (str(data_dir / "k6/candidate"), cand):
         result = runner.invoke(cli, ["compare", "--baseline", "auto", "--label", "branch=main",

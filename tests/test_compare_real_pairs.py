@@ -97,7 +97,7 @@ def test_an_a_a_pair_is_go_at_every_grain(sample_runs, files):
     first, second = AA / "first", AA / "second"
     if files:
         first, second = first / files, second / files
-    result = compare(sample_runs.of(first), sample_runs.of(second), config=compare_config())
+    result = sample_runs.compared(first, second)  # compare(first, second, config=compare_config())
     assert result.verdict == "GO", result.failing
     assert not _regressions(result)
 

@@ -112,7 +112,7 @@ def test_the_files_say_they_are_shards_of_one_run(tmp_path: Path) -> None:
 def test_repeated_runs_are_never_taken_for_shards(tmp_path: Path) -> None:
     # The unsplit run given the split run's testid: same test name, but it ran after it.
     relabelled = tmp_path / "later.json.gz"
-    with gzip.open(UNSPLIT, "rt") as src, gzip.open(relabelled, "wt") as dst:
+    with gzip.open(UNSPLIT, "rt") as src, gzip.open(relabelled, "wt", compresslevel=1) as dst:
         dst.write(src.read().replace("unsplit-steady-1", "split-steady-1"))
     db = str(tmp_path / "s.duckdb")
     result = CliRunner().invoke(cli, ["ingest", str(SEGMENTS[0]), str(relabelled), "--db", db])

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from helpers import table_counts
+from helpers import StoredRuns, table_counts
 
 import perfstats
 from perfstats.errors import IngestError
@@ -365,10 +365,11 @@ BAD = ["truncated stats line", "truncated history line", "empty", "header only",
 
 @pytest.mark.parametrize("case", BAD)
 def test_bad_locust_input_is_one_line_and_leaves_the_store_unchanged(
-    case: str, tmp_path: Path, data_dir: Path
+    case: str, tmp_path: Path, data_dir: Path, stored_runs: StoredRuns
 ) -> None:
-    store = perfstats.open_store(":memory:")  # the file store's rollback is covered elsewhere
-    perfstats.ingest(data_dir / "locust/candidate", db=store)
+    # A store holding a run (copied, not ingested again); the file store's rollback is covered
+    # elsewhere.
+    store, _ = stored_runs.in_memory("locust/candidate")
     paths, reason = _bad(tmp_path, data_dir)[case]
     before = table_counts(store)
     with pytest.raises(IngestError) as info:
