@@ -152,8 +152,8 @@ class RunFacts:
     one of them in one pass over the run's samples, and :meth:`value` answers from that.
     """
 
-    def __init__(self, store: Store, run_id: str, *, meta: Mapping[str, Any] | None = None
-                 ) -> None:
+    def __init__(self, store: Store, run_id: str, *, meta: Mapping[str, Any] | None = None,
+                 sampled: Iterable[str] | None = None) -> None:
         self.store, self.run_id = store, run_id
         self.meta = dict(meta) if meta is not None else store.run_meta(run_id)
         metrics = store.query("SELECT metric, type, stat, value FROM metrics WHERE run_id = ?",
@@ -164,7 +164,8 @@ class RunFacts:
         for metric, _, stat, value in metrics.iter_rows():
             if stat is not None:
                 self.stats.setdefault(str(metric), {})[str(stat)] = value
-        self.sampled = set(store.query(
+        # The metric names of the raw samples, unless the caller has read them already.
+        self.sampled = set(sampled) if sampled is not None else set(store.query(
             "SELECT DISTINCT metric FROM points WHERE run_id = ?", [run_id])["metric"].to_list())
         self.summaries = {r["tool_name"] or r["endpoint"]: r for r in store.query(
             "SELECT * FROM summaries WHERE run_id = ?", [run_id]).iter_rows(named=True)}

@@ -271,6 +271,7 @@ class _Loaded:
     series: dict[str, EndpointData]
     directions: dict[str, tuple[str, str]]
     unknown: tuple[str, ...] = ()
+    sampled: frozenset[str] | None = None
 
 
 def _looks_like_path(item: PathLike) -> bool:
@@ -454,7 +455,7 @@ def _load_runs(runs: Sequence[Run], config: CompareConfig) -> list[_Loaded]:
             series = load_series(store, run, lengths=lengths, window_s=window_s, start=start,
                                  declared=config.worse_when, slices=config.slices)
             loaded[run.run_id] = _Loaded(run, endpoints, duration, window_s, series.data,
-                                         series.directions, series.unknown)
+                                         series.directions, series.unknown, series.sampled)
     return [loaded[r.run_id] for r in runs]
 
 
@@ -824,7 +825,7 @@ def _compare(items: Sequence[RunLike], candidate: RunLike, config: CompareConfig
     if checks and all(c.status == "insufficient_data" for c in checks):
         raise InsufficientDataError(
             f"nothing to compare: none of the {len(checks)} checks has data on both sides")
-    results = _thresholds(base_runs[0], cand_run, config, warnings)
+    results = _thresholds(base_loaded[0], cand_loaded, config, warnings)
     checks += _threshold_checks(results)
     frame = pl.DataFrame([c.to_dict() for c in checks], schema=CHECK_SCHEMA) if checks \
         else pl.DataFrame(schema=CHECK_SCHEMA)
@@ -845,16 +846,17 @@ def _compare(items: Sequence[RunLike], candidate: RunLike, config: CompareConfig
     )
 
 
-def _thresholds(base: Run, cand: Run, config: CompareConfig, warnings: list[str]
-                ) -> pl.DataFrame:
+def _thresholds(base_loaded: _Loaded, cand_loaded: _Loaded, config: CompareConfig,
+                warnings: list[str]) -> pl.DataFrame:
     """``[thresholds]`` and the candidate's own declared thresholds, evaluated on the
     candidate (and, for context, on the baseline where it has the metric)."""
+    base, cand = base_loaded.run, cand_loaded.run
     parts = []
     declared = declared_thresholds(cand.store, cand.run_id) if config.declared_thresholds else ()
     if not config.thresholds and not declared:
         return pl.DataFrame(schema=THRESHOLD_SCHEMA)
     # Each run's facts are read once, and its sampled clauses computed in one query.
-    cand_run = RunFacts(cand.store, cand.run_id, meta=cand.meta)
+    cand_run = RunFacts(cand.store, cand.run_id, meta=cand.meta, sampled=cand_loaded.sampled)
     cand_run.prefetch((*config.thresholds, *declared))
     if config.thresholds:
         parts.append(evaluate_facts(cand_run, config.thresholds))
@@ -862,7 +864,8 @@ def _thresholds(base: Run, cand: Run, config: CompareConfig, warnings: list[str]
         parts.append(evaluate_facts(cand_run, declared, strict=False))
     frame = pl.concat(parts)
     # On the baseline a threshold it cannot be evaluated on has no value.
-    on_base = evaluate_facts(RunFacts(base.store, base.run_id, meta=base.meta), [
+    on_base = evaluate_facts(RunFacts(base.store, base.run_id, meta=base.meta,
+                                      sampled=base_loaded.sampled), [
         Threshold(m, e) for m, e in frame.select("metric", "expression").iter_rows()],
         strict=False)
     frame = frame.with_columns(on_base["value"].alias("baseline"))

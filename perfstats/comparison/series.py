@@ -90,6 +90,8 @@ class Series:
     data: dict[str, EndpointData]
     directions: dict[str, tuple[str, str]]
     unknown: tuple[str, ...] = ()
+    sampled: frozenset[str] | None = None
+    """The metric names of the run's raw samples (None: not read, the run has none)."""
 
 
 def _compared(name: str, kind: str) -> bool:
@@ -97,19 +99,22 @@ def _compared(name: str, kind: str) -> bool:
         and not name.startswith(_SKIPPED_PREFIXES)
 
 
-def _kinds(store: Store, run_id: str) -> dict[str, tuple[str, bool]]:
-    """Metric name -> (kind, is a time) from the ``metrics`` table (k6 types, Artillery)."""
+def _kinds(store: Store, run_id: str) -> tuple[dict[str, tuple[str, bool]], set[str]]:
+    """Metric name -> (kind, is a time) from the ``metrics`` table (k6 types, Artillery), and
+    the names of every metric with a type (a Gauge too)."""
     frame = store.query(
         "SELECT DISTINCT metric, type, contains FROM metrics WHERE run_id = ? AND type IS NOT "
         "NULL", [run_id])
     out: dict[str, tuple[str, bool]] = {}
+    typed: set[str] = set()
     for metric, kind, contains in frame.iter_rows():
         base = str(metric).split("{", 1)[0]
+        typed.add(base)
         if kind in _KINDS:
             # k6 marks time Trends; Artillery histograms are times unless they hold bytes.
             time = contains == "time" or (kind == "histogram" and contains != "data")
             out.setdefault(base, (_KINDS[kind], time))
-    return out
+    return out, typed
 
 
 def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s: float | None,
@@ -127,18 +132,15 @@ def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s:
         declared: metric name -> declared direction (``[compare.worse_when]``).
         slices: whether to add scenario slices when the run has several scenarios.
     """
-    kinds = _kinds(store, run.run_id)
+    kinds, typed = _kinds(store, run.run_id)
     unknown: tuple[str, ...] = ()
+    sampled = None
     if run.grain == "samples" and lengths is not None and window_s and start is not None:
         data = _from_samples(store, run.run_id, kinds, lengths, window_s, start, slices)
+        sampled = frozenset(store.query("SELECT DISTINCT metric FROM points WHERE run_id = ?",
+                                        [run.run_id])["metric"].to_list())
         # Metrics of no type at all (a k6 CSV alone); a typed Gauge is known, just not compared.
-        # (The run's metric names first, then matched: not a match per point.)
-        untyped = store.query(
-            "SELECT metric FROM (SELECT DISTINCT metric FROM points WHERE run_id = $run) p "
-            "WHERE NOT EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = $run AND "
-            "m.type IS NOT NULL AND split_part(m.metric, '{', 1) = p.metric)",
-            {"run": run.run_id})["metric"].to_list()
-        unknown = tuple(sorted(m for m in untyped if m not in K6_BUILTIN
+        unknown = tuple(sorted(m for m in sampled - typed if m not in K6_BUILTIN
                                and not m.startswith(_SKIPPED_PREFIXES)))
     else:
         data = _from_summaries(store, run.run_id, kinds, slices)
@@ -154,7 +156,7 @@ def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s:
         out[key] = EndpointData(item.count, item.errors, item.summary, item.histogram,
                                 item.windows, item.kind, item.name, item.slice, direction,
                                 item.floor and time, item.amount, item.amounts)
-    return Series(out, directions, unknown)
+    return Series(out, directions, unknown, sampled)
 
 
 # ---------------------------------------------------------------------------------------------

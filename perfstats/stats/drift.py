@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -244,7 +244,8 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-ready: numpy scalars as Python ones, non-finite numbers as None)."""
-        return {key: _plain(value) for key, value in asdict(self).items()}
+        # Every field is a scalar: no deep copy (dataclasses.asdict) needed.
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
 
 def _plain(value: Any) -> Any:
