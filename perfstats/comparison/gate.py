@@ -13,7 +13,7 @@ import fnmatch
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -279,13 +279,13 @@ def _looks_like_path(item: PathLike) -> bool:
     return path.exists() or (bool(path.name) and any(path.parent.glob(f"{path.name}_stats*.csv")))
 
 
-def _resolve(item: RunLike, db: DB, scratch: Store) -> Run:
+def _resolve(item: RunLike, db: DB, scratch: Callable[[], Store]) -> Run:
     if isinstance(item, Run):
         return item
     if not isinstance(item, str | os.PathLike):
         raise TypeError(f"expected a Run, a run id or a result path, got {type(item).__name__}")
     if db is None and _looks_like_path(item):
-        return load(item, db=scratch)
+        return load(item, db=scratch())
     return load(item, db=db)
 
 
@@ -387,15 +387,18 @@ def _window_summaries(store: Store, run_ids: Sequence[str]
     ).with_columns(
         pl.when(pl.col("no_total") | (pl.col("count") == 0)).then(pl.col("mean"))
         .otherwise(pl.col("total_ms") / pl.col("count")).alias("mean"))
+    figures = ("p50", "p95", "p99", "mean")
+    # Types and gaps settled once for all endpoints, not per endpoint and column.
+    frame = frame.with_columns(
+        pl.col("count").fill_null(0), pl.col("length_s").fill_null(0.0),
+        *(pl.col(c).cast(pl.Float64).fill_null(np.nan) for c in figures))
     out: dict[str, dict[str, WindowSummaries]] = {}
     for (run_id, endpoint), rows in frame.partition_by(
             "run_id", "endpoint", as_dict=True, maintain_order=True).items():
-        counts = rows["count"].fill_null(0).to_numpy().astype(np.int64)
-        values = {c: rows[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
-                  for c in ("p50", "p95", "p99", "mean")}
         out.setdefault(str(run_id), {})[str(endpoint)] = WindowSummaries(
-            counts, values, rows["failures"].to_numpy().astype(np.int64),
-            rows["length_s"].fill_null(0.0).to_numpy().astype(np.float64))
+            rows["count"].to_numpy().astype(np.int64), {c: rows[c].to_numpy() for c in figures},
+            rows["failures"].to_numpy().astype(np.int64),
+            rows["length_s"].to_numpy().astype(np.float64))
     return out
 
 
@@ -788,7 +791,14 @@ def compare(
 
 def _compare(items: Sequence[RunLike], candidate: RunLike, config: CompareConfig, db: DB
              ) -> Comparison:
-    scratch = Store(":memory:")
+    made: list[Store] = []
+
+    def scratch() -> Store:
+        """The throw-away store of result paths given without ``db``, made when first needed."""
+        if not made:
+            made.append(Store(":memory:"))
+        return made[0]
+
     base_runs = [_resolve(item, db, scratch) for item in items]
     cand_run = _resolve(candidate, db, scratch)
     loaded = _load_runs([*base_runs, cand_run], config)
