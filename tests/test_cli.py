@@ -99,9 +99,9 @@ def test_summary_of_a_path_uses_a_throwaway_store(tmp_path: Path, data_dir: Path
     assert not (tmp_path / "perfstats.duckdb").exists()
 
 
-def test_unknown_run_is_exit_2(tmp_path: Path, data_dir: Path) -> None:
-    perfstats.ingest(data_dir / "k6/smoke", db=tmp_path / "s.duckdb")
-    result = CliRunner().invoke(cli, ["summary", "deadbeef", "--db", str(tmp_path / "s.duckdb")])
+def test_unknown_run_is_exit_2(stored) -> None:
+    db, _ = stored("k6/smoke")  # a store holding another run
+    result = CliRunner().invoke(cli, ["summary", "deadbeef", "--db", db])
     assert result.exit_code == 2
     assert result.stderr.startswith("perfstats: error: no run 'deadbeef'")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from helpers import table_counts
+from helpers import StoredRuns, table_counts
 
 import perfstats
 from perfstats.errors import IngestError
@@ -472,9 +472,9 @@ def _bad_reports(tmp: Path, data: Path) -> dict[str, tuple[Path, str | None, str
 @pytest.mark.parametrize("case", ["truncated", "empty", "counter not a number",
                                   "intermediate not a list", "summary not an object",
                                   "no metric", "v1 forced as v2", "k6 forced as artillery"])
-def test_bad_reports_leave_the_store_unchanged(data_dir: Path, tmp_path: Path, case: str) -> None:
-    store = perfstats.open_store(":memory:")
-    _ingest(store, data_dir / "artillery/baseline/report.json")
+def test_bad_reports_leave_the_store_unchanged(data_dir: Path, tmp_path: Path, case: str,
+                                               stored_runs: StoredRuns) -> None:
+    store, _ = stored_runs.in_memory("artillery/baseline/report.json")  # a run in it (copied)
     before = table_counts(store)
     path, fmt, reason = _bad_reports(tmp_path, data_dir)[case]
     with pytest.raises(IngestError) as info:
