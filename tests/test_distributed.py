@@ -31,6 +31,8 @@ def _durations(paths: list[Path]) -> dict[str, np.ndarray]:
     for path in paths:
         with gzip.open(path, "rt") as fh:
             for line in fh:
+                if "http_req_duration" not in line:  # no need to parse the other metrics' lines
+                    continue
                 doc = json.loads(line)
                 if doc["type"] == "Point" and doc["metric"] == "http_req_duration":
                     tags = doc["data"]["tags"]
