@@ -27,7 +27,6 @@ adds scores across kinds. The model, with its formulas, is in docs/bottlenecks.m
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,17 +73,6 @@ COMPONENTS = {
     "error_regression_s_per_h": "error regression",
 }
 """Score components (columns of the table) and the driver each one names."""
-
-
-def configured_slos(
-    path: str | os.PathLike[str] | None = None,
-) -> tuple[list[LatencySlo], str | None]:
-    """The latency SLOs of the project's compare configuration (``[compare.slo]``) and its file.
-
-    Each glob's strictest latency clause counts; no file or no latency SLO gives ``[]``.
-    """
-    config = load_compare_config(path)
-    return strictest_latency(config.slos), config.source
 
 
 # --------------------------------------------------------------------------- per-item inputs
@@ -211,13 +199,15 @@ def _estimated_excess(run: Run, summary: pl.DataFrame, thresholds: pl.DataFrame)
         "endpoint", excess_ms=pl.col("per_request") * pl.col("count"), slo_source="slo_source")
 
 
-def item_parts(run: Run, slos: Sequence[LatencySlo]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def item_parts(run: Run, slos: Sequence[LatencySlo], *, summary: pl.DataFrame | None = None
+               ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The per-item inputs of :func:`impact_table` for ``run``, and its per-endpoint SLO frame.
 
     The first frame has one row per (kind, item, endpoint): count, failures, total_ms (sum of
-    latencies), excess_ms (sum of time beyond the endpoint's SLO) and slo_source.
+    latencies), excess_ms (sum of time beyond the endpoint's SLO) and slo_source. ``summary``:
+    the run's per-endpoint summary if already read.
     """
-    summary = _summary(run)
+    summary = _summary(run) if summary is None else summary
     thresholds = _thresholds(summary, slos)
     if run.grain == "samples":
         return _sample_parts(run, thresholds), thresholds
@@ -257,12 +247,14 @@ def regression_inputs(checks: pl.DataFrame | None) -> pl.DataFrame:
                     _REGRESSION_SCHEMA)
 
 
-def error_parts(run: Run, baseline: Run | None) -> pl.DataFrame:
+def error_parts(run: Run, baseline: Run | None, *, summary: pl.DataFrame | None = None
+                ) -> pl.DataFrame:
     """Status-code and error-kind items from the errors table.
 
     Columns: kind (``status`` or ``error``), item, endpoint, errors, count (the endpoint's
     requests) and base_share (the baseline's errors of that item per baseline request of the
-    endpoint; null without a baseline).
+    endpoint; null without a baseline). ``summary``: the run's per-endpoint summary if already
+    read.
     """
     schema = _ERROR_SCHEMA
 
@@ -286,7 +278,7 @@ def error_parts(run: Run, baseline: Run | None) -> pl.DataFrame:
         return of.table("errors").filter(
             (pl.col("endpoint").fill_null("") != ALL_ENDPOINTS) & ~restated.fill_null(False))
 
-    current = label(table(run), _summary(run))
+    current = label(table(run), _summary(run) if summary is None else summary)
     if current.is_empty() or baseline is None:
         return _conform(current, schema)
     base = label(table(baseline), _summary(baseline))
@@ -854,20 +846,23 @@ def bottlenecks(
     # One read connection per store for the queries below.
     with reading(current.store, None if base is None else base.store):
         config = load_compare_config()
-        slos, slo_source = (latency_slos(slo), None) if slo is not None else configured_slos()
+        # The configuration is read once, for the SLOs and the compare below.
+        slos, slo_source = (latency_slos(slo), None) if slo is not None else \
+            (strictest_latency(config.slos), config.source)
         # An SLO keyed by a custom metric's exact name is that metric's; globs are the endpoints'.
         names = custom_trend_names(current)
         keyed = slo_keys_for_metrics(slos, names)
         slos = [s for s in slos if s.endpoint.replace(" ", "") not in keyed]
         hours = run_hours(current)
-        parts, thresholds = item_parts(current, slos)
+        summary = _summary(current)  # read once for the items and the errors
+        parts, thresholds = item_parts(current, slos, summary=summary)
         if parts.filter(pl.col("kind") == "endpoint").is_empty():
             raise InsufficientDataError(f"run {current.run_id} has no per-endpoint requests")
         checks = None
         if base is not None:
             from perfstats.comparison.gate import compare
 
-            checks = compare(base, current).checks
+            checks = compare(base, current, config=config).checks
         metric_slo, used = metric_slos(current, names, keyed, config.thresholds)
         several = parts.filter(pl.col("kind") == "scenario")["item"].n_unique() > 1
         metrics, metric_notes = metric_items(
@@ -878,7 +873,8 @@ def bottlenecks(
                                 f"{'; '.join(used)} (the strictest latency clause of each)")
         table = impact_table(parts, hours=hours, thresholds=thresholds,
                              regression=regression_inputs(checks),
-                             errors=error_parts(current, base), error_cost_s=error_cost_s,
+                             errors=error_parts(current, base, summary=summary),
+                             error_cost_s=error_cost_s,
                              metrics=metrics)
         return Bottlenecks(
             table=table, patterns=find_patterns(current.windows()), run_id=current.run_id,
