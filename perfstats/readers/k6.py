@@ -182,11 +182,13 @@ def _write_raw(raw: SourceFile, summary: K6Summary | None,
                 _insert_csv(raw.path, writer)
         except duckdb.Error as exc:
             raise IngestError(raw.path, _reason(raw.path, exc)) from exc
-        points = writer.scalar("SELECT count(*) FROM points WHERE run_id = ?", [writer.run_id])
+        points, requests = writer.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE metric = 'http_reqs') FROM points "
+            "WHERE run_id = ?", [writer.run_id]).fetchall()[0]
         if not points:
             raise IngestError(raw.path, "no data points (k6 wrote no Point line / row)")
         if summary is not None:
-            _check_same_run(raw, summary, writer)
+            _check_same_run(raw, summary, requests)
         writer.info.load_model = _scenario_load_models(writer, summary)
         derive_from_samples(writer, checks=summary is None or not _has_groups(summary))
     return thresholds
@@ -457,8 +459,10 @@ def _bulk_insert(writer: RunWriter) -> Iterator[None]:
     So they are restored through a connection of their own, also after a failed statement
     (the ingest's connection then refuses even SET until its rollback)."""
     con = writer.con
-    before = {name: con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
-              for name in ("preserve_insertion_order", "memory_limit")}
+    names = ("preserve_insertion_order", "memory_limit")
+    values = con.execute(f"SELECT {', '.join(f'current_setting({n!r})' for n in names)}"
+                         ).fetchall()[0]
+    before = dict(zip(names, values, strict=True))
     con.execute("SET GLOBAL preserve_insertion_order = false")
     con.execute(f"SET GLOBAL memory_limit = '{INSERT_MEMORY_LIMIT}'")
     try:
@@ -559,12 +563,11 @@ def _sql_str(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _check_same_run(raw: SourceFile, summary: K6Summary, writer: RunWriter) -> None:
+def _check_same_run(raw: SourceFile, summary: K6Summary, found: int) -> None:
+    """Refuse a summary of another run: its http_reqs count is not ``found``, the points'."""
     expected = summary.value("http_reqs", "count")
     if expected is None:
         return
-    found = writer.scalar("SELECT count(*) FROM points WHERE run_id = ? AND metric = 'http_reqs'",
-                          [writer.run_id])
     if found != expected:
         raise IngestError(raw.path, f"not the run of the summary given with it: {found} "
                                     f"http_reqs points, the summary counts {expected:.0f}")

@@ -35,7 +35,7 @@ _SCHEMA = {"scenario": pl.Utf8, "executor": pl.Utf8, "load_model": pl.Utf8, "bas
 def scenario_models(writer: RunWriter, declared: dict[str, Any] | None) -> pl.DataFrame:
     """One row per scenario of the run's points: scenario, executor, load_model, basis,
     iterations, requests.  ``declared`` is the summary's ``options.scenarios`` (or None)."""
-    rows = writer.con.sql(
+    result = writer.con.sql(
         """
         WITH it AS (
             SELECT t.scenario, epoch_us(p.ts) AS e,
@@ -46,19 +46,19 @@ def scenario_models(writer: RunWriter, declared: dict[str, Any] | None) -> pl.Da
             -- Starts and ends in time order (an end before a start at the same instant): the
             -- running sum is the iterations in flight, the running max of the ends the last
             -- end before each start (a window: an ASOF join cost 0.6 CPU-s per 200 MB here).
-            SELECT scenario, step,
+            SELECT scenario, step, t_us,
                    t_us - max(CASE WHEN step = -1 THEN t_us END) OVER w AS gap,
                    sum(step) OVER w AS running
             FROM (SELECT scenario, s AS t_us, 1 AS step FROM it
                   UNION ALL SELECT scenario, e AS t_us, -1 AS step FROM it)
             WINDOW w AS (PARTITION BY scenario ORDER BY t_us, step ROWS UNBOUNDED PRECEDING)
         ), chained AS (
+            -- The ends (step -1) are the iterations' end times: whole seconds in a CSV.
             SELECT scenario, count(*) FILTER (WHERE step = 1) AS iterations,
                    count(*) FILTER (WHERE step = 1 AND gap <= $gap) AS chained,
-                   max(running) AS peak
+                   max(running) AS peak,
+                   bool_and(t_us % 1000000 = 0) FILTER (WHERE step = -1) AS whole_seconds
             FROM events GROUP BY scenario
-        ), resolution AS (
-            SELECT scenario, bool_and(e % 1000000 = 0) AS whole_seconds FROM it GROUP BY ALL
         ), requests AS (
             SELECT t.scenario, count(*) AS requests
             FROM points p JOIN tag_sets t USING (run_id, tag_set)
@@ -66,15 +66,16 @@ def scenario_models(writer: RunWriter, declared: dict[str, Any] | None) -> pl.Da
         )
         SELECT scenario, iterations, chained, whole_seconds, peak,
                coalesce(requests, 0) AS requests
-        FROM chained JOIN resolution USING (scenario)
-        LEFT JOIN requests USING (scenario)
+        FROM chained LEFT JOIN requests USING (scenario)
         ORDER BY scenario
         """,
         params={"run": writer.run_id, "gap": CHAINED_US},
-    ).pl()
+    )
+    # A few rows: as tuples (a polars frame of them cost more than the query's last step).
     declared = declared or {}
     out = []
-    for row in rows.iter_rows(named=True):
+    for row in (dict(zip(result.columns, values, strict=True))
+                for values in result.fetchall()):
         executor = (declared.get(row["scenario"]) or {}).get("executor")
         if executor in CLOSED_EXECUTORS + OPEN_EXECUTORS:
             model = "closed" if executor in CLOSED_EXECUTORS else "open"
