@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import blake3
 import duckdb
@@ -134,7 +135,8 @@ def content_hash(files: Iterable[Path]) -> str:
     not check it.
 
     BLAKE3 rather than SHA-256: as collision-resistant, three times faster here (0.2 s per GB
-    against 0.6 s), and it releases the GIL while it hashes.
+    against 0.6 s), and it releases the GIL while it hashes.  gzip is inflated by ISA-L (the
+    ``isal`` package): half the CPU of zlib.
 
     Raises:
         IngestError: a gzip file fails its CRC or length check, or is cut short.
@@ -158,19 +160,38 @@ def _combine(digests: Iterable[bytes]) -> str:
 
 def _file_digest(path: Path, *, decompress: bool) -> bytes:
     gzipped = is_gzip(path)
-    digest = blake3.blake3(b"gzip\0" if gzipped and not decompress else b"")
-    buffer = bytearray(_HASH_CHUNK)
-    view = memoryview(buffer)
+    if gzipped and decompress:
+        # ISA-L inflates gzip in half the CPU time of zlib (20 against 36 ms for a 19 MB k6
+        # output) and checks the same CRC and length; a file it refuses is read again by
+        # Python's gzip, whose error is the one reported.
+        from isal import igzip, isal_zlib
+
+        try:
+            return _read_digest(path, igzip.open, b"")
+        except (OSError, EOFError, isal_zlib.error):
+            pass
     try:
-        with (gzip.open(path, "rb") if gzipped and decompress
-              else open(path, "rb", buffering=0)) as fh:
-            while size := fh.readinto(buffer):
-                digest.update(view[:size])
+        return _read_digest(path, gzip.open if gzipped and decompress else _raw,
+                            b"gzip\0" if gzipped and not decompress else b"")
     except gzip.BadGzipFile as exc:
         raise IngestError(path, f"damaged gzip file ({first_line(exc)}): the data does not "
                                 "match its checksum") from exc
     except (EOFError, zlib.error) as exc:
         raise IngestError(path, f"damaged or cut gzip file ({first_line(exc)})") from exc
+
+
+def _raw(path: Path, mode: str) -> BinaryIO:
+    return open(path, mode, buffering=0)
+
+
+def _read_digest(path: Path, opener: Callable[[Path, str], BinaryIO], prefix: bytes) -> bytes:
+    """BLAKE3 of ``prefix`` and the bytes read from ``opener(path, "rb")``."""
+    digest = blake3.blake3(prefix)
+    buffer = bytearray(_HASH_CHUNK)
+    view = memoryview(buffer)
+    with opener(path, "rb") as fh:
+        while size := fh.readinto(buffer):
+            digest.update(view[:size])
     return digest.digest()
 
 
