@@ -77,8 +77,11 @@ def quantiles_from_cumulative(
     total = cum[:, -1:]
     target = np.maximum(qs[None, :] * total, 1e-9)
     pos = _locate(cum, target)
-    before = np.where(pos > 0, np.take_along_axis(cum, np.maximum(pos - 1, 0), axis=1), 0.0)
-    inside = np.take_along_axis(cum, pos, axis=1) - before
+    # The reached column and the one before it, by flat index (no take_along_axis overhead).
+    flat = cum.ravel()
+    at = pos + (np.arange(rows) * width)[:, None]
+    before = np.where(pos > 0, flat[np.maximum(at - 1, 0)], 0.0)
+    inside = flat[at] - before
     frac = np.where(inside > 0, (target - before) / np.where(inside > 0, inside, 1.0), 1.0)
     values = np.power(GAMMA, buckets[pos] + np.clip(frac, 0.0, 1.0))
     return np.where(total > 0, values, np.nan)
