@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -99,14 +98,13 @@ def test_second_process_fails_clearly_after_the_lock_timeout(tmp_path: Path) -> 
     path = tmp_path / "s.duckdb"
     with Store(path).connect(write=True):
         pass
-    holder = _hold_lock(path, 3.0)
+    holder = _hold_lock(path, 60.0)
     try:
-        started = time.monotonic()
         with pytest.raises(StoreError, match="in use by another process; waited 0.5 s"):
             Store(path, lock_timeout=0.5).runs()
-        assert time.monotonic() - started < 2.5
+        assert holder.poll() is None  # it gave up while the lock was held, not at its release
     finally:
-        holder.kill()  # done with it: no need to wait out its 3 s
+        holder.kill()  # done with it: no need to wait out its 60 s
         holder.wait()
 
 

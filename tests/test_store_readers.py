@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -75,13 +74,12 @@ def test_a_read_only_store_file_can_be_read(store_file: Path) -> None:
 
 
 def test_several_readers_at_once(store_file: Path) -> None:
-    holder = _hold(store_file, "read", 5)
+    holder = _hold(store_file, "read", 60)
     try:
-        started = time.monotonic()
         result = _perfstats("runs", "--db", str(store_file), "--format", "json", timeout="1")
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
-        assert time.monotonic() - started < 5
+        assert holder.poll() is None  # the first reader still had it open all along
     finally:
         holder.kill()
         holder.wait()
