@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -120,11 +119,6 @@ def metric_kind_unit(tool: str, name: str, tool_type: str | None,
     return "trend", "ms" if _TIME_NAME.search(name) else None, "inferred"
 
 
-_CATALOGS: weakref.WeakKeyDictionary[Run, pl.DataFrame] = weakref.WeakKeyDictionary()
-"""Each live run's catalog, read once: a run's rows do not change while it is stored (an
-ingest adds whole runs; :func:`perfstats.delete` clears this)."""
-
-
 def catalog(run: Run) -> pl.DataFrame:
     """Every metric and sub-metric of ``run``: one row each.
 
@@ -133,19 +127,9 @@ def catalog(run: Run) -> pl.DataFrame:
     ``inferred``), tool_type (the tool's own type name), samples (raw points of the base
     metric; null without raw samples), source (``exact`` from raw samples, ``tool-summary``
     from the tool's values, ``derived`` for values perfstats computes from other metrics).
+
+    Read from the store at each call: :meth:`perfstats.Run.metrics` keeps it per run.
     """
-    known = _CATALOGS.get(run)
-    if known is None:
-        known = _CATALOGS[run] = _catalog(run)
-    return known.clone()
-
-
-def forget_catalogs() -> None:
-    """Drop the catalogs read so far (runs are being deleted)."""
-    _CATALOGS.clear()
-
-
-def _catalog(run: Run) -> pl.DataFrame:
     declared = run.store.query(
         "SELECT metric, first(type ORDER BY type NULLS LAST) AS tool_type, "
         "first(contains ORDER BY contains NULLS LAST) AS contains, "
@@ -268,7 +252,7 @@ def metric_values(run: Run, kind: str, *, metrics: list[str] | None = None,
     else the tool's values (``tool-summary``; a slice then comes from the sub-metrics the tool
     reported with that one tag, e.g. ``quote_duration{scenario:quote_flow}``).
     """
-    cat = catalog(run).filter(pl.col("kind") == kind)
+    cat = run.metrics().filter(pl.col("kind") == kind)
     if metrics is not None:
         cat = cat.filter(pl.col("metric").is_in(metrics))
     slice_name = None if by is None else slice_expression(by)[0]

@@ -6,12 +6,13 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from perfstats.errors import ArgumentError, RunNotFoundError
-from perfstats.metric_model import PROTOCOL
+from perfstats.metric_model import PROTOCOL, catalog
 from perfstats.readers import ingest_sources, locust_prefix_files, resolve_sources
 from perfstats.render.document import Document, Result, Section
 from perfstats.render.tables import show
@@ -103,10 +104,10 @@ class Run(Result):
 
     def _metric_summary(self, metric: str | Sequence[str], by: str | None) -> pl.DataFrame:
         from perfstats.errors import ArgumentError
-        from perfstats.metric_model import catalog, metric_values
+        from perfstats.metric_model import metric_values
 
         names = [metric] if isinstance(metric, str) else list(metric)
-        known = catalog(self)
+        known = self.metrics()
         kinds = dict(zip(known["metric"].to_list(), known["kind"].to_list(), strict=True))
         missing = [n for n in names if n not in kinds]
         if missing:
@@ -186,9 +187,7 @@ class Run(Result):
             [self.run_id])["n"][0]
         if has_requests:
             return None
-        from perfstats.metric_model import catalog
-
-        known = catalog(self).filter(pl.col("tags").is_null())
+        known = self.metrics().filter(pl.col("tags").is_null())
         if known.is_empty():
             return "no HTTP requests and no other metrics in this run"
         trends = known.filter(pl.col("kind") == "trend")["metric"].to_list()
@@ -206,10 +205,13 @@ class Run(Result):
 
         Columns: metric, base, tags (JSON of a sub-metric's tag selector), kind (``trend``,
         ``rate``, ``counter``, ``gauge``), unit, kind_basis (``tool``, ``known``,
-        ``inferred``), tool_type, samples (raw points of the base metric), source.
+        ``inferred``), tool_type, samples (raw points of the base metric), source.  Read once
+        per Run: a stored run's rows do not change.
         """
-        from perfstats.metric_model import catalog
+        return self._metrics.clone()
 
+    @cached_property
+    def _metrics(self) -> pl.DataFrame:
         return catalog(self)
 
     def scenarios(self) -> pl.DataFrame:
@@ -586,9 +588,6 @@ def delete(run_ids: str | Sequence[str], *, db: DB = None, dry_run: bool = False
                  "run_id", [ids])
         if dry_run:
             return listing
-        from perfstats.metric_model import forget_catalogs
-
-        forget_catalogs()
         con.execute("BEGIN TRANSACTION")
         try:
             for table in [*RUN_TABLES, "runs"]:

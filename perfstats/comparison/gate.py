@@ -10,6 +10,7 @@ and validity warnings, and returns a :class:`Comparison`. Method and calibration
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import math
 import os
@@ -791,14 +792,8 @@ def compare(
 
 def _compare(items: Sequence[RunLike], candidate: RunLike, config: CompareConfig, db: DB
              ) -> Comparison:
-    made: list[Store] = []
-
-    def scratch() -> Store:
-        """The throw-away store of result paths given without ``db``, made when first needed."""
-        if not made:
-            made.append(Store(":memory:"))
-        return made[0]
-
+    # The throw-away store of result paths given without ``db``, made when first needed.
+    scratch = functools.cache(lambda: Store(":memory:"))
     base_runs = [_resolve(item, db, scratch) for item in items]
     cand_run = _resolve(candidate, db, scratch)
     loaded = _load_runs([*base_runs, cand_run], config)

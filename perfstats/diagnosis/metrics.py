@@ -27,7 +27,7 @@ import polars as pl
 from perfstats.comparison.series import check_label, direction_of
 from perfstats.diagnosis.excess import excess_from_percentiles
 from perfstats.errors import ConfigError
-from perfstats.metric_model import K6_BUILTIN, catalog, metric_values
+from perfstats.metric_model import K6_BUILTIN, metric_values
 from perfstats.run import Run
 from perfstats.slo import LatencySlo, parse_selector, parse_slo
 from perfstats.thresholds import Threshold, declared_thresholds
@@ -295,7 +295,7 @@ def slo_keys_for_metrics(slos: Sequence[LatencySlo], names: Sequence[str]
 
 def custom_trend_names(run: Run) -> list[str]:
     """The custom Trends of time of ``run`` (the ones :func:`metric_items` ranks)."""
-    cat = catalog(run).filter((pl.col("kind") == "trend") & (pl.col("unit") == "ms")
+    cat = run.metrics().filter((pl.col("kind") == "trend") & (pl.col("unit") == "ms")
                               & pl.col("tags").is_null())
     return [m for m in cat["metric"].to_list() if _custom(m)]
 

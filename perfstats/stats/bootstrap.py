@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -29,14 +30,14 @@ from perfstats.stats.histogram import (
 _NORMAL = NormalDist()
 _BLAS_LOCK = threading.Lock()
 _blas_users = 0
-_blas_restore: dict[str, int] = {}
+_blas_limit: Any = None
 
 
 @functools.cache
-def _blas_pools() -> list:
+def _blas_controller() -> Any:
     from threadpoolctl import ThreadpoolController
 
-    return ThreadpoolController().select(user_api="blas").lib_controllers
+    return ThreadpoolController()
 
 
 @contextmanager
@@ -46,14 +47,12 @@ def one_blas_thread() -> Iterator[None]:
     They are small (2,000 resamples by a few dozen windows by a few hundred buckets): a second
     BLAS thread costs 4-5 times the CPU and, on a busy machine, more wall time, not less. The
     results do not change (each output element is summed in the same order). Nested and
-    concurrent blocks share one setting, restored when the last one ends.
+    concurrent blocks share one limit (threadpoolctl's), lifted when the last one ends.
     """
-    global _blas_users
+    global _blas_users, _blas_limit
     with _BLAS_LOCK:
         if _blas_users == 0:
-            for pool in _blas_pools():
-                _blas_restore[pool.filepath] = pool.num_threads
-                pool.set_num_threads(1)
+            _blas_limit = _blas_controller().limit(limits=1, user_api="blas")
         _blas_users += 1
     try:
         yield
@@ -61,8 +60,8 @@ def one_blas_thread() -> Iterator[None]:
         with _BLAS_LOCK:
             _blas_users -= 1
             if _blas_users == 0:
-                for pool in _blas_pools():
-                    pool.set_num_threads(_blas_restore.pop(pool.filepath))
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
 
 
 def resample_weights(n_windows: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
