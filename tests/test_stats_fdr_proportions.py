@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from perfstats.stats.fdr import benjamini_hochberg
 from perfstats.stats.proportions import (
+    _wilson,
     compare_error_rates,
     fisher_p,
     newcombe_interval,
@@ -15,6 +18,7 @@ from perfstats.stats.proportions import (
     pooled_z_p,
     wilson_interval,
 )
+from perfstats.stats.windowlevel import Welch
 
 BH_1995 = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240,
            0.4262, 0.5719, 0.6528, 0.7590, 1.0]
@@ -78,3 +82,34 @@ def test_error_rate_arguments_are_checked():
         compare_error_rates(0, 0, 1, 10)
     with pytest.raises(ValueError):
         compare_error_rates(11, 10, 1, 10)
+
+
+@pytest.mark.parametrize(("b", "c"), [((0, 2000), (0, 1500)), ((7, 7), (3, 3)), ((0, 1), (0, 1))])
+@pytest.mark.parametrize("alternative", ["greater", "less", "two-sided"])
+def test_fisher_with_an_empty_column_is_scipys_answer_without_scipy_stats(b, c, alternative):
+    table = [[c[0], c[1] - c[0]], [b[0], b[1] - b[0]]]
+    assert fisher_p(*b, *c, alternative=alternative) == stats.fisher_exact(
+        table, alternative=alternative).pvalue == 1.0
+
+
+
+def test_the_normal_and_t_tails_are_bit_for_bit_those_of_scipy_stats():
+    # proportions and windowlevel call scipy.special's ndtr, ndtri and stdtr, the functions that
+    # scipy.stats.norm and scipy.stats.t call: no p-value may move in its last digit (the compare
+    # JSON prints them whole).
+    rng = np.random.default_rng(11)
+    n_b, n_c = 5000, 4000
+    for errors_b, errors_c in rng.integers(1, 400, size=(300, 2)).tolist():
+        pooled = (errors_b + errors_c) / (n_b + n_c)
+        z = ((errors_c / n_c - errors_b / n_b)
+             / math.sqrt(pooled * (1.0 - pooled) * (1.0 / n_b + 1.0 / n_c)))
+        args = (errors_b, n_b, errors_c, n_c)
+        assert pooled_z_p(*args, alternative="greater") == stats.norm.sf(z)
+        assert pooled_z_p(*args, alternative="less") == stats.norm.cdf(z)
+        assert pooled_z_p(*args, alternative="two-sided") == 2.0 * stats.norm.sf(abs(z))
+    for confidence in rng.uniform(0.5, 0.999, 300).tolist():
+        z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+        assert wilson_interval(5, 80, confidence) == _wilson(5, 80, z)
+    for df in [0.7, 3.0, 12.4, 150.0, math.inf]:
+        for value in rng.normal(0, 4, 300).tolist():
+            assert Welch(difference=value, se=1.0, df=df).p_greater() == stats.t.sf(value, df)
