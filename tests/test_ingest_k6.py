@@ -496,11 +496,18 @@ def test_progress_within_one_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     generator = k6_generator()
     path = tmp_path / "synthetic.json"
     generator.write(path, generator.parse_size("24MB"), seed=5, compress=False)
-    shares: list[float] = []
-    perfstats.ingest(path, db=":memory:", progress=shares.append)
-    assert shares[-1] == 1.0 and shares == sorted(shares) and 0 <= shares[0]
-    if int(duckdb.__version__.split(".")[0]) >= 2:  # DuckDB 1.4 reports 0 until a scan ends
-        assert any(0 < share < 1 for share in shares), shares
+    # A file within one of DuckDB's read buffers goes 0 -> about 98 % -> 100 %, and whether the
+    # middle state lasts long enough to be seen depends on how DuckDB's threads run (on a loaded
+    # machine it sometimes jumps from 0 to 100); a file of several buffers (300 MB: 0.22, 0.44,
+    # 0.87, 1) moves surely but costs seconds.  So up to three scans of the small file.
+    middle = int(duckdb.__version__.split(".")[0]) >= 2  # DuckDB 1.4 says 0 until a scan ends
+    for _ in range(3 if middle else 1):
+        shares: list[float] = []
+        perfstats.ingest(path, db=":memory:", progress=shares.append)
+        assert shares[-1] == 1.0 and shares == sorted(shares) and 0 <= shares[0]
+        if any(0 < share < 1 for share in shares):
+            break
+    assert any(0 < share < 1 for share in shares) or not middle, shares
     # CSV: two scans (tag sets, then points), each reported as one half.
     csv_shares: list[float] = []
     perfstats.ingest(DATA / "k6" / "baseline" / "points.csv.gz", db=":memory:",
