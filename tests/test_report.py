@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-import papermill
 import pytest
 from click.testing import CliRunner
 from helpers import ROOT
@@ -64,6 +63,8 @@ def test_templates_are_bundled_from_notebooks_and_shipped_in_the_wheel() -> None
 
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_parameters_cell(name: str) -> None:
+    import papermill  # here, not at the top: its import costs each xdist worker 0.4 s
+
     nb = nbformat.read(template_path(name), as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and tagged[0].cell_type == "code"

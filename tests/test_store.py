@@ -112,7 +112,7 @@ def test_second_process_waits_for_the_lock_and_then_works(tmp_path: Path) -> Non
     path = tmp_path / "s.duckdb"
     with Store(path).connect(write=True):
         pass
-    holder = _hold_lock(path, 1.0)
+    holder = _hold_lock(path, 0.3)
     try:
         assert Store(path, lock_timeout=20).runs().height == 0
     finally:
