@@ -11,6 +11,7 @@ import pytest
 from helpers import DATA, SampleRuns
 
 import perfstats
+import perfstats.store as store_module
 from perfstats.errors import RunNotFoundError, StoreError
 from perfstats.store import SCHEMA, STORE_SCHEMA_VERSION, Store, host
 
@@ -24,6 +25,23 @@ def test_new_file_store_gets_the_schema_and_version(tmp_path: Path) -> None:
     assert tables == set(SCHEMA)
     version = store.query("SELECT value FROM perfstats_meta WHERE key = 'schema_version'")
     assert version["value"][0] == str(STORE_SCHEMA_VERSION)
+
+
+def test_a_schema_that_fails_half_way_leaves_no_table_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The views come after the tables: a failing one must take the tables with it, or the file
+    # would be a store without its schema version, refused from then on.
+    path = tmp_path / "s.duckdb"
+    monkeypatch.setattr(store_module, "VIEWS", {"samples": "SELECT * FROM no_such_table"})
+    with pytest.raises(duckdb.CatalogException), Store(path).connect(write=True):
+        pass
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchall() == [(0,)]
+    monkeypatch.undo()
+    assert Store(path).runs().height == 0  # an empty file: the next write makes the schema
+    with Store(path).connect(write=True):
+        pass
+    assert Store(path).runs().height == 0
 
 
 def test_reading_a_missing_store_creates_no_file(tmp_path: Path) -> None:

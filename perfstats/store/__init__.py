@@ -126,6 +126,9 @@ class _Held(threading.local):
 
 
 def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """The tables and views of an empty store, in one transaction: all of them or none (a file
+    is never left with half a schema), and one commit to a file's log, not one per table."""
+    con.execute("BEGIN")
     for table, columns in SCHEMA.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
     for view, query in VIEWS.items():
@@ -134,6 +137,7 @@ def _create_schema(con: duckdb.DuckDBPyConnection) -> None:
         "INSERT OR REPLACE INTO perfstats_meta VALUES ('schema_version', ?)",
         [str(STORE_SCHEMA_VERSION)]
     )
+    con.execute("COMMIT")
 
 
 def _table_names(con: duckdb.DuckDBPyConnection) -> set[str]:
