@@ -102,14 +102,29 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def stored_runs(tmp_path_factory: pytest.TempPathFactory) -> StoredRuns:
-    """Template store files of data/'s runs, each run ingested once per session (the xdist
-    workers share them: a folder beside their own temporary folders)."""
-    from helpers import StoredRuns
+def stored_runs(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> StoredRuns:
+    """Template store files of data/'s runs, each run ingested once, in a folder the xdist
+    workers share: pytest's cache, where they are kept for the next session while
+    :func:`helpers.templates_key` (perfstats' code, data/, the libraries) is the same, or,
+    without the cache (``-p no:cacheprovider``), a folder of this session."""
+    import shutil
 
-    base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "stored-runs"
+    from helpers import StoredRuns, templates_key
+
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        base = tmp_path_factory.getbasetemp()
+        folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "stored-runs"
+        folder.mkdir(exist_ok=True)
+        return StoredRuns(folder)
+    kept = cache.mkdir("stored-runs")
+    folder = kept / templates_key()
     folder.mkdir(exist_ok=True)
+    os.utime(folder)
+    # This session's templates and the newest other set (another venv's: .ci/run runs two).
+    for stale in sorted(kept.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)[2:]:
+        shutil.rmtree(stale, ignore_errors=True)
     return StoredRuns(folder)
 
 

@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -103,6 +104,27 @@ class StoredRuns:
                 for name, these in labels.items():
                     _label(con, self.template(name)[1], these)
         return [self.template(name)[1] for name in names]
+
+
+def templates_key() -> str:
+    """What the template files depend on: perfstats' code, this file (which makes them), data/,
+    and the versions of Python and of the libraries an ingest runs on.  Templates kept between
+    sessions under another key are stale: a change to any of these makes them again."""
+    import duckdb
+    import numpy
+    import polars
+    import pyarrow
+
+    digest = hashlib.sha1()
+    code = [*(ROOT / "perfstats").rglob("*.py"), ROOT / "tests" / "helpers.py"]
+    for path in sorted([*code, *DATA.rglob("*")]):
+        if path.is_file():
+            digest.update(path.relative_to(ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+    for version in (sys.version, duckdb.__version__, polars.__version__, pyarrow.__version__,
+                    numpy.__version__):
+        digest.update(version.encode())
+    return digest.hexdigest()[:16]
 
 
 def _key(name: object) -> str:
