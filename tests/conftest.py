@@ -122,9 +122,11 @@ def stored_runs(request: pytest.FixtureRequest,
     folder = kept / templates_key()
     folder.mkdir(exist_ok=True)
     os.utime(folder)
-    # This session's templates and the newest other set (another venv's: .ci/run runs two).
-    for stale in sorted(kept.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)[2:]:
-        shutil.rmtree(stale, ignore_errors=True)
+    # Kept: this session's templates and the newest other set (another venv's: .ci/run runs
+    # two). One process tidies up, so that no worker looks at a folder another one removes.
+    if os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
+        for stale in sorted(kept.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)[2:]:
+            shutil.rmtree(stale, ignore_errors=True)
     return StoredRuns(folder)
 
 
