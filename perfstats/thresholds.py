@@ -165,8 +165,7 @@ class RunFacts:
             if stat is not None:
                 self.stats.setdefault(str(metric), {})[str(stat)] = value
         # The metric names of the raw samples, unless the caller has read them already.
-        self.sampled = set(sampled) if sampled is not None else set(store.query(
-            "SELECT DISTINCT metric FROM points WHERE run_id = ?", [run_id])["metric"].to_list())
+        self.sampled = set(sampled if sampled is not None else store.sampled_metrics(run_id))
         self.summaries = {r["tool_name"] or r["endpoint"]: r for r in store.query(
             "SELECT * FROM summaries WHERE run_id = ?", [run_id]).iter_rows(named=True)}
         self.endpoints = {r["endpoint"]: r for r in self.summaries.values()}

@@ -137,8 +137,7 @@ def load_series(store: Store, run: Any, *, lengths: np.ndarray | None, window_s:
     sampled = None
     if run.grain == "samples" and lengths is not None and window_s and start is not None:
         data = _from_samples(store, run.run_id, kinds, lengths, window_s, start, slices)
-        sampled = frozenset(store.query("SELECT DISTINCT metric FROM points WHERE run_id = ?",
-                                        [run.run_id])["metric"].to_list())
+        sampled = store.sampled_metrics(run.run_id)
         # Metrics of no type at all (a k6 CSV alone); a typed Gauge is known, just not compared.
         unknown = tuple(sorted(m for m in sampled - typed if m not in K6_BUILTIN
                                and not m.startswith(_SKIPPED_PREFIXES)))

@@ -94,7 +94,7 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
         info.max_users = writer.scalar(
             f"SELECT coalesce(max(users) FILTER (WHERE metric = 'vus'), max(users)) FROM {users}"
         ) if info.load_model != "open" else None
-    _derive(writer, requests, users)
+    _derive(writer, requests, users, first, last)
     con.execute(f"DROP TABLE {requests}; DROP TABLE {users}")
     if not checks:
         return
@@ -108,9 +108,11 @@ def derive_from_samples(writer: RunWriter, *, checks: bool = True) -> None:
     )
 
 
-def _derive(writer: RunWriter, requests: str, users: str) -> None:
+def _derive(writer: RunWriter, requests: str, users: str, first: datetime | None,
+            last: datetime | None) -> None:
     """Summaries, windows and errors from the temporary tables ``requests`` (the request
-    samples) and ``users`` (the users of each second) of :func:`derive_from_samples`."""
+    samples) and ``users`` (the users of each second) of :func:`derive_from_samples`, whose
+    first and last points are at ``first`` and ``last``."""
     duration = writer.info.duration_s or 0.0
     writer.insert_sql(
         "summaries",
@@ -135,7 +137,7 @@ def _derive(writer: RunWriter, requests: str, users: str) -> None:
         "windows",
         f"""
         WITH bounds AS (
-            SELECT min(ts) AS first, max(ts) AS last FROM points WHERE run_id = ?
+            SELECT ?::TIMESTAMPTZ AS first, ?::TIMESTAMPTZ AS last
         ), vus AS (
             SELECT start, users FROM {users} WHERE metric = 'vus'
         ), w AS (
@@ -154,7 +156,7 @@ def _derive(writer: RunWriter, requests: str, users: str) -> None:
                'exact' AS percentiles
         FROM all_windows, bounds
         """,
-        [writer.run_id],
+        [first, last],
     )
     writer.insert_sql(
         "errors",

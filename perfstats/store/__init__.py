@@ -386,6 +386,11 @@ class Store:
             raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous in store {self.path}")
         return str(rows[0][0])
 
+    def sampled_metrics(self, run_id: str) -> frozenset[str]:
+        """The metric names of a run's raw samples (``points``; empty for a summary run)."""
+        return frozenset(self.query("SELECT DISTINCT metric FROM points WHERE run_id = ?",
+                                    [run_id])["metric"].to_list())
+
     def run_meta(self, run_id: str) -> dict[str, Any]:
         """The ``runs`` row of one run as a dict (labels as a plain dict)."""
         # Through Arrow: DuckDB's fetchall() needs pytz for TIMESTAMPTZ values.
