@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import polars as pl
 import pytest
 from scipy import stats
+from scipy.special import ndtr, stdtrit
 
+from perfstats.diagnosis.patterns import _one_sided_p
 from perfstats.stats.fdr import benjamini_hochberg
 from perfstats.stats.proportions import (
     _wilson,
@@ -113,3 +116,25 @@ def test_the_normal_and_t_tails_are_bit_for_bit_those_of_scipy_stats():
     for df in [0.7, 3.0, 12.4, 150.0, math.inf]:
         for value in rng.normal(0, 4, 300).tolist():
             assert Welch(difference=value, se=1.0, df=df).p_greater() == stats.t.sf(value, df)
+
+
+def test_the_patterns_and_usl_tails_are_bit_for_bit_those_of_scipy_stats():
+    # The patterns' slope test and the USL intervals call scipy.special too (stdtr, ndtr,
+    # stdtrit), so that `perfstats bottlenecks` and `perfstats capacity` do not import
+    # scipy.stats: their p-values and intervals may not move in the last digit either.
+    rng = np.random.default_rng(12)
+    n = 2000
+    frame = pl.DataFrame({"slope": rng.normal(0, 3, n), "se": rng.uniform(0, 2, n),
+                          "n": rng.integers(0, 300, n)})
+    frame = frame.with_columns(se=pl.when(pl.int_range(n) % 97 == 0).then(0.0)
+                               .otherwise(pl.col("se")))  # some infinite t statistics
+    tstat = (frame["slope"] / frame["se"]).to_numpy()
+    expected = stats.t.sf(tstat, np.maximum(frame["n"].to_numpy() - 2, 1))
+    expected = np.where(np.isfinite(expected), expected, np.where(tstat > 0, 0.0, 1.0))
+    assert np.isinf(tstat).sum() > 10
+    assert np.array_equal(_one_sided_p(frame).to_numpy(), expected)
+    z = rng.normal(0, 3, n)
+    assert np.array_equal(ndtr(-z), stats.norm.sf(z))
+    for df in range(1, 400):
+        for level in (0.8, 0.9, 0.95, 0.975, 0.99, *rng.uniform(0.5, 0.999, 5).tolist()):
+            assert stdtrit(df, level) == stats.t.ppf(level, df)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
-from scipy import stats
 from scipy.optimize import least_squares
+from scipy.special import stdtrit
 
 from perfstats.errors import InsufficientDataError
 from perfstats.render.document import Document, Result, Section
@@ -180,7 +180,7 @@ class USLFit(Result):
         cov = np.asarray(self.covariance)
         grad = _jacobian(self.params, arr)
         se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, cov, grad), 0.0))
-        q = stats.t.ppf(0.5 + (level or self.ci_level) / 2.0, max(self.df, 1))
+        q = stdtrit(max(self.df, 1), 0.5 + (level or self.ci_level) / 2.0)
         return np.maximum(fit - q * se, 0.0), fit + q * se
 
     def to_dict(self) -> dict[str, Any]:
@@ -404,9 +404,9 @@ def _analytic_intervals(
     rule: str, df: int, n_points: int, *, clip: bool,
 ) -> dict[str, tuple[float, float]]:
     if rule == "usl":
-        q = stats.t.ppf(level, n_points - 1)
+        q = stdtrit(n_points - 1, level)
     else:
-        q = stats.t.ppf(0.5 + level / 2.0, df)
+        q = stdtrit(df, 0.5 + level / 2.0)
     lo, hi = params - q * se, params + q * se
     if rule == "wald" and clip:
         lo, hi = np.maximum(lo, 0.0), np.minimum(hi, [1.0, 1.0, np.inf])
@@ -419,7 +419,7 @@ def _analytic_intervals(
         # Envelope theorem: dX(N*)/dtheta = dX/dtheta at N*, since dX/dN = 0 there.
         grad = _jacobian(params, np.array([n_star]))[0]
         x_star = float(_throughput(params, np.array([n_star]))[0])
-        half = stats.t.ppf(0.5 + level / 2.0, df) * math.sqrt(
+        half = stdtrit(df, 0.5 + level / 2.0) * math.sqrt(
             max(float(grad @ cov @ grad), 0.0))
         out["x_max"] = (max(float(x_star - half), 0.0), float(x_star + half))
     else:
