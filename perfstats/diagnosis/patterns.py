@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 import polars as pl
-from scipy.special import ndtr, stdtr
 
+from perfstats.stats.tails import norm_sf, t_sf
 from perfstats.store import ALL_ENDPOINTS
 
 PATTERNS = {
@@ -74,7 +74,7 @@ def _one_sided_p(frame: pl.DataFrame) -> pl.Series:
     tstat = (frame["slope"] / frame["se"]).to_numpy()
     dof = np.maximum(frame["n"].to_numpy() - 2, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = stdtr(dof, -tstat)  # scipy.stats.t.sf(tstat, dof), without importing scipy.stats
+        p = t_sf(tstat, dof)
     return pl.Series(np.where(np.isfinite(p), p, np.where(tstat > 0, 0.0, 1.0)))
 
 
@@ -183,7 +183,7 @@ def _rising_errors(blocks: pl.DataFrame, alpha: float) -> pl.DataFrame:
         z=(pl.col("tx") - pl.col("p") * pl.col("tn")) / (
             pl.col("p") * (1 - pl.col("p"))
             * (pl.col("t2n") - pl.col("tn") ** 2 / pl.col("n"))).sqrt())
-    test = test.with_columns(p_value=pl.Series(ndtr(-test["z"].fill_nan(0).to_numpy())))
+    test = test.with_columns(p_value=pl.Series(norm_sf(test["z"].fill_nan(0).to_numpy())))
     hits = test.filter((pl.col("p_value") < alpha) & (pl.col("late_x") >= 5)
                        & (pl.col("late") >= 2 * pl.col("early")))
     return _found(

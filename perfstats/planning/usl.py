@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import polars as pl
 from scipy.optimize import least_squares
-from scipy.special import stdtrit
 
 from perfstats.errors import InsufficientDataError
 from perfstats.render.document import Document, Result, Section
 from perfstats.render.tables import jsonable
+from perfstats.stats.tails import t_ppf
 
 if TYPE_CHECKING:
     import altair as alt
@@ -180,7 +180,7 @@ class USLFit(Result):
         cov = np.asarray(self.covariance)
         grad = _jacobian(self.params, arr)
         se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", grad, cov, grad), 0.0))
-        q = stdtrit(max(self.df, 1), 0.5 + (level or self.ci_level) / 2.0)
+        q = t_ppf(0.5 + (level or self.ci_level) / 2.0, max(self.df, 1))
         return np.maximum(fit - q * se, 0.0), fit + q * se
 
     def to_dict(self) -> dict[str, Any]:
@@ -404,9 +404,9 @@ def _analytic_intervals(
     rule: str, df: int, n_points: int, *, clip: bool,
 ) -> dict[str, tuple[float, float]]:
     if rule == "usl":
-        q = stdtrit(n_points - 1, level)
+        q = t_ppf(level, n_points - 1)
     else:
-        q = stdtrit(df, 0.5 + level / 2.0)
+        q = t_ppf(0.5 + level / 2.0, df)
     lo, hi = params - q * se, params + q * se
     if rule == "wald" and clip:
         lo, hi = np.maximum(lo, 0.0), np.minimum(hi, [1.0, 1.0, np.inf])
@@ -419,7 +419,7 @@ def _analytic_intervals(
         # Envelope theorem: dX(N*)/dtheta = dX/dtheta at N*, since dX/dN = 0 there.
         grad = _jacobian(params, np.array([n_star]))[0]
         x_star = float(_throughput(params, np.array([n_star]))[0])
-        half = stdtrit(df, 0.5 + level / 2.0) * math.sqrt(
+        half = t_ppf(0.5 + level / 2.0, df) * math.sqrt(
             max(float(grad @ cov @ grad), 0.0))
         out["x_max"] = (max(float(x_star - half), 0.0), float(x_star + half))
     else:

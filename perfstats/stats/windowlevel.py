@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import stdtr
 
 from perfstats.stats.bootstrap import Replicates, log_ratio_of_sums
+from perfstats.stats.tails import t_sf
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Welch:
         """One-sided p-value of H0: difference <= ``null``."""
         if self.se <= 0.0:
             return 0.0 if self.difference > null else 1.0
-        return float(stdtr(self.df, -((self.difference - null) / self.se)))  # scipy.stats.t.sf
+        return float(t_sf((self.difference - null) / self.se, self.df))
 
 
 @dataclass(frozen=True)
